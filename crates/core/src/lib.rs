@@ -1,0 +1,9 @@
+//! flowhook-core: the pure heart of flowhook.
+//!
+//! Everything here is deterministic computation on values: domain types that are
+//! parsed once at the boundary and trusted afterwards, variables, templates,
+//! response paths, the flow model, and the cryptography of secrets and signatures.
+//! Invariant: this crate performs no I/O and has no async code; the engine and the
+//! server bring the outside world to it.
+
+pub mod http;
