@@ -6,4 +6,8 @@
 //! Invariant: this crate performs no I/O and has no async code; the engine and the
 //! server bring the outside world to it.
 
+pub mod account;
 pub mod http;
+pub mod ids;
+pub mod secret;
+pub mod webhook;

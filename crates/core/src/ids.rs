@@ -1,0 +1,119 @@
+//! Identifiers of flowhook's resources, parsed once at the boundary.
+//!
+//! Accounts, webhooks, executions and deliveries are named by UUIDs (version 7, so
+//! they sort by creation time); flows by the 8-character ids of the original
+//! platform (SPEC §3). A value of these types is always well-formed.
+
+use serde::{Deserialize, Serialize};
+
+macro_rules! uuid_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(uuid::Uuid);
+
+        impl $name {
+            /// A new, time-ordered id.
+            pub fn generate() -> Self {
+                $name(uuid::Uuid::now_v7())
+            }
+            pub fn parse(s: &str) -> Option<Self> {
+                uuid::Uuid::try_parse(s).ok().map($name)
+            }
+            pub fn as_uuid(&self) -> uuid::Uuid {
+                self.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                self.0.hyphenated().fmt(f)
+            }
+        }
+    };
+}
+
+uuid_id!(
+    /// A tenant.
+    AccountId
+);
+uuid_id!(
+    /// A configured webhook destination of an account.
+    WebhookId
+);
+uuid_id!(
+    /// One run of a flow (the `phonon-uuid` of the wire format).
+    ExecutionId
+);
+uuid_id!(
+    /// One flow-end message to one webhook.
+    DeliveryId
+);
+
+/// A flow id: 8 characters of `[A-Za-z0-9]` (SPEC §3).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct FlowId(String);
+
+impl FlowId {
+    const ALPHABET: &'static [u8] =
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
+    pub fn generate() -> FlowId {
+        let bytes = crate::secret::random_bytes::<8>();
+        // 256 is not a multiple of 62, so take each byte modulo 62: the bias is
+        // below 2% and ids are identifiers, not secrets.
+        FlowId(
+            bytes
+                .iter()
+                .map(|b| Self::ALPHABET[*b as usize % Self::ALPHABET.len()] as char)
+                .collect(),
+        )
+    }
+
+    pub fn parse(s: &str) -> Option<FlowId> {
+        (s.len() == 8 && s.bytes().all(|b| b.is_ascii_alphanumeric())).then(|| FlowId(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for FlowId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        FlowId::parse(&s)
+            .ok_or_else(|| serde::de::Error::custom("a flow id is 8 characters of A-Z, a-z, 0-9"))
+    }
+}
+
+impl std::fmt::Display for FlowId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flow_ids_are_eight_alphanumerics() {
+        for _ in 0..100 {
+            let id = FlowId::generate();
+            assert_eq!(FlowId::parse(id.as_str()), Some(id));
+        }
+        assert!(FlowId::parse("Ab3dE6gH").is_some());
+        assert!(FlowId::parse("Ab3dE6g").is_none());
+        assert!(FlowId::parse("Ab3dE6g!").is_none());
+    }
+
+    #[test]
+    fn uuid_ids_round_trip() {
+        let id = AccountId::generate();
+        assert_eq!(AccountId::parse(&id.to_string()), Some(id));
+        assert!(AccountId::parse("nope").is_none());
+    }
+}

@@ -1,0 +1,275 @@
+//! Secrets: values that must never be printed, the master key that encrypts them at
+//! rest, webhook signing secrets and Standard Webhooks signatures.
+//!
+//! Promises:
+//! - `SecretString` and `MasterKey` never print their contents (`Debug`/`Display`
+//!   show a placeholder), so a secret cannot reach a log line by accident.
+//! - Stored secrets are sealed with AES-256-GCM under the operator's master key and
+//!   a fresh random nonce; a sealed value that was tampered with or sealed under
+//!   another key fails to open instead of returning garbage.
+//! - Signatures follow the Standard Webhooks scheme: `v1,` + base64 of
+//!   HMAC-SHA256 over `id.timestamp.body`, keyed by the base64 part of `whsec_…`.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use ring::rand::{SecureRandom, SystemRandom};
+use ring::{digest, hmac};
+
+/// Errors of this module; none of them contains secret material.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SecretError {
+    #[error(
+        "the master key must be 32 bytes written as 64 hex digits or as base64 (e.g. `openssl rand -hex 32`)"
+    )]
+    BadMasterKey,
+    #[error(
+        "a stored secret could not be decrypted (wrong FLOWHOOK_MASTER_KEY, or the value was altered)"
+    )]
+    Undecryptable,
+    #[error("a signing secret must look like whsec_ followed by base64 of at least 24 bytes")]
+    BadSigningSecret,
+}
+
+/// A string that must not be shown: passwords, tokens, API keys.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct SecretString(String);
+
+impl SecretString {
+    pub fn new(value: impl Into<String>) -> Self {
+        SecretString(value.into())
+    }
+    /// The secret itself. Call sites are where secrets leave the type; keep them few.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretString(***)")
+    }
+}
+
+/// Fills a fresh buffer from the operating system's secure random source.
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut buf = [0u8; N];
+    // SystemRandom reads getrandom(2); it only fails if the kernel has no entropy
+    // source at all, in which case no secret could be made safely anyway.
+    SystemRandom::new()
+        .fill(&mut buf)
+        .expect("the operating system's random source failed");
+    buf
+}
+
+/// Lower-case hex SHA-256 of `data`; used to store API keys as lookups, not secrets.
+pub fn sha256_hex(data: &[u8]) -> String {
+    hex::encode(digest::digest(&digest::SHA256, data))
+}
+
+/// The operator's key for secrets at rest (`FLOWHOOK_MASTER_KEY`).
+#[derive(Clone)]
+pub struct MasterKey([u8; 32]);
+
+impl MasterKey {
+    /// Accepts 64 hex digits or base64 (standard or URL-safe) of exactly 32 bytes.
+    pub fn parse(text: &str) -> Result<MasterKey, SecretError> {
+        let text = text.trim();
+        let bytes = if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+            hex::decode(text).map_err(|_| SecretError::BadMasterKey)?
+        } else {
+            B64.decode(text)
+                .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(text))
+                .map_err(|_| SecretError::BadMasterKey)?
+        };
+        let key: [u8; 32] = bytes.try_into().map_err(|_| SecretError::BadMasterKey)?;
+        Ok(MasterKey(key))
+    }
+
+    /// A new random key, written as 64 hex digits.
+    pub fn generate_hex() -> String {
+        hex::encode(random_bytes::<32>())
+    }
+
+    fn aead(&self) -> LessSafeKey {
+        // AES_256_GCM takes exactly 32 bytes, which the type guarantees.
+        LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &self.0).expect("32-byte AES key"))
+    }
+
+    /// Seals `plaintext` as `v1:` + base64(nonce ‖ ciphertext ‖ tag).
+    pub fn seal(&self, plaintext: &str) -> String {
+        let nonce_bytes = random_bytes::<NONCE_LEN>();
+        let mut in_out = plaintext.as_bytes().to_vec();
+        self.aead()
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce_bytes),
+                Aad::empty(),
+                &mut in_out,
+            )
+            .expect("AES-GCM sealing of an in-memory buffer");
+        let mut out = nonce_bytes.to_vec();
+        out.extend_from_slice(&in_out);
+        format!("v1:{}", B64.encode(out))
+    }
+
+    /// Opens a value made by [`MasterKey::seal`].
+    pub fn open(&self, sealed: &str) -> Result<SecretString, SecretError> {
+        let data = sealed
+            .strip_prefix("v1:")
+            .and_then(|b| B64.decode(b).ok())
+            .ok_or(SecretError::Undecryptable)?;
+        if data.len() < NONCE_LEN {
+            return Err(SecretError::Undecryptable);
+        }
+        let (nonce, rest) = data.split_at(NONCE_LEN);
+        let nonce =
+            Nonce::try_assume_unique_for_key(nonce).map_err(|_| SecretError::Undecryptable)?;
+        let mut rest = rest.to_vec();
+        let plain = self
+            .aead()
+            .open_in_place(nonce, Aad::empty(), &mut rest)
+            .map_err(|_| SecretError::Undecryptable)?;
+        String::from_utf8(plain.to_vec())
+            .map(SecretString)
+            .map_err(|_| SecretError::Undecryptable)
+    }
+}
+
+impl std::fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MasterKey(***)")
+    }
+}
+
+/// A webhook's Standard Webhooks signing secret, `whsec_` + base64 of the key bytes.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SigningSecret {
+    text: String,
+    key: Vec<u8>,
+}
+
+impl SigningSecret {
+    /// A new secret of 32 random bytes.
+    pub fn generate() -> SigningSecret {
+        let key = random_bytes::<32>().to_vec();
+        SigningSecret {
+            text: format!("whsec_{}", B64.encode(&key)),
+            key,
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<SigningSecret, SecretError> {
+        let key = text
+            .strip_prefix("whsec_")
+            .and_then(|b| B64.decode(b).ok())
+            .filter(|k| k.len() >= 24)
+            .ok_or(SecretError::BadSigningSecret)?;
+        Ok(SigningSecret {
+            text: text.to_owned(),
+            key,
+        })
+    }
+
+    /// The `whsec_…` text, for showing to the account owner once and for sealing.
+    pub fn expose(&self) -> &str {
+        &self.text
+    }
+
+    /// `v1,` + base64 HMAC-SHA256 over `id.timestamp.body`.
+    pub fn sign(&self, msg_id: &str, timestamp: i64, body: &[u8]) -> String {
+        let key = hmac::Key::new(hmac::HMAC_SHA256, &self.key);
+        let mut ctx = hmac::Context::with_key(&key);
+        ctx.update(msg_id.as_bytes());
+        ctx.update(b".");
+        ctx.update(timestamp.to_string().as_bytes());
+        ctx.update(b".");
+        ctx.update(body);
+        format!("v1,{}", B64.encode(ctx.sign().as_ref()))
+    }
+}
+
+impl std::fmt::Debug for SigningSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SigningSecret(***)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> MasterKey {
+        MasterKey::parse(&"ab".repeat(32)).expect("hex key")
+    }
+
+    #[test]
+    fn master_key_accepts_hex_and_base64_only_of_32_bytes() {
+        assert!(MasterKey::parse(&"0f".repeat(32)).is_ok());
+        assert!(MasterKey::parse(&B64.encode([7u8; 32])).is_ok());
+        assert_eq!(
+            MasterKey::parse("short").err(),
+            Some(SecretError::BadMasterKey)
+        );
+        assert!(MasterKey::parse(&B64.encode([7u8; 16])).is_err());
+    }
+
+    #[test]
+    fn seal_then_open_round_trips_and_uses_fresh_nonces() {
+        let k = key();
+        let a = k.seal("hunter2");
+        let b = k.seal("hunter2");
+        assert_ne!(a, b, "each seal uses a new nonce");
+        assert!(!a.contains("hunter2"));
+        assert_eq!(k.open(&a).expect("opens").expose(), "hunter2");
+    }
+
+    #[test]
+    fn open_refuses_tampering_and_other_keys() {
+        let k = key();
+        let sealed = k.seal("secret");
+        let other = MasterKey::parse(&"cd".repeat(32)).expect("hex key");
+        assert_eq!(other.open(&sealed).err(), Some(SecretError::Undecryptable));
+        let mut bytes = B64.decode(&sealed[3..]).expect("b64");
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        let tampered = format!("v1:{}", B64.encode(bytes));
+        assert_eq!(k.open(&tampered).err(), Some(SecretError::Undecryptable));
+        assert_eq!(k.open("garbage").err(), Some(SecretError::Undecryptable));
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let s = SecretString::new("pw");
+        assert_eq!(format!("{s:?}"), "SecretString(***)");
+        assert_eq!(format!("{:?}", key()), "MasterKey(***)");
+        assert_eq!(
+            format!("{:?}", SigningSecret::generate()),
+            "SigningSecret(***)"
+        );
+    }
+
+    #[test]
+    fn signature_matches_the_standard_webhooks_test_vector() {
+        // The example of the Standard Webhooks specification.
+        let secret =
+            SigningSecret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").expect("secret");
+        let sig = secret.sign(
+            "msg_p5jXN8AQM9LWM0D4loKWxJek",
+            1614265330,
+            br#"{"test": 2432232314}"#,
+        );
+        assert_eq!(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+    }
+
+    #[test]
+    fn generated_signing_secrets_parse_back() {
+        let s = SigningSecret::generate();
+        assert!(s.expose().starts_with("whsec_"));
+        assert_eq!(SigningSecret::parse(s.expose()).expect("parses"), s);
+        assert!(SigningSecret::parse("whsec_short").is_err());
+        assert!(SigningSecret::parse("nope").is_err());
+    }
+}

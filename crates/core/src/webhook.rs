@@ -1,0 +1,221 @@
+//! The webhook registry's values (the "Advanced → Webhook" page): destination URL,
+//! name, authentication and fixed headers, each parsed once at the boundary.
+//!
+//! A `WebhookUrl` is absolute `http`/`https` with a host and no embedded
+//! credentials (those belong in `auth`, where they are encrypted). Whether `http`
+//! is allowed is an account policy, checked by [`WebhookUrl::check_scheme`].
+
+use serde::{Deserialize, Serialize};
+
+use crate::secret::SecretString;
+
+/// An absolute `http(s)` URL of a destination.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookUrl(url::Url);
+
+/// Why a URL is refused. The `code` is the stable API error code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UrlError {
+    #[error("`{0}` is not a valid absolute URL")]
+    Malformed(String),
+    #[error("only http and https URLs are allowed")]
+    Scheme,
+    #[error("the URL has no host")]
+    NoHost,
+    #[error("put credentials in `auth`, not in the URL")]
+    Credentials,
+    #[error("the URL is longer than {} characters", WebhookUrl::MAX_LEN)]
+    TooLong,
+    #[error(
+        "this account only allows https:// destinations; ask the operator to enable allow_http"
+    )]
+    HttpNotAllowed,
+}
+
+impl UrlError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            UrlError::HttpNotAllowed => "HTTP_NOT_ALLOWED",
+            _ => "INVALID_URL",
+        }
+    }
+}
+
+impl WebhookUrl {
+    pub const MAX_LEN: usize = 2048;
+
+    pub fn parse(s: &str) -> Result<WebhookUrl, UrlError> {
+        let s = s.trim();
+        if s.len() > Self::MAX_LEN {
+            return Err(UrlError::TooLong);
+        }
+        let url = url::Url::parse(s).map_err(|e| UrlError::Malformed(format!("{s}: {e}")))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(UrlError::Scheme);
+        }
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err(UrlError::NoHost);
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(UrlError::Credentials);
+        }
+        Ok(WebhookUrl(url))
+    }
+
+    pub fn is_https(&self) -> bool {
+        self.0.scheme() == "https"
+    }
+
+    /// Enforces an account's `allow_http` policy.
+    pub fn check_scheme(&self, allow_http: bool) -> Result<(), UrlError> {
+        if self.is_https() || allow_http {
+            Ok(())
+        } else {
+            Err(UrlError::HttpNotAllowed)
+        }
+    }
+
+    pub fn as_url(&self) -> &url::Url {
+        &self.0
+    }
+
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+impl std::fmt::Display for WebhookUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A webhook's name: 1 to 100 characters, no control characters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct WebhookName(String);
+
+impl WebhookName {
+    pub const MAX_CHARS: usize = 100;
+
+    pub fn parse(s: &str) -> Result<WebhookName, String> {
+        // Same rule as account names; kept as its own type so the two cannot mix.
+        crate::account::AccountName::parse(s).map(|n| WebhookName(n.as_str().to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// How a webhook authenticates. The password is only readable through `expose`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WebhookAuth {
+    None,
+    Basic {
+        username: String,
+        password: SecretString,
+    },
+}
+
+/// A fixed header sent with every request to a webhook.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeaderPair {
+    pub key: String,
+    pub value: String,
+}
+
+/// Header names flowhook sets itself; a configured header may not override them.
+const RESERVED_HEADERS: &[&str] = &[
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "webhook-id",
+    "webhook-timestamp",
+    "webhook-signature",
+];
+
+impl HeaderPair {
+    pub const MAX_HEADERS: usize = 50;
+
+    /// Checks a header name is an RFC 9110 token and the value has no CR, LF or NUL.
+    pub fn validate(&self) -> Result<(), String> {
+        let name_ok = !self.key.is_empty()
+            && self.key.len() <= 256
+            && self
+                .key
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+        if !name_ok {
+            return Err(format!("`{}` is not a valid header name", self.key));
+        }
+        if RESERVED_HEADERS.contains(&self.key.to_ascii_lowercase().as_str()) {
+            return Err(format!(
+                "header `{}` is set by flowhook and cannot be configured",
+                self.key
+            ));
+        }
+        if self.value.len() > 8192 || self.value.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
+            return Err(format!(
+                "the value of header `{}` must be at most 8192 bytes without CR, LF or NUL",
+                self.key
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_checked() {
+        assert!(WebhookUrl::parse("https://example.com/hook").is_ok());
+        assert_eq!(WebhookUrl::parse("ftp://x/y").err(), Some(UrlError::Scheme));
+        assert!(matches!(
+            WebhookUrl::parse("not a url"),
+            Err(UrlError::Malformed(_))
+        ));
+        assert_eq!(
+            WebhookUrl::parse("https://u:p@example.com/").err(),
+            Some(UrlError::Credentials)
+        );
+        let long = format!("https://example.com/{}", "a".repeat(3000));
+        assert_eq!(WebhookUrl::parse(&long).err(), Some(UrlError::TooLong));
+    }
+
+    #[test]
+    fn http_needs_the_account_policy() {
+        let u = WebhookUrl::parse("http://localhost/x").expect("valid");
+        assert_eq!(u.check_scheme(false), Err(UrlError::HttpNotAllowed));
+        assert_eq!(u.check_scheme(true), Ok(()));
+        assert_eq!(UrlError::HttpNotAllowed.code(), "HTTP_NOT_ALLOWED");
+    }
+
+    #[test]
+    fn headers_are_checked() {
+        let ok = HeaderPair {
+            key: "X-Api-Key".into(),
+            value: "v".into(),
+        };
+        assert!(ok.validate().is_ok());
+        let bad_name = HeaderPair {
+            key: "X Api".into(),
+            value: "v".into(),
+        };
+        assert!(bad_name.validate().is_err());
+        let injected = HeaderPair {
+            key: "X".into(),
+            value: "a\r\nB: c".into(),
+        };
+        assert!(injected.validate().is_err());
+        let reserved = HeaderPair {
+            key: "Webhook-Signature".into(),
+            value: "x".into(),
+        };
+        assert!(reserved.validate().is_err());
+    }
+}
