@@ -1,0 +1,73 @@
+//! Support for tests of flowhook and of code built on it: fresh, isolated
+//! databases. Not used by the server itself.
+//!
+//! PostgreSQL tests read `FLOWHOOK_TEST_DATABASE_URL` (for example
+//! `postgres://postgres@127.0.0.1:5432/postgres`). Each call creates a new database
+//! on that server, so tests never see each other's rows. When the variable is not
+//! set, the caller is told to skip, and a line says so on stderr.
+
+use sqlx::Connection as _;
+
+/// The environment variable naming the PostgreSQL server for tests.
+pub const TEST_DATABASE_ENV: &str = "FLOWHOOK_TEST_DATABASE_URL";
+
+/// A URL of a new, empty PostgreSQL database, or `None` (after printing why) when
+/// `FLOWHOOK_TEST_DATABASE_URL` is not set.
+pub async fn fresh_postgres_url(test: &str) -> Option<String> {
+    let Ok(base) = std::env::var(TEST_DATABASE_ENV) else {
+        eprintln!("SKIPPED on PostgreSQL: {test} (set {TEST_DATABASE_ENV} to run it)");
+        return None;
+    };
+    let name = format!("flowhook_t_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = sqlx::PgConnection::connect(&base)
+        .await
+        .unwrap_or_else(|e| panic!("{TEST_DATABASE_ENV} is set but unusable: {e}"));
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .unwrap_or_else(|e| panic!("cannot create test database {name}: {e}"));
+    let _ = admin.close().await;
+    Some(replace_database(&base, &name))
+}
+
+/// `postgres://u@h:p/old?x` → `postgres://u@h:p/new?x`.
+fn replace_database(url: &str, db: &str) -> String {
+    let (main, query) = match url.split_once('?') {
+        Some((m, q)) => (m, Some(q)),
+        None => (url, None),
+    };
+    let authority_start = main.find("://").map(|i| i + 3).unwrap_or(0);
+    let base = match main[authority_start..].find('/') {
+        Some(slash) => &main[..authority_start + slash],
+        None => main,
+    };
+    match query {
+        Some(q) => format!("{base}/{db}?{q}"),
+        None => format!("{base}/{db}"),
+    }
+}
+
+/// A URL for a SQLite database in a fresh temporary folder (kept alive by the
+/// returned guard).
+pub fn fresh_sqlite_url(dir: &std::path::Path) -> String {
+    format!("sqlite://{}", dir.join("flowhook.db").display())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn database_names_are_replaced() {
+        assert_eq!(
+            super::replace_database("postgres://p@h:5432/postgres", "x"),
+            "postgres://p@h:5432/x"
+        );
+        assert_eq!(
+            super::replace_database("postgres://p@h", "x"),
+            "postgres://p@h/x"
+        );
+        assert_eq!(
+            super::replace_database("postgres://p@h/db?sslmode=disable", "x"),
+            "postgres://p@h/x?sslmode=disable"
+        );
+    }
+}
