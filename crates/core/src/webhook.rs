@@ -173,17 +173,17 @@ mod tests {
 
     #[test]
     fn urls_are_checked() {
-        assert!(WebhookUrl::parse("https://example.com/hook").is_ok());
+        assert!(WebhookUrl::parse("https://hooks.invalid/hook").is_ok());
         assert_eq!(WebhookUrl::parse("ftp://x/y").err(), Some(UrlError::Scheme));
         assert!(matches!(
             WebhookUrl::parse("not a url"),
             Err(UrlError::Malformed(_))
         ));
         assert_eq!(
-            WebhookUrl::parse("https://u:p@example.com/").err(),
+            WebhookUrl::parse("https://u:p@hooks.invalid/").err(),
             Some(UrlError::Credentials)
         );
-        let long = format!("https://example.com/{}", "a".repeat(3000));
+        let long = format!("https://hooks.invalid/{}", "a".repeat(3000));
         assert_eq!(WebhookUrl::parse(&long).err(), Some(UrlError::TooLong));
     }
 

@@ -54,7 +54,7 @@ fn webhook(account: AccountId, name: &str, is_default: bool) -> WebhookRecord {
         account_id: account,
         name: name.into(),
         method: HttpMethod::Post,
-        url: WebhookUrl::parse("https://example.com/hook").expect("url"),
+        url: WebhookUrl::parse("https://hooks.invalid/hook").expect("url"),
         auth: StoredAuth::Basic {
             username: "u".into(),
             password: Sealed("v1:sealed".into()),

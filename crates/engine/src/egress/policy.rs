@@ -1,0 +1,131 @@
+//! Which addresses outgoing requests may reach.
+//!
+//! The default is "the public internet only": loopback, private, link-local (which
+//! holds the cloud metadata service), CGNAT, unspecified, multicast and other
+//! special-purpose ranges are refused. The operator opens specific networks with
+//! `FLOWHOOK_EGRESS_ALLOW_CIDRS`. The check runs on resolved addresses, so a public
+//! name that resolves to a private address is refused too.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use ipnet::IpNet;
+
+/// The destination rule of the egress client.
+#[derive(Debug, Clone, Default)]
+pub struct EgressPolicy {
+    allow: Vec<IpNet>,
+}
+
+impl EgressPolicy {
+    /// A policy that also allows the given networks although they are special.
+    pub fn new(allow: Vec<IpNet>) -> EgressPolicy {
+        EgressPolicy { allow }
+    }
+
+    pub fn allowed_networks(&self) -> &[IpNet] {
+        &self.allow
+    }
+
+    /// `Ok` if `ip` may be reached; otherwise what kind of address it is.
+    pub fn check(&self, ip: IpAddr) -> Result<(), &'static str> {
+        let ip = flowhook_core::account::canonical(ip);
+        match special_range(ip) {
+            Some(kind) if !self.allow.iter().any(|n| n.contains(&ip)) => Err(kind),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Names the special-purpose range `ip` is in, if any.
+fn special_range(ip: IpAddr) -> Option<&'static str> {
+    match ip {
+        IpAddr::V4(v4) => special_v4(v4),
+        IpAddr::V6(v6) => special_v6(v6),
+    }
+}
+
+fn special_v4(ip: Ipv4Addr) -> Option<&'static str> {
+    let [a, b, ..] = ip.octets();
+    if ip.is_loopback() {
+        Some("loopback")
+    } else if ip.is_private() {
+        Some("private")
+    } else if ip.is_link_local() {
+        Some("link-local (cloud metadata)")
+    } else if a == 100 && (64..128).contains(&b) {
+        Some("carrier-grade NAT")
+    } else if ip.is_unspecified() || a == 0 {
+        Some("unspecified")
+    } else if ip.is_broadcast() || ip.is_multicast() || a >= 240 {
+        Some("multicast or reserved")
+    } else if a == 192 && b == 0 && ip.octets()[2] == 0 {
+        Some("IETF protocol assignment")
+    } else if a == 198 && (b == 18 || b == 19) {
+        Some("benchmarking")
+    } else {
+        None
+    }
+}
+
+fn special_v6(ip: Ipv6Addr) -> Option<&'static str> {
+    let seg = ip.segments();
+    if ip.is_loopback() {
+        Some("loopback")
+    } else if ip.is_unspecified() {
+        Some("unspecified")
+    } else if seg[0] & 0xfe00 == 0xfc00 {
+        Some("unique local (private)")
+    } else if seg[0] & 0xffc0 == 0xfe80 {
+        Some("link-local")
+    } else if ip.is_multicast() {
+        Some("multicast")
+    } else if seg[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+        // NAT64 embeds an IPv4 address in the last 32 bits.
+        special_v4(Ipv4Addr::new(
+            (seg[6] >> 8) as u8,
+            seg[6] as u8,
+            (seg[7] >> 8) as u8,
+            seg[7] as u8,
+        ))
+    } else if seg[0] == 0x2002 {
+        // 6to4 embeds an IPv4 address in bits 16..48.
+        special_v4(Ipv4Addr::new(
+            (seg[1] >> 8) as u8,
+            seg[1] as u8,
+            (seg[2] >> 8) as u8,
+            seg[2] as u8,
+        ))
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Only loopback addresses appear here, by the project's rule for guard tests.
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().expect("ip")
+    }
+
+    #[test]
+    fn loopback_is_refused_by_default() {
+        let p = EgressPolicy::default();
+        assert_eq!(p.check(ip("127.0.0.1")), Err("loopback"));
+        assert_eq!(p.check(ip("127.8.9.10")), Err("loopback"));
+        assert_eq!(p.check(ip("::1")), Err("loopback"));
+        assert_eq!(p.check(ip("::ffff:127.0.0.1")), Err("loopback"), "v4-mapped");
+        assert_eq!(p.check(ip("64:ff9b::7f00:1")), Err("loopback"), "NAT64 of 127.0.0.1");
+        assert_eq!(p.check(ip("2002:7f00:1::")), Err("loopback"), "6to4 of 127.0.0.1");
+    }
+
+    #[test]
+    fn allowed_networks_open_exactly_themselves() {
+        let p = EgressPolicy::new(vec!["127.0.0.1/32".parse().expect("net")]);
+        assert_eq!(p.check(ip("127.0.0.1")), Ok(()));
+        assert_eq!(p.check(ip("::ffff:127.0.0.1")), Ok(()));
+        assert_eq!(p.check(ip("127.0.0.2")), Err("loopback"));
+        assert_eq!(p.check(ip("::1")), Err("loopback"));
+    }
+}
