@@ -1,1 +1,77 @@
-fn main() {}
+//! The `flowhook` command line: `serve` runs the server; more subcommands join as
+//! capabilities land (`run` executes a flow locally).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use flowhook::config::{Config, RawSettings};
+use flowhook::startup::{Application, shutdown_signal};
+
+/// flowhook — the webhook layer of a communications flow platform: a webhook
+/// registry, flows whose webhook widgets call any HTTP API, and a durable, signed
+/// flow-end webhook.
+#[derive(Parser)]
+#[command(version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP server (API, engine and workers) on embedded SQLite by default.
+    ///
+    /// Settings come from defaults, then the --config file, then FLOWHOOK_*
+    /// environment variables, then these flags. Every value is checked at start-up.
+    Serve {
+        /// A TOML file whose keys are the long option names with `_`
+        /// (listen, database_url, egress_allow_cidrs, …).
+        #[arg(long, env = "FLOWHOOK_CONFIG", value_name = "FILE")]
+        config: Option<PathBuf>,
+        #[command(flatten)]
+        settings: RawSettings,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve { config, settings } => serve(config, settings),
+    }
+}
+
+fn serve(file: Option<PathBuf>, settings: RawSettings) -> ExitCode {
+    let config = match Config::load(file.as_deref(), settings) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("flowhook: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    flowhook::telemetry::init(config.log_format);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("flowhook: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async {
+        let app = match Application::build(config).await {
+            Ok(app) => app,
+            Err(e) => {
+                tracing::error!("{e}");
+                eprintln!("flowhook: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        match app.run_until(shutdown_signal()).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("flowhook: server error: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}

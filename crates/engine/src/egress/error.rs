@@ -48,7 +48,11 @@ impl EgressError {
 
     /// Finds the real cause inside a reqwest error: our resolver's verdict, an I/O
     /// error kind, or a TLS failure, by walking the source chain.
-    pub(super) fn classify(err: &reqwest::Error, host: &str, connect_timeout: Duration) -> EgressError {
+    pub(super) fn classify(
+        err: &reqwest::Error,
+        host: &str,
+        connect_timeout: Duration,
+    ) -> EgressError {
         if err.is_timeout() {
             return EgressError::Timeout(connect_timeout);
         }

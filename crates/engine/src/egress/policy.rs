@@ -115,9 +115,21 @@ mod tests {
         assert_eq!(p.check(ip("127.0.0.1")), Err("loopback"));
         assert_eq!(p.check(ip("127.8.9.10")), Err("loopback"));
         assert_eq!(p.check(ip("::1")), Err("loopback"));
-        assert_eq!(p.check(ip("::ffff:127.0.0.1")), Err("loopback"), "v4-mapped");
-        assert_eq!(p.check(ip("64:ff9b::7f00:1")), Err("loopback"), "NAT64 of 127.0.0.1");
-        assert_eq!(p.check(ip("2002:7f00:1::")), Err("loopback"), "6to4 of 127.0.0.1");
+        assert_eq!(
+            p.check(ip("::ffff:127.0.0.1")),
+            Err("loopback"),
+            "v4-mapped"
+        );
+        assert_eq!(
+            p.check(ip("64:ff9b::7f00:1")),
+            Err("loopback"),
+            "NAT64 of 127.0.0.1"
+        );
+        assert_eq!(
+            p.check(ip("2002:7f00:1::")),
+            Err("loopback"),
+            "6to4 of 127.0.0.1"
+        );
     }
 
     #[test]

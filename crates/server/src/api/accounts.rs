@@ -1,0 +1,322 @@
+//! Accounts (admin token) and an account's own settings and IP whitelist.
+//!
+//! `allow_http` is the operator's decision (accounts ask for it, as on the original
+//! platform), so only the admin token may change it. Provider settings may hold API
+//! keys: string values under keys that name a secret are sealed before storage and
+//! shown as `***`.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use flowhook_core::account::{AccountName, IpWhitelist, SecurityId, TimeZone};
+use flowhook_core::ids::AccountId;
+use flowhook_core::secret::MasterKey;
+use flowhook_storage::{AccountPatch, AccountRecord, NewAccount};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::auth::{AccountCaller, Admin, Caller};
+use super::extract::ApiJson;
+use super::problem::{ApiError, Problem};
+use super::rfc3339;
+use crate::state::AppState;
+
+/// `POST /v1/accounts`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateAccount {
+    /// Display name, 1–100 characters.
+    pub name: String,
+    /// May webhooks use `http://`? Default false: `https://` only.
+    #[serde(default)]
+    pub allow_http: bool,
+    /// IANA time zone, default `UTC`.
+    pub timezone: Option<String>,
+}
+
+/// An account as the API shows it.
+#[derive(Serialize, ToSchema)]
+pub struct AccountView {
+    pub id: String,
+    pub name: String,
+    pub client_id: i64,
+    pub allow_http: bool,
+    pub timezone: String,
+    pub whitelist: Vec<String>,
+    #[schema(value_type = Object)]
+    pub calendar: serde_json::Value,
+    /// Provider settings; secret values are shown as `***`.
+    #[schema(value_type = Object)]
+    pub providers: serde_json::Value,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// The answer to account creation: the only time the API key is shown.
+#[derive(Serialize, ToSchema)]
+pub struct CreatedAccount {
+    #[serde(flatten)]
+    pub account: AccountView,
+    /// The account's API key (64 characters). Store it now: flowhook keeps only a hash.
+    pub security_id: String,
+}
+
+/// `PATCH /v1/accounts/{id}`: any subset of the fields.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateAccount {
+    /// Admin token only.
+    pub allow_http: Option<bool>,
+    pub timezone: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub calendar: Option<serde_json::Value>,
+    #[schema(value_type = Option<Object>)]
+    pub providers: Option<serde_json::Value>,
+    /// Replaces the IP whitelist (lets the operator undo a lock-out).
+    pub whitelist: Option<Vec<String>>,
+}
+
+/// `PUT /v1/whitelist` and its answer.
+#[derive(Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Whitelist {
+    /// Addresses or CIDR networks; empty allows every address.
+    pub entries: Vec<String>,
+}
+
+pub fn view(a: &AccountRecord) -> AccountView {
+    AccountView {
+        id: a.id.to_string(),
+        name: a.name.clone(),
+        client_id: a.client_id,
+        allow_http: a.allow_http,
+        timezone: a.timezone.name().to_owned(),
+        whitelist: a
+            .whitelist
+            .entries()
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
+        calendar: a.calendar.clone(),
+        providers: mask_secrets(&a.providers),
+        created_at: rfc3339(a.created_at),
+        updated_at: rfc3339(a.updated_at),
+    }
+}
+
+fn parse_timezone(tz: Option<&str>) -> Result<Option<TimeZone>, ApiError> {
+    tz.map(|t| TimeZone::parse(t).map_err(|e| ApiError::unprocessable("INVALID_TIMEZONE", e)))
+        .transpose()
+}
+
+fn parse_whitelist(entries: &[String]) -> Result<IpWhitelist, ApiError> {
+    IpWhitelist::parse(entries).map_err(|e| ApiError::unprocessable("INVALID_WHITELIST", e))
+}
+
+#[utoipa::path(post, path = "/v1/accounts", tag = "accounts", request_body = CreateAccount,
+    security(("admin_token" = [])),
+    responses((status = 201, body = CreatedAccount), (status = 401, body = Problem), (status = 422, body = Problem)))]
+pub async fn create_account(
+    State(state): State<AppState>,
+    _admin: Admin,
+    ApiJson(input): ApiJson<CreateAccount>,
+) -> Result<(StatusCode, axum::Json<CreatedAccount>), ApiError> {
+    let name =
+        AccountName::parse(&input.name).map_err(|e| ApiError::unprocessable("INVALID_NAME", e))?;
+    let timezone = parse_timezone(input.timezone.as_deref())?.unwrap_or_default();
+    // Client ids are random 9-digit numbers, like the original platform's; a
+    // collision is astronomically rare and simply retried.
+    for _ in 0..5 {
+        let key = SecurityId::generate();
+        let new = NewAccount {
+            id: AccountId::generate(),
+            name: name.clone(),
+            client_id: 100_000_000
+                + (u64::from_le_bytes(flowhook_core::secret::random_bytes::<8>()) % 900_000_000)
+                    as i64,
+            security_hash: key.lookup_hash(),
+            allow_http: input.allow_http,
+            timezone,
+        };
+        match state.store.create_account(&new).await {
+            Ok(record) => {
+                tracing::info!(account = %record.id, client_id = record.client_id, "account created");
+                return Ok((
+                    StatusCode::CREATED,
+                    axum::Json(CreatedAccount {
+                        account: view(&record),
+                        security_id: key.expose().to_owned(),
+                    }),
+                ));
+            }
+            Err(flowhook_storage::StoreError::Conflict(_)) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::internal("could not find a free client id"))
+}
+
+#[utoipa::path(get, path = "/v1/accounts", tag = "accounts", security(("admin_token" = [])),
+    responses((status = 200, body = Vec<AccountView>), (status = 401, body = Problem)))]
+pub async fn list_accounts(
+    State(state): State<AppState>,
+    _admin: Admin,
+) -> Result<axum::Json<Vec<AccountView>>, ApiError> {
+    let accounts = state.store.accounts().await?;
+    Ok(axum::Json(accounts.iter().map(view).collect()))
+}
+
+/// Resolves `{id}` for a caller: the admin sees any account, an account only itself.
+async fn target(state: &AppState, caller: Caller, id: &str) -> Result<AccountRecord, ApiError> {
+    let id = AccountId::parse(id).ok_or_else(|| ApiError::not_found("account"))?;
+    match caller {
+        Caller::Account(me) if me.id == id => Ok(me),
+        Caller::Account(_) => Err(ApiError::not_found("account")),
+        Caller::Admin => state
+            .store
+            .account(id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("account")),
+    }
+}
+
+#[utoipa::path(get, path = "/v1/accounts/{id}", tag = "accounts",
+    security(("admin_token" = []), ("security_id" = [])),
+    responses((status = 200, body = AccountView), (status = 404, body = Problem)))]
+pub async fn get_account(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<axum::Json<AccountView>, ApiError> {
+    Ok(axum::Json(view(&target(&state, caller, &id).await?)))
+}
+
+#[utoipa::path(patch, path = "/v1/accounts/{id}", tag = "accounts", request_body = UpdateAccount,
+    security(("admin_token" = []), ("security_id" = [])),
+    responses((status = 200, body = AccountView), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn update_account(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<UpdateAccount>,
+) -> Result<axum::Json<AccountView>, ApiError> {
+    let is_admin = matches!(caller, Caller::Admin);
+    let account = target(&state, caller, &id).await?;
+    if input.allow_http.is_some() && !is_admin {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "ADMIN_ONLY",
+            "allow_http is set by the operator; ask them to enable HTTP for this account",
+        ));
+    }
+    for (field, value) in [
+        ("calendar", &input.calendar),
+        ("providers", &input.providers),
+    ] {
+        if value.as_ref().is_some_and(|v| !v.is_object()) {
+            return Err(ApiError::unprocessable(
+                "INVALID_BODY",
+                format!("{field} must be a JSON object"),
+            ));
+        }
+    }
+    if let Some(entries) = &input.whitelist {
+        state
+            .store
+            .set_whitelist(account.id, &parse_whitelist(entries)?)
+            .await?;
+    }
+    let patch = AccountPatch {
+        allow_http: input.allow_http,
+        timezone: parse_timezone(input.timezone.as_deref())?,
+        calendar: input.calendar,
+        providers: input
+            .providers
+            .map(|p| seal_secrets(&state.master_key, &p, &account.providers)),
+    };
+    let updated = state
+        .store
+        .update_account(account.id, &patch)
+        .await?
+        .ok_or_else(|| ApiError::not_found("account"))?;
+    Ok(axum::Json(view(&updated)))
+}
+
+#[utoipa::path(get, path = "/v1/whitelist", tag = "accounts", security(("security_id" = [])),
+    responses((status = 200, body = Whitelist), (status = 403, body = Problem)))]
+pub async fn get_whitelist(AccountCaller(me): AccountCaller) -> axum::Json<Whitelist> {
+    axum::Json(Whitelist {
+        entries: me
+            .whitelist
+            .entries()
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
+    })
+}
+
+#[utoipa::path(put, path = "/v1/whitelist", tag = "accounts", request_body = Whitelist,
+    security(("security_id" = [])),
+    responses((status = 200, body = Whitelist), (status = 403, body = Problem), (status = 422, body = Problem)))]
+pub async fn put_whitelist(
+    State(state): State<AppState>,
+    AccountCaller(me): AccountCaller,
+    ApiJson(input): ApiJson<Whitelist>,
+) -> Result<axum::Json<Whitelist>, ApiError> {
+    let list = parse_whitelist(&input.entries)?;
+    state.store.set_whitelist(me.id, &list).await?;
+    tracing::info!(account = %me.id, entries = list.entries().len(), "whitelist replaced");
+    Ok(axum::Json(Whitelist {
+        entries: list.entries().iter().map(ToString::to_string).collect(),
+    }))
+}
+
+/// Does this settings key hold a secret?
+fn is_secret_key(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    ["key", "token", "secret", "password"]
+        .iter()
+        .any(|s| k.contains(s))
+}
+
+/// Seals string values under secret-named keys. A value sent as `***` (as the API
+/// shows it) keeps the sealed value already stored.
+fn seal_secrets(
+    master: &MasterKey,
+    new: &serde_json::Value,
+    old: &serde_json::Value,
+) -> serde_json::Value {
+    use serde_json::Value;
+    match new {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| {
+                    let previous = old.get(k).unwrap_or(&Value::Null);
+                    let sealed = match v {
+                        Value::String(s) if is_secret_key(k) && s == "***" => previous.clone(),
+                        Value::String(s) if is_secret_key(k) => Value::String(master.seal(s)),
+                        other => seal_secrets(master, other, previous),
+                    };
+                    (k.clone(), sealed)
+                })
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+fn mask_secrets(value: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| match v {
+                    Value::String(_) if is_secret_key(k) => {
+                        (k.clone(), Value::String("***".into()))
+                    }
+                    other => (k.clone(), mask_secrets(other)),
+                })
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}

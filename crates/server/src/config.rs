@@ -1,0 +1,468 @@
+//! Configuration: defaults, then a TOML file, then `FLOWHOOK_*` environment
+//! variables, then command-line flags; each later source wins.
+//!
+//! Everything is validated here, at start-up: a bad value stops the program with a
+//! message naming the setting (`FLOWHOOK_LISTEN`), so nothing downstream re-checks.
+//! Secrets are held in types that never print.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use flowhook_core::secret::{MasterKey, SecretString};
+use ipnet::IpNet;
+use serde::Deserialize;
+
+/// The settings of `flowhook serve` as given, before validation. Field names are
+/// the file's keys; the environment names are `FLOWHOOK_` + the upper-case key.
+#[derive(Debug, Default, Clone, Deserialize, clap::Args)]
+#[serde(deny_unknown_fields)]
+pub struct RawSettings {
+    /// Address to listen on.
+    #[arg(long, env = "FLOWHOOK_LISTEN", value_name = "ADDR")]
+    pub listen: Option<String>,
+
+    /// Database: sqlite://PATH (embedded, the default, under the data folder) or
+    /// postgres://USER@HOST/DB (several servers can share it).
+    #[arg(long, env = "FLOWHOOK_DATABASE_URL", value_name = "URL")]
+    pub database_url: Option<String>,
+
+    /// Folder for the embedded database and generated secrets [default: ./flowhook-data].
+    #[arg(long, env = "FLOWHOOK_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Bearer token for account management. With SQLite and no token, one is
+    /// generated and saved as DATA_DIR/admin-token.
+    #[arg(
+        long,
+        env = "FLOWHOOK_ADMIN_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub admin_token: Option<String>,
+
+    /// Key encrypting stored secrets: 32 bytes as 64 hex digits or base64. With
+    /// SQLite and no key, one is generated and saved as DATA_DIR/master-key.
+    #[arg(
+        long,
+        env = "FLOWHOOK_MASTER_KEY",
+        hide_env_values = true,
+        value_name = "KEY"
+    )]
+    pub master_key: Option<String>,
+
+    /// Comma-separated networks that outgoing requests may reach although they are
+    /// loopback or private, e.g. 127.0.0.1/32,10.1.0.0/16 [default: none].
+    #[arg(long, env = "FLOWHOOK_EGRESS_ALLOW_CIDRS", value_name = "CIDRS")]
+    #[serde(default, deserialize_with = "list_or_string")]
+    pub egress_allow_cidrs: Option<String>,
+
+    /// Comma-separated seconds between flow-end delivery attempts.
+    #[arg(long, env = "FLOWHOOK_RETRY_SCHEDULE", value_name = "SECONDS")]
+    #[serde(default, deserialize_with = "list_or_string")]
+    pub retry_schedule: Option<String>,
+
+    /// Base URL of short links, e.g. https://s.example.org [default: the listen address].
+    #[arg(long, env = "FLOWHOOK_SHORT_BASE_URL", value_name = "URL")]
+    pub short_base_url: Option<String>,
+
+    /// Log format: text or json [default: text].
+    #[arg(long, env = "FLOWHOOK_LOG_FORMAT", value_name = "FORMAT")]
+    pub log_format: Option<String>,
+}
+
+/// Accepts `["a","b"]`, `[5, 300]` or `"a,b"` in the file.
+fn list_or_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Item {
+        Text(String),
+        Number(u64),
+    }
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Form {
+        One(String),
+        Many(Vec<Item>),
+    }
+    Ok(Some(match Form::deserialize(d)? {
+        Form::One(s) => s,
+        Form::Many(items) => items
+            .into_iter()
+            .map(|i| match i {
+                Item::Text(s) => s,
+                Item::Number(n) => n.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join(","),
+    }))
+}
+
+impl RawSettings {
+    /// Fills every unset field of `self` from `lower`.
+    fn or(self, lower: RawSettings) -> RawSettings {
+        RawSettings {
+            listen: self.listen.or(lower.listen),
+            database_url: self.database_url.or(lower.database_url),
+            data_dir: self.data_dir.or(lower.data_dir),
+            admin_token: self.admin_token.or(lower.admin_token),
+            master_key: self.master_key.or(lower.master_key),
+            egress_allow_cidrs: self.egress_allow_cidrs.or(lower.egress_allow_cidrs),
+            retry_schedule: self.retry_schedule.or(lower.retry_schedule),
+            short_base_url: self.short_base_url.or(lower.short_base_url),
+            log_format: self.log_format.or(lower.log_format),
+        }
+    }
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub database_url: String,
+    pub data_dir: PathBuf,
+    pub admin_token: SecretString,
+    pub master_key: MasterKey,
+    pub egress_allow_cidrs: Vec<IpNet>,
+    pub retry_schedule: Vec<u64>,
+    pub short_base_url: Option<url::Url>,
+    pub log_format: LogFormat,
+}
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_RETRY_SCHEDULE: &str = "5,300,1800,7200,18000,36000,36000";
+
+/// A setting that cannot be used, named as the operator would write it.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid {setting}: {message}")]
+pub struct ConfigError {
+    pub setting: String,
+    pub message: String,
+}
+
+fn bad(key: &str, message: impl std::fmt::Display) -> ConfigError {
+    ConfigError {
+        setting: format!("FLOWHOOK_{} (`{key}`)", key.to_ascii_uppercase()),
+        message: message.to_string(),
+    }
+}
+
+impl Config {
+    /// Loads and validates: `file` (if any), under `overrides` (environment and
+    /// flags, already merged by clap).
+    pub fn load(file: Option<&Path>, overrides: RawSettings) -> Result<Config, ConfigError> {
+        let from_file = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+                    setting: format!("configuration file {}", path.display()),
+                    message: e.to_string(),
+                })?;
+                toml::from_str::<RawSettings>(&text).map_err(|e| ConfigError {
+                    setting: format!("configuration file {}", path.display()),
+                    message: e.to_string(),
+                })?
+            }
+            None => RawSettings::default(),
+        };
+        Config::validate(overrides.or(from_file))
+    }
+
+    /// Turns raw settings into a configuration, generating the local secrets of an
+    /// embedded installation when they are missing.
+    pub fn validate(raw: RawSettings) -> Result<Config, ConfigError> {
+        let listen_text = raw.listen.unwrap_or_else(|| DEFAULT_LISTEN.into());
+        let listen = listen_text
+            .parse::<SocketAddr>()
+            .map_err(|e| bad("listen", format!("`{listen_text}` is not HOST:PORT ({e})")))?;
+        let data_dir = raw
+            .data_dir
+            .unwrap_or_else(|| PathBuf::from("flowhook-data"));
+        let database_url = raw
+            .database_url
+            .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("flowhook.db").display()));
+        let embedded = database_url.starts_with("sqlite:");
+        if !embedded
+            && !database_url.starts_with("postgres://")
+            && !database_url.starts_with("postgresql://")
+        {
+            return Err(bad(
+                "database_url",
+                format!(
+                    "`{}` is neither sqlite://PATH nor postgres://…",
+                    flowhook_storage::redact_url(&database_url)
+                ),
+            ));
+        }
+
+        let admin_token = match raw.admin_token {
+            Some(t) if t.trim().len() >= 16 => SecretString::new(t.trim()),
+            Some(_) => return Err(bad("admin_token", "must be at least 16 characters")),
+            None if embedded => SecretString::new(local_secret(&data_dir, "admin-token", || {
+                hex::encode(flowhook_core::secret::random_bytes::<24>())
+            })?),
+            None => {
+                return Err(bad(
+                    "admin_token",
+                    "is required with PostgreSQL, where several servers must share one token",
+                ));
+            }
+        };
+        let master_text = match raw.master_key {
+            Some(k) => k,
+            None if embedded => local_secret(&data_dir, "master-key", MasterKey::generate_hex)?,
+            None => {
+                return Err(bad(
+                    "master_key",
+                    "is required with PostgreSQL, where several servers must share one key",
+                ));
+            }
+        };
+        let master_key = MasterKey::parse(&master_text).map_err(|e| bad("master_key", e))?;
+
+        let egress_allow_cidrs = split_list(raw.egress_allow_cidrs.as_deref())
+            .map(|c| flowhook_core::account::parse_net(c).map_err(|e| bad("egress_allow_cidrs", e)))
+            .collect::<Result<Vec<_>, _>>()?;
+
+        let schedule_text = raw
+            .retry_schedule
+            .unwrap_or_else(|| DEFAULT_RETRY_SCHEDULE.into());
+        let retry_schedule = split_list(Some(&schedule_text))
+            .map(|s| {
+                s.parse::<u64>().map_err(|_| {
+                    bad(
+                        "retry_schedule",
+                        format!("`{s}` is not a whole number of seconds"),
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if retry_schedule.is_empty() {
+            return Err(bad("retry_schedule", "needs at least one delay"));
+        }
+
+        let short_base_url = raw
+            .short_base_url
+            .map(|u| {
+                url::Url::parse(&u)
+                    .ok()
+                    .filter(|p| matches!(p.scheme(), "http" | "https") && p.host().is_some())
+                    .ok_or_else(|| bad("short_base_url", format!("`{u}` is not an http(s) URL")))
+            })
+            .transpose()?;
+
+        let log_format = match raw.log_format.as_deref().unwrap_or("text") {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            other => return Err(bad("log_format", format!("`{other}` is not text or json"))),
+        };
+
+        Ok(Config {
+            listen,
+            database_url,
+            data_dir,
+            admin_token,
+            master_key,
+            egress_allow_cidrs,
+            retry_schedule,
+            short_base_url,
+            log_format,
+        })
+    }
+}
+
+fn split_list(text: Option<&str>) -> impl Iterator<Item = &str> {
+    text.unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+}
+
+/// Reads `data_dir/name`, or creates it (mode 0600) with a new value.
+fn local_secret(
+    data_dir: &Path,
+    name: &str,
+    make: impl FnOnce() -> String,
+) -> Result<String, ConfigError> {
+    let path = data_dir.join(name);
+    let fail = |e: std::io::Error| ConfigError {
+        setting: path.display().to_string(),
+        message: e.to_string(),
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Ok(text.trim().to_owned()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(data_dir).map_err(fail)?;
+            let value = make();
+            write_private(&path, &value).map_err(fail)?;
+            tracing::warn!(file = %path.display(), "generated a new {name}; keep this file safe");
+            Ok(value)
+        }
+        Err(e) => Err(fail(e)),
+    }
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, value: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(value.as_bytes())?;
+    f.write_all(b"\n")
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, value: &str) -> std::io::Result<()> {
+    std::fs::write(path, format!("{value}\n"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw() -> RawSettings {
+        RawSettings {
+            admin_token: Some("a-long-enough-admin-token".into()),
+            master_key: Some("ab".repeat(32)),
+            database_url: Some("sqlite://x.db".into()),
+            ..RawSettings::default()
+        }
+    }
+
+    #[test]
+    fn defaults_are_the_spec_defaults() {
+        let c = Config::validate(raw()).expect("valid");
+        assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(
+            c.retry_schedule,
+            vec![5, 300, 1800, 7200, 18000, 36000, 36000]
+        );
+        assert!(c.egress_allow_cidrs.is_empty());
+        assert_eq!(c.log_format, LogFormat::Text);
+    }
+
+    #[test]
+    fn bad_values_name_their_setting() {
+        let cases: Vec<(RawSettings, &str)> = vec![
+            (
+                RawSettings {
+                    listen: Some("nope".into()),
+                    ..raw()
+                },
+                "FLOWHOOK_LISTEN",
+            ),
+            (
+                RawSettings {
+                    master_key: Some("short".into()),
+                    ..raw()
+                },
+                "FLOWHOOK_MASTER_KEY",
+            ),
+            (
+                RawSettings {
+                    egress_allow_cidrs: Some("127.0.0.1/33".into()),
+                    ..raw()
+                },
+                "FLOWHOOK_EGRESS_ALLOW_CIDRS",
+            ),
+            (
+                RawSettings {
+                    retry_schedule: Some("5,x".into()),
+                    ..raw()
+                },
+                "FLOWHOOK_RETRY_SCHEDULE",
+            ),
+            (
+                RawSettings {
+                    database_url: Some("mysql://x".into()),
+                    ..raw()
+                },
+                "FLOWHOOK_DATABASE_URL",
+            ),
+            (
+                RawSettings {
+                    admin_token: Some("short".into()),
+                    ..raw()
+                },
+                "FLOWHOOK_ADMIN_TOKEN",
+            ),
+            (
+                RawSettings {
+                    short_base_url: Some("ftp://x".into()),
+                    ..raw()
+                },
+                "FLOWHOOK_SHORT_BASE_URL",
+            ),
+            (
+                RawSettings {
+                    log_format: Some("xml".into()),
+                    ..raw()
+                },
+                "FLOWHOOK_LOG_FORMAT",
+            ),
+            (
+                RawSettings {
+                    database_url: Some("postgres://u@h/db".into()),
+                    master_key: None,
+                    ..raw()
+                },
+                "FLOWHOOK_MASTER_KEY",
+            ),
+        ];
+        for (settings, name) in cases {
+            let err = Config::validate(settings).expect_err(name);
+            assert!(err.to_string().contains(name), "{err} should name {name}");
+        }
+    }
+
+    #[test]
+    fn file_values_sit_under_the_environment() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("flowhook.toml");
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:9999\"\nretry_schedule = [1, 2]\negress_allow_cidrs = [\"127.0.0.1/32\"]\n",
+        )
+        .expect("write");
+        let c = Config::load(Some(&path), raw()).expect("valid");
+        assert_eq!(c.listen.port(), 9999);
+        assert_eq!(c.retry_schedule, vec![1, 2]);
+        assert_eq!(c.egress_allow_cidrs.len(), 1);
+        let over = RawSettings {
+            listen: Some("127.0.0.1:7777".into()),
+            ..raw()
+        };
+        assert_eq!(
+            Config::load(Some(&path), over)
+                .expect("valid")
+                .listen
+                .port(),
+            7777
+        );
+        std::fs::write(&path, "lisen = \"x\"\n").expect("write");
+        let err = Config::load(Some(&path), raw()).expect_err("typo");
+        assert!(err.to_string().contains("lisen"), "{err}");
+    }
+
+    #[test]
+    fn embedded_secrets_are_generated_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let settings = || RawSettings {
+            data_dir: Some(dir.path().to_path_buf()),
+            ..RawSettings::default()
+        };
+        let first = Config::validate(settings()).expect("valid");
+        let second = Config::validate(settings()).expect("valid");
+        assert_eq!(first.admin_token, second.admin_token);
+        assert!(first.database_url.ends_with("flowhook.db"));
+    }
+}

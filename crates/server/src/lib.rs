@@ -1,0 +1,10 @@
+//! The flowhook server: configuration, the HTTP API, start-up and telemetry. The
+//! `flowhook` binary (`main.rs`) is a thin command line over this library, which
+//! the integration tests drive directly.
+
+pub mod api;
+pub mod config;
+pub mod metrics;
+pub mod startup;
+pub mod state;
+pub mod telemetry;

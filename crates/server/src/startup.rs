@@ -1,0 +1,96 @@
+//! Building and running the server: connect storage, build the egress client and
+//! state, bind the listener. [`Application::build`] binds before serving, so tests
+//! can ask for port 0 and read the real port.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use flowhook_engine::egress::{Egress, EgressConfig, EgressPolicy};
+
+use crate::config::Config;
+use crate::state::AppState;
+
+/// A bound, ready-to-serve flowhook.
+pub struct Application {
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    pub state: AppState,
+}
+
+impl Application {
+    /// Start-up failures are messages for the operator.
+    pub async fn build(config: Config) -> Result<Application, String> {
+        let store = flowhook_storage::connect(&config.database_url)
+            .await
+            .map_err(|e| {
+                format!(
+                    "cannot open the database {}: {e}",
+                    flowhook_storage::redact_url(&config.database_url)
+                )
+            })?;
+        let egress = Egress::new(EgressConfig {
+            policy: EgressPolicy::new(config.egress_allow_cidrs.clone()),
+            ..EgressConfig::default()
+        })
+        .map_err(|e| e.to_string())?;
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+        let state = AppState::new(store, egress, Arc::new(config));
+        let router = crate::api::router(state.clone());
+        Ok(Application {
+            listener,
+            router,
+            state,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .unwrap_or_else(|_| self.state.config.listen)
+    }
+
+    /// Serves until `shutdown` resolves, then finishes requests in flight.
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        tracing::info!(
+            listen = %self.local_addr(),
+            database = self.state.store.backend().as_str(),
+            egress_allow = ?self.state.egress.policy().allowed_networks(),
+            "flowhook serving"
+        );
+        axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+    }
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,143 @@
+//! Accounts, authentication and the IP whitelist.
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::helpers::{Db, Options, spawn_app, spawn_with};
+
+async fn accounts_and_whitelist(db: Db) {
+    let Some(app) = spawn_with(db, Options::default()).await else {
+        return;
+    };
+    let acct = app.create_account(false).await;
+    assert_eq!(acct.key.len(), 64);
+    assert!(acct.body["client_id"].as_i64().expect("numeric client_id") >= 100_000_000);
+    assert_eq!(acct.body["allow_http"], false);
+    assert_eq!(acct.body["timezone"], "Asia/Kolkata");
+
+    // The account reads itself with its key; the key is not shown again.
+    let (status, me) = app
+        .call(
+            Method::GET,
+            &format!("/v1/accounts/{}", acct.id),
+            &acct.key,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{me}");
+    assert!(me.get("security_id").is_none());
+
+    // A whitelist without the caller's address locks it out with IP_NOT_WHITELISTED.
+    let (status, body) = app
+        .call(
+            Method::PUT,
+            "/v1/whitelist",
+            &acct.key,
+            Some(json!({"entries": ["127.0.0.2/32", "::1"]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["entries"], json!(["127.0.0.2/32", "::1/128"]));
+    let (status, body) = app.call(Method::GET, "/v1/webhooks", &acct.key, None).await;
+    assert_eq!(status, 403);
+    assert_eq!(body["code"], "IP_NOT_WHITELISTED");
+
+    // The operator can undo the lock-out; then an allowing list lets calls through.
+    let (status, _) = app
+        .admin(
+            Method::PATCH,
+            &format!("/v1/accounts/{}", acct.id),
+            Some(json!({"whitelist": []})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = app
+        .call(
+            Method::PUT,
+            "/v1/whitelist",
+            &acct.key,
+            Some(json!({"entries": ["127.0.0.1"]})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = app.call(Method::GET, "/v1/webhooks", &acct.key, None).await;
+    assert_eq!(status, 200);
+    let (_, list) = app
+        .call(Method::GET, "/v1/whitelist", &acct.key, None)
+        .await;
+    assert_eq!(list["entries"], json!(["127.0.0.1/32"]));
+}
+
+#[tokio::test]
+async fn accounts_and_whitelist_on_sqlite() {
+    accounts_and_whitelist(Db::Sqlite).await;
+}
+
+#[tokio::test]
+async fn accounts_and_whitelist_on_postgres() {
+    accounts_and_whitelist(Db::Postgres).await;
+}
+
+#[tokio::test]
+async fn account_management_needs_the_admin_token() {
+    let app = spawn_app().await;
+    let body = Some(json!({"name": "x"}));
+    let resp = app
+        .http
+        .post(app.url("/v1/accounts"))
+        .json(&json!({"name": "x"}))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(resp.status(), 401);
+    assert_eq!(resp.headers()["content-type"], "application/problem+json");
+    let (status, problem) = app
+        .call(Method::POST, "/v1/accounts", "wrong-token", body.clone())
+        .await;
+    assert_eq!(status, 403);
+    assert_eq!(problem["code"], "ADMIN_ONLY");
+    let acct = app.create_account(false).await;
+    let (status, _) = app
+        .call(Method::POST, "/v1/accounts", &acct.key, body)
+        .await;
+    assert_eq!(status, 403, "an account key is not the admin token");
+    let (status, _) = app
+        .call(Method::GET, "/v1/webhooks", &"0".repeat(64), None)
+        .await;
+    assert_eq!(status, 401, "unknown keys are refused");
+}
+
+#[tokio::test]
+async fn allow_http_is_the_operators_decision() {
+    let app = spawn_app().await;
+    let acct = app.create_account(false).await;
+    let path = format!("/v1/accounts/{}", acct.id);
+    let (status, problem) = app
+        .call(
+            Method::PATCH,
+            &path,
+            &acct.key,
+            Some(json!({"allow_http": true})),
+        )
+        .await;
+    assert_eq!(status, 403);
+    assert_eq!(problem["code"], "ADMIN_ONLY");
+    let (status, body) = app
+        .admin(Method::PATCH, &path, Some(json!({"allow_http": true})))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["allow_http"], true);
+    let (status, body) = app
+        .call(Method::PATCH, &path, &acct.key, Some(json!({"timezone": "Europe/Berlin", "providers": {"translate": {"api_key": "k-123", "url": "u"}}})))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["timezone"], "Europe/Berlin");
+    assert_eq!(
+        body["providers"]["translate"]["api_key"], "***",
+        "provider keys never come back"
+    );
+    assert_eq!(body["providers"]["translate"]["url"], "u");
+    let other = app.create_account(false).await;
+    let (status, _) = app.call(Method::GET, &path, &other.key, None).await;
+    assert_eq!(status, 404, "accounts cannot see each other");
+}

@@ -1,0 +1,253 @@
+//! `spawn_app()` and the recording test receiver.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use flowhook::config::{Config, RawSettings};
+use flowhook::startup::Application;
+use serde_json::{Value, json};
+
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+pub const MASTER_KEY: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+/// Which database a test server uses.
+#[derive(Clone, Copy, Debug)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+/// Options of a test server.
+#[derive(Clone, Default)]
+pub struct Options {
+    /// FLOWHOOK_EGRESS_ALLOW_CIDRS.
+    pub allow_cidrs: Option<String>,
+}
+
+/// A running server and what is needed to talk to it and restart it.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub http: reqwest::Client,
+    pub db_url: String,
+    options: Options,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+    _dir: Arc<tempfile::TempDir>,
+}
+
+/// A server on SQLite.
+pub async fn spawn_app() -> TestApp {
+    spawn_with(Db::Sqlite, Options::default())
+        .await
+        .expect("sqlite is always available")
+}
+
+/// A server on the given database; `None` when PostgreSQL is not configured
+/// (the skip has been printed).
+pub async fn spawn_with(db: Db, options: Options) -> Option<TestApp> {
+    let dir = Arc::new(tempfile::tempdir().expect("tempdir"));
+    let db_url = match db {
+        Db::Sqlite => flowhook_storage::testing::fresh_sqlite_url(dir.path()),
+        Db::Postgres => flowhook_storage::testing::fresh_postgres_url("api test").await?,
+    };
+    Some(start(db_url, options, dir).await)
+}
+
+async fn start(db_url: String, options: Options, dir: Arc<tempfile::TempDir>) -> TestApp {
+    let config = Config::validate(RawSettings {
+        listen: Some("127.0.0.1:0".into()),
+        database_url: Some(db_url.clone()),
+        data_dir: Some(dir.path().to_path_buf()),
+        admin_token: Some(ADMIN_TOKEN.into()),
+        master_key: Some(MASTER_KEY.into()),
+        egress_allow_cidrs: options.allow_cidrs.clone(),
+        ..RawSettings::default()
+    })
+    .expect("valid test config");
+    let app = Application::build(config).await.expect("server builds");
+    let addr = app.local_addr();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        app.run_until(async {
+            let _ = rx.await;
+        })
+        .await
+        .expect("server runs");
+    });
+    TestApp {
+        addr,
+        http: reqwest::Client::new(),
+        db_url,
+        options,
+        shutdown: Some(tx),
+        task: Some(task),
+        _dir: dir,
+    }
+}
+
+/// An account made through the API.
+pub struct Account {
+    pub id: String,
+    pub key: String,
+    pub body: Value,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// Stops the server and starts a new one on the same database and folder.
+    pub async fn restart(mut self) -> TestApp {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("server stopped cleanly");
+        }
+        start(self.db_url.clone(), self.options.clone(), self._dir.clone()).await
+    }
+
+    pub async fn admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        self.call(method, path, ADMIN_TOKEN, body).await
+    }
+
+    /// A JSON call with a bearer token; answers status and JSON body (Null if none).
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self.http.request(method, self.url(path)).bearer_auth(token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("request reaches the server");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.expect("body");
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    pub async fn create_account(&self, allow_http: bool) -> Account {
+        let (status, body) = self
+            .admin(
+                reqwest::Method::POST,
+                "/v1/accounts",
+                Some(json!({"name": "Acme", "allow_http": allow_http, "timezone": "Asia/Kolkata"})),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        Account {
+            id: body["id"].as_str().expect("id").to_owned(),
+            key: body["security_id"].as_str().expect("key").to_owned(),
+            body,
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// One request as the receiver saw it.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub method: String,
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Received {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A stand-in for a customer's server: records every request and answers with a
+/// configurable status.
+pub struct TestReceiver {
+    pub addr: SocketAddr,
+    pub received: Arc<Mutex<Vec<Received>>>,
+    pub status: Arc<Mutex<u16>>,
+}
+
+impl TestReceiver {
+    pub async fn start() -> TestReceiver {
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let status = Arc::new(Mutex::new(200u16));
+        let (rec, st) = (received.clone(), status.clone());
+        let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
+            let (rec, st) = (rec.clone(), st.clone());
+            async move {
+                let (parts, body) = req.into_parts();
+                let body = axum::body::to_bytes(body, usize::MAX)
+                    .await
+                    .unwrap_or_default();
+                rec.lock().expect("lock").push(Received {
+                    method: parts.method.to_string(),
+                    path: parts.uri.to_string(),
+                    headers: parts
+                        .headers
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_owned()))
+                        .collect(),
+                    body: body.to_vec(),
+                });
+                let code = *st.lock().expect("lock");
+                (
+                    axum::http::StatusCode::from_u16(code).expect("status"),
+                    "{\"received\":true}",
+                )
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind receiver");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        TestReceiver {
+            addr,
+            received,
+            status,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn requests(&self) -> Vec<Received> {
+        self.received.lock().expect("lock").clone()
+    }
+
+    pub fn answer_with(&self, status: u16) {
+        *self.status.lock().expect("lock") = status;
+    }
+}
+
+/// A loopback port with nothing listening: bound, read, then closed.
+pub async fn refused_port() -> u16 {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    drop(l);
+    port
+}

@@ -1,0 +1,9 @@
+//! Black-box tests of the flowhook server: the real server on port 0, real HTTP,
+//! a real database (SQLite, and PostgreSQL when FLOWHOOK_TEST_DATABASE_URL is set),
+//! and a recording receiver standing in for customers' servers.
+
+mod accounts;
+mod errors;
+mod helpers;
+mod service;
+mod webhooks;

@@ -1,0 +1,381 @@
+//! The webhook registry and the check button.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::helpers::{Db, Options, TestApp, TestReceiver, refused_port, spawn_app, spawn_with};
+
+fn hook(name: &str, url: &str, is_default: bool) -> Value {
+    json!({
+        "name": name, "method": "POST", "url": url,
+        "auth": {"type": "basic", "username": "flow", "password": "s3cret-pw"},
+        "body_type": "json", "headers": [{"key": "X-Tenant", "value": "acme"}],
+        "is_default": is_default
+    })
+}
+
+async fn crud_default_flip_and_restart(db: Db) {
+    let Some(app) = spawn_with(db, Options::default()).await else {
+        return;
+    };
+    let acct = app.create_account(false).await;
+    let (status, a) = app
+        .call(
+            Method::POST,
+            "/v1/webhooks",
+            &acct.key,
+            Some(hook("crm", "https://hooks.invalid/a", true)),
+        )
+        .await;
+    assert_eq!(status, 201, "{a}");
+    assert!(
+        a["signing_secret"]
+            .as_str()
+            .expect("secret")
+            .starts_with("whsec_")
+    );
+    assert_eq!(a["auth"], json!({"type": "basic", "username": "flow"}));
+    assert!(
+        !a.to_string().contains("s3cret-pw"),
+        "the password is never echoed"
+    );
+    let a_id = a["id"].as_str().expect("id").to_owned();
+
+    let (status, b) = app
+        .call(
+            Method::POST,
+            "/v1/webhooks",
+            &acct.key,
+            Some(hook("erp", "https://hooks.invalid/b", true)),
+        )
+        .await;
+    assert_eq!(status, 201, "{b}");
+    let b_id = b["id"].as_str().expect("id").to_owned();
+
+    // Setting a new default clears the old one.
+    let (_, list) = app.call(Method::GET, "/v1/webhooks", &acct.key, None).await;
+    let defaults: Vec<&str> = list
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter(|w| w["is_default"] == true)
+        .map(|w| w["name"].as_str().expect("name"))
+        .collect();
+    assert_eq!(defaults, vec!["erp"]);
+    assert!(
+        list.as_array()
+            .expect("list")
+            .iter()
+            .all(|w| w.get("signing_secret").is_none())
+    );
+    assert!(!list.to_string().contains("s3cret-pw"));
+
+    // Update: flip the default back, keep the stored password by omitting it.
+    let mut update = hook("crm-renamed", "https://hooks.invalid/a2", true);
+    update["auth"] = json!({"type": "basic", "username": "flow"});
+    let (status, a2) = app
+        .call(
+            Method::PUT,
+            &format!("/v1/webhooks/{a_id}"),
+            &acct.key,
+            Some(update),
+        )
+        .await;
+    assert_eq!(status, 200, "{a2}");
+    assert_eq!(a2["name"], "crm-renamed");
+    assert_eq!(a2["is_default"], true);
+    let (_, b_now) = app
+        .call(
+            Method::GET,
+            &format!("/v1/webhooks/{b_id}"),
+            &acct.key,
+            None,
+        )
+        .await;
+    assert_eq!(b_now["is_default"], false);
+
+    // Same name twice is a conflict.
+    let (status, problem) = app
+        .call(
+            Method::POST,
+            "/v1/webhooks",
+            &acct.key,
+            Some(hook("erp", "https://hooks.invalid/c", false)),
+        )
+        .await;
+    assert_eq!(status, 409, "{problem}");
+
+    // Rotation gives a new secret.
+    let (status, rotated) = app
+        .call(
+            Method::POST,
+            &format!("/v1/webhooks/{a_id}/rotate-secret"),
+            &acct.key,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_ne!(rotated["signing_secret"], a["signing_secret"]);
+
+    // Another account cannot see or delete these.
+    let other = app.create_account(false).await;
+    let (status, _) = app
+        .call(
+            Method::GET,
+            &format!("/v1/webhooks/{a_id}"),
+            &other.key,
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (status, _) = app
+        .call(
+            Method::DELETE,
+            &format!("/v1/webhooks/{a_id}"),
+            &other.key,
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+
+    // Everything survives a restart.
+    let app = app.restart().await;
+    let (status, list) = app.call(Method::GET, "/v1/webhooks", &acct.key, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(list.as_array().expect("list").len(), 2);
+    let (status, _) = app
+        .call(
+            Method::DELETE,
+            &format!("/v1/webhooks/{b_id}"),
+            &acct.key,
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (status, _) = app
+        .call(
+            Method::GET,
+            &format!("/v1/webhooks/{b_id}"),
+            &acct.key,
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn crud_default_flip_and_restart_on_sqlite() {
+    crud_default_flip_and_restart(Db::Sqlite).await;
+}
+
+#[tokio::test]
+async fn crud_default_flip_and_restart_on_postgres() {
+    crud_default_flip_and_restart(Db::Postgres).await;
+}
+
+#[tokio::test]
+async fn http_urls_need_allow_http() {
+    let app = spawn_app().await;
+    let https_only = app.create_account(false).await;
+    let (status, problem) = app
+        .call(
+            Method::POST,
+            "/v1/webhooks",
+            &https_only.key,
+            Some(hook("h", "http://hooks.invalid/x", false)),
+        )
+        .await;
+    assert_eq!(status, 422);
+    assert_eq!(problem["code"], "HTTP_NOT_ALLOWED");
+    let (status, problem) = app
+        .call(
+            Method::POST,
+            "/v1/webhooks/check",
+            &https_only.key,
+            Some(json!({"url": "http://hooks.invalid/x"})),
+        )
+        .await;
+    assert_eq!(status, 422);
+    assert_eq!(problem["code"], "HTTP_NOT_ALLOWED");
+    let http_ok = app.create_account(true).await;
+    let (status, _) = app
+        .call(
+            Method::POST,
+            "/v1/webhooks",
+            &http_ok.key,
+            Some(hook("h", "http://hooks.invalid/x", false)),
+        )
+        .await;
+    assert_eq!(status, 201);
+}
+
+async fn check(app: &TestApp, key: &str, body: Value) -> Value {
+    let (status, result) = app
+        .call(Method::POST, "/v1/webhooks/check", key, Some(body))
+        .await;
+    assert_eq!(status, 200, "{result}");
+    result
+}
+
+#[tokio::test]
+async fn check_button_reports_each_failure_distinctly() {
+    let receiver = TestReceiver::start().await;
+    let app = spawn_with(
+        Db::Sqlite,
+        Options {
+            allow_cidrs: Some("127.0.0.1/32".into()),
+        },
+    )
+    .await
+    .expect("app");
+    let acct = app.create_account(true).await;
+
+    let ok = check(&app, &acct.key, json!({"url": receiver.url("/hook")})).await;
+    assert_eq!(ok["ok"], true, "{ok}");
+    assert_eq!(ok["status"], 200);
+    assert!(ok["latency_ms"].as_f64().expect("latency") >= 0.0);
+    assert_eq!(ok["error"], Value::Null);
+    assert_eq!(receiver.requests().len(), 1);
+
+    receiver.answer_with(503);
+    let bad_status = check(&app, &acct.key, json!({"url": receiver.url("/hook")})).await;
+    assert_eq!(bad_status["ok"], false);
+    assert_eq!(bad_status["status"], 503);
+    assert_eq!(bad_status["code"], "HTTP_STATUS");
+
+    let port = refused_port().await;
+    let refused = check(
+        &app,
+        &acct.key,
+        json!({"url": format!("http://127.0.0.1:{port}/")}),
+    )
+    .await;
+    assert_eq!(refused["ok"], false);
+    assert_eq!(refused["status"], Value::Null);
+    assert_eq!(refused["code"], "CONNECTION_REFUSED", "{refused}");
+    assert!(
+        refused["error"]
+            .as_str()
+            .expect("error")
+            .contains("refused")
+    );
+
+    // The receiver speaks plain HTTP, so a TLS handshake with it fails.
+    let tls = check(
+        &app,
+        &acct.key,
+        json!({"url": format!("https://127.0.0.1:{}/", receiver.addr.port())}),
+    )
+    .await;
+    assert_eq!(tls["code"], "TLS_FAILURE", "{tls}");
+
+    let dns = check(
+        &app,
+        &acct.key,
+        json!({"url": "https://no-such-host.invalid/"}),
+    )
+    .await;
+    assert_eq!(dns["code"], "DNS_FAILURE", "{dns}");
+
+    // A listener that accepts and never answers.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let silent_port = silent.local_addr().expect("addr").port();
+    let _hold = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((sock, _)) = silent.accept().await {
+            held.push(sock);
+        }
+    });
+    let timeout = check(
+        &app,
+        &acct.key,
+        json!({"url": format!("http://127.0.0.1:{silent_port}/"), "timeout_seconds": 1}),
+    )
+    .await;
+    assert_eq!(timeout["code"], "TIMEOUT", "{timeout}");
+
+    // ::1 is not in the allowed networks, so it stays blocked.
+    let blocked = check(
+        &app,
+        &acct.key,
+        json!({"url": format!("http://[::1]:{}/", receiver.addr.port())}),
+    )
+    .await;
+    assert_eq!(blocked["code"], "DESTINATION_BLOCKED", "{blocked}");
+
+    let errors: std::collections::HashSet<String> = [&refused, &tls, &dns, &timeout, &blocked]
+        .iter()
+        .map(|r| r["error"].as_str().expect("error").to_owned())
+        .collect();
+    assert_eq!(
+        errors.len(),
+        5,
+        "each failure reads differently: {errors:?}"
+    );
+}
+
+#[tokio::test]
+async fn loopback_is_blocked_unless_allowed() {
+    let receiver = TestReceiver::start().await;
+    let app = spawn_app().await;
+    let acct = app.create_account(true).await;
+    for url in [
+        receiver.url("/x"),
+        format!("http://localhost:{}/x", receiver.addr.port()),
+    ] {
+        let result = check(&app, &acct.key, json!({"url": url})).await;
+        assert_eq!(result["ok"], false);
+        assert_eq!(result["code"], "DESTINATION_BLOCKED", "{result}");
+        assert!(
+            result["error"]
+                .as_str()
+                .expect("error")
+                .contains("FLOWHOOK_EGRESS_ALLOW_CIDRS")
+        );
+    }
+    assert!(
+        receiver.requests().is_empty(),
+        "nothing reached the receiver"
+    );
+}
+
+#[tokio::test]
+async fn checking_a_stored_webhook_uses_its_auth_and_remembers_the_result() {
+    let receiver = TestReceiver::start().await;
+    let app = spawn_with(
+        Db::Sqlite,
+        Options {
+            allow_cidrs: Some("127.0.0.0/8".into()),
+        },
+    )
+    .await
+    .expect("app");
+    let acct = app.create_account(true).await;
+    let (_, created) = app
+        .call(
+            Method::POST,
+            "/v1/webhooks",
+            &acct.key,
+            Some(hook("crm", &receiver.url("/in"), true)),
+        )
+        .await;
+    let id = created["id"].as_str().expect("id");
+    let result = check(&app, &acct.key, json!({"webhook_id": id})).await;
+    assert_eq!(result["ok"], true, "{result}");
+    let seen = receiver.requests();
+    assert_eq!(seen[0].method, "POST");
+    assert_eq!(seen[0].path, "/in");
+    assert_eq!(seen[0].body, br#"{"type":"flowhook.check"}"#);
+    assert_eq!(
+        seen[0].header("authorization"),
+        Some("Basic ZmxvdzpzM2NyZXQtcHc=")
+    );
+    assert_eq!(seen[0].header("x-tenant"), Some("acme"));
+    let (_, stored) = app
+        .call(Method::GET, &format!("/v1/webhooks/{id}"), &acct.key, None)
+        .await;
+    assert_eq!(stored["last_check"]["ok"], true);
+    assert_eq!(stored["last_check"]["status"], 200);
+}
