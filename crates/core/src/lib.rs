@@ -7,3 +7,4 @@
 //! server bring the outside world to it.
 
 pub mod http;
+pub mod paths;
