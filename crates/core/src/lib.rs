@@ -9,5 +9,6 @@
 pub mod account;
 pub mod http;
 pub mod ids;
+pub mod paths;
 pub mod secret;
 pub mod webhook;
