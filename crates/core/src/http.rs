@@ -93,8 +93,14 @@ impl BodyType {
     }
 
     pub fn parse(s: &str) -> Option<BodyType> {
-        [BodyType::None, BodyType::Json, BodyType::Xml, BodyType::Form, BodyType::Text]
-            .into_iter()
-            .find(|b| b.as_str().eq_ignore_ascii_case(s))
+        [
+            BodyType::None,
+            BodyType::Json,
+            BodyType::Xml,
+            BodyType::Form,
+            BodyType::Text,
+        ]
+        .into_iter()
+        .find(|b| b.as_str().eq_ignore_ascii_case(s))
     }
 }

@@ -7,3 +7,5 @@
 //! server bring the outside world to it.
 
 pub mod http;
+pub mod template;
+pub mod vars;
