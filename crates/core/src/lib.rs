@@ -6,6 +6,8 @@
 //! Invariant: this crate performs no I/O and has no async code; the engine and the
 //! server bring the outside world to it.
 
+pub mod condition;
+pub mod flow;
 pub mod http;
 pub mod template;
 pub mod vars;
