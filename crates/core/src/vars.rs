@@ -33,8 +33,8 @@ pub enum Namespace {
 }
 
 impl Namespace {
-    /// Every namespace, longest prefix first among those sharing a start, so a
-    /// prefix scan can stop at the first match.
+    /// Every namespace. No prefix is a prefix of another, so a scan may stop at
+    /// the first match.
     pub const ALL: [Namespace; 6] = [
         Namespace::FlowKey,
         Namespace::FlowSyskey,

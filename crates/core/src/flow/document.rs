@@ -8,7 +8,9 @@
 //!
 //! Serializing a document gives back JSON with the same meaning as the input:
 //! assignment order is kept (it matters, later assignments see earlier ones),
-//! widget and object key order is not.
+//! widget and object key order is not, and default values are left out.
+//! Serialize to text (`serde_json::to_string`), not to `serde_json::Value`,
+//! whose maps are sorted and would lose the assignment order.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -92,6 +94,17 @@ impl WidgetDoc {
             WidgetDoc::Webhook(w) => w.description.as_deref(),
             WidgetDoc::InternalWebhook(w) => w.description.as_deref(),
             WidgetDoc::End(w) => w.description.as_deref(),
+        }
+    }
+
+    /// How many output lines a widget of this type and shape has; `lines` may
+    /// be shorter (padded with `null`) but not longer.
+    pub fn line_count(&self) -> usize {
+        match self {
+            WidgetDoc::StoreVariable(_) => 1,
+            WidgetDoc::Condition(w) => w.cases.len() + 1,
+            WidgetDoc::Webhook(_) | WidgetDoc::InternalWebhook(_) => 2,
+            WidgetDoc::End(_) => 0,
         }
     }
 

@@ -243,7 +243,10 @@ fn reports_validation_errors() {
             &[(Some("ok"), "cases[0].when.value: required for op gt")],
         ),
         (
-            |d| d["widgets"]["ok"]["cases"][0]["when"]["var"] = json!("$nope"),
+            |d| {
+                d["widgets"]["ok"]["cases"][0]["when"]["var"] = json!("$nope");
+                d["widgets"]["ok"]["lines"] = json!([null, null, null, null]);
+            },
             &[(Some("ok"), "cases[0].when.var")],
         ),
         (

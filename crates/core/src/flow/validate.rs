@@ -112,7 +112,9 @@ pub(super) fn validate(document: FlowDocument) -> Result<Flow, Vec<FlowError>> {
             errors.push(message);
         }
         let kind = widget_kind(&mut errors, doc);
-        let lines = lines(&mut errors, doc, kind.line_count(), &document);
+        // Counted on the document: a condition case with an error is left out
+        // of `kind`, and must not shift the line count as well.
+        let lines = lines(&mut errors, doc, doc.line_count(), &document);
         widgets.insert(id.as_str(), (kind, lines));
     }
     errors.widget = None;
