@@ -7,8 +7,12 @@
 //! server bring the outside world to it.
 
 pub mod account;
+pub mod condition;
+pub mod flow;
 pub mod http;
 pub mod ids;
 pub mod paths;
 pub mod secret;
+pub mod template;
+pub mod vars;
 pub mod webhook;
