@@ -315,14 +315,7 @@ fn is_default<T: Default + PartialEq>(value: &T) -> bool {
     *value == T::default()
 }
 
-/// How a response body is read for mappings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ResponseType {
-    #[default]
-    Json,
-    Xml,
-}
+pub use crate::paths::ResponseType;
 
 /// One response mapping: a path into the body, stored in a variable.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

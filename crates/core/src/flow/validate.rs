@@ -18,6 +18,7 @@ use super::widgets::{
 };
 use super::{Flow, FlowError, FlowSettings, Roots};
 use crate::condition::Op;
+use crate::paths::ResponsePath;
 use crate::template::Template;
 use crate::vars::VarName;
 
@@ -421,13 +422,13 @@ fn response(errors: &mut Errors, doc: &ResponseDoc) -> Response {
         .enumerate()
         .filter_map(|(i, m)| {
             let field = format!("response.mappings[{i}]");
-            if m.path.trim().is_empty() {
-                errors.push(format!("{field}.path: empty"));
-            }
+            let path = ResponsePath::parse(doc.kind, &m.path)
+                .map_err(|e| errors.push(format!("{field}.path: {e}")))
+                .ok();
             let save_in = errors.writable_var(&format!("{field}.save_in"), &m.save_in)?;
             Some(Mapping {
                 save_in,
-                path: m.path.clone(),
+                path: path?,
                 mandatory: m.mandatory,
             })
         })

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::condition::{self, Op};
 use crate::http::{BodyType, HttpMethod};
+use crate::paths::ResponsePath;
 use crate::template::{Context, Template};
 use crate::vars::{Lookup, VarName, VarStore};
 
@@ -268,8 +269,8 @@ impl Default for Response {
 #[derive(Debug, Clone)]
 pub struct Mapping {
     pub save_in: VarName,
-    /// A JSONPath or XPath expression; checked by the paths module.
-    pub path: String,
+    /// A JSONPath or XPath expression, parsed when the flow was saved.
+    pub path: ResponsePath,
     pub mandatory: bool,
 }
 
