@@ -17,6 +17,8 @@
 use std::sync::Arc;
 
 pub mod accounts;
+pub mod executions;
+pub mod flows;
 mod migrate;
 mod postgres;
 mod sqlite;
@@ -24,13 +26,17 @@ pub mod testing;
 pub mod webhooks;
 
 pub use accounts::{AccountPatch, AccountRecord, AccountStore, NewAccount};
+pub use executions::{ExecutionFilter, ExecutionRecord, ExecutionStore};
+pub use flows::{FlowRecord, FlowStore};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 pub use webhooks::{StoredAuth, WebhookRecord, WebhookStore};
 
 /// The whole storage interface. Implemented by [`SqliteStore`] and [`PgStore`].
 #[async_trait::async_trait]
-pub trait Store: AccountStore + WebhookStore + Send + Sync + 'static {
+pub trait Store:
+    AccountStore + WebhookStore + FlowStore + ExecutionStore + Send + Sync + 'static
+{
     /// Which database this is, for logs and `/readyz`.
     fn backend(&self) -> Backend;
     /// A round trip to the database, for `/readyz`.

@@ -7,11 +7,18 @@
 //! used with a schema we do not understand.
 
 /// `(version, name, sql)`, in order. Append only: never edit a released file.
-pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "accounts_webhooks",
-    include_str!("../migrations/0001_accounts_webhooks.sql"),
-)];
+pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "accounts_webhooks",
+        include_str!("../migrations/0001_accounts_webhooks.sql"),
+    ),
+    (
+        2,
+        "flows_executions",
+        include_str!("../migrations/0002_flows_executions.sql"),
+    ),
+];
 
 pub(crate) const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS flowhook_migrations (
     version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)";

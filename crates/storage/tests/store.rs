@@ -242,3 +242,176 @@ on_both!(
         assert_eq!(reopened.webhooks(acct.id).await.expect("list").len(), 1);
     }
 );
+
+on_both!(
+    flows_keep_every_version,
+    |store: Arc<dyn Store>, _url: String| async move {
+        use flowhook_core::ids::FlowId;
+        use flowhook_storage::{FlowStore, StoreError};
+        let acct = store
+            .create_account(&new_account(11))
+            .await
+            .expect("account")
+            .id;
+        let id = FlowId::generate();
+        let v1 = store
+            .insert_flow(acct, &id, "order_status", "{\"v\":1}")
+            .await
+            .expect("insert");
+        assert_eq!(v1.version, 1);
+        let v2 = store
+            .update_flow(acct, &id, "order_status", "{\"v\":2}")
+            .await
+            .expect("update")
+            .expect("exists");
+        assert_eq!((v2.version, v2.document.as_str()), (2, "{\"v\":2}"));
+        let old = store
+            .flow_version(acct, &id, 1)
+            .await
+            .expect("get")
+            .expect("v1 kept");
+        assert_eq!(old.document, "{\"v\":1}");
+        assert_eq!(
+            store
+                .flow(acct, &id)
+                .await
+                .expect("get")
+                .expect("current")
+                .version,
+            2
+        );
+        let dup = store
+            .insert_flow(acct, &FlowId::generate(), "order_status", "{}")
+            .await;
+        assert!(matches!(dup, Err(StoreError::Conflict(_))));
+        assert_eq!(store.flows(acct).await.expect("list").len(), 1);
+        let other = store
+            .create_account(&new_account(12))
+            .await
+            .expect("account")
+            .id;
+        assert!(
+            store.flow(other, &id).await.expect("get").is_none(),
+            "accounts are isolated"
+        );
+        assert!(!store.delete_flow(other, &id).await.expect("delete"));
+        assert!(
+            store
+                .update_flow(other, &id, "x", "{}")
+                .await
+                .expect("update")
+                .is_none()
+        );
+        assert!(store.delete_flow(acct, &id).await.expect("delete"));
+        assert!(store.flow(acct, &id).await.expect("get").is_none());
+    }
+);
+
+on_both!(
+    executions_and_user_keys,
+    |store: Arc<dyn Store>, _url: String| async move {
+        use flowhook_core::ids::ExecutionId;
+        use flowhook_storage::{ExecutionFilter, ExecutionRecord, ExecutionStore};
+        use serde_json::json;
+        let acct = store
+            .create_account(&new_account(13))
+            .await
+            .expect("account")
+            .id;
+        let mut exec = ExecutionRecord {
+            id: ExecutionId::generate(),
+            account_id: acct,
+            flow_id: "Ab3dE6gH".into(),
+            flow_version: 1,
+            contact: "918000000000".into(),
+            status: "running".into(),
+            reason: None,
+            call: json!({"cli.number": "918000000000"}),
+            recordings: json!([]),
+            variables: json!({}),
+            persisted: json!({}),
+            trace: json!([]),
+            started_at: 1_000,
+            finished_at: None,
+        };
+        store.insert_execution(&exec).await.expect("insert");
+        exec.status = "completed".into();
+        exec.variables = json!({"$flow.key.x": "1"});
+        exec.trace = json!([{"widget": "a"}]);
+        exec.finished_at = Some(2_000);
+        store.finish_execution(&exec).await.expect("finish");
+        assert_eq!(
+            store.execution(acct, exec.id).await.expect("get"),
+            Some(exec.clone())
+        );
+
+        let mut second = exec.clone();
+        second.id = ExecutionId::generate();
+        second.flow_id = "Zz9yY8xX".into();
+        second.status = "running".into();
+        second.started_at = 3_000;
+        second.finished_at = None;
+        store.insert_execution(&second).await.expect("insert");
+        let all = ExecutionFilter {
+            limit: 10,
+            ..ExecutionFilter::default()
+        };
+        let listed = store.executions(acct, &all).await.expect("list");
+        assert_eq!(
+            listed.iter().map(|e| e.id).collect::<Vec<_>>(),
+            vec![second.id, exec.id],
+            "newest first"
+        );
+        let by_flow = ExecutionFilter {
+            flow_id: Some("Ab3dE6gH".into()),
+            ..all.clone()
+        };
+        assert_eq!(
+            store.executions(acct, &by_flow).await.expect("list").len(),
+            1
+        );
+        let window = ExecutionFilter {
+            from: Some(2_500),
+            to: Some(3_500),
+            ..all.clone()
+        };
+        assert_eq!(
+            store.executions(acct, &window).await.expect("list")[0].id,
+            second.id
+        );
+        assert_eq!(store.fail_interrupted(10_000).await.expect("fail"), 1);
+        let failed = store
+            .execution(acct, second.id)
+            .await
+            .expect("get")
+            .expect("exists");
+        assert_eq!(failed.status, "failed");
+
+        store
+            .set_user_key(acct, "918000000000", "language", "hi")
+            .await
+            .expect("set");
+        store
+            .set_user_key(acct, "918000000000", "language", "en")
+            .await
+            .expect("overwrite");
+        store
+            .set_user_key(acct, "918000000000", "tier", "gold")
+            .await
+            .expect("set");
+        assert_eq!(
+            store.user_keys(acct, "918000000000").await.expect("get"),
+            vec![
+                ("language".to_owned(), "en".to_owned()),
+                ("tier".to_owned(), "gold".to_owned())
+            ]
+        );
+        assert!(
+            store
+                .user_keys(acct, "other")
+                .await
+                .expect("get")
+                .is_empty()
+        );
+    }
+);
