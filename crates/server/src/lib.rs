@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod config;
+pub mod local_run;
 pub mod metrics;
 pub mod startup;
 pub mod state;

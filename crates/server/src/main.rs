@@ -1,5 +1,5 @@
-//! The `flowhook` command line: `serve` runs the server; more subcommands join as
-//! capabilities land (`run` executes a flow locally).
+//! The `flowhook` command line: `serve` runs the server, `run` executes a flow
+//! file locally and prints its trace.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -32,12 +32,18 @@ enum Command {
         #[command(flatten)]
         settings: RawSettings,
     },
+    /// Run a flow file once, without a server, and print its trace.
+    ///
+    /// Exits 0 when the execution completed, 1 when it failed, 2 when the flow or
+    /// an input file is invalid (the message names the widget).
+    Run(flowhook::local_run::RunArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve { config, settings } => serve(config, settings),
+        Command::Run(args) => local_run(args),
     }
 }
 
@@ -74,4 +80,17 @@ fn serve(file: Option<PathBuf>, settings: RawSettings) -> ExitCode {
             }
         }
     })
+}
+
+fn local_run(args: flowhook::local_run::RunArgs) -> ExitCode {
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => ExitCode::from(rt.block_on(flowhook::local_run::run(args))),
+        Err(e) => {
+            eprintln!("flowhook: cannot start the async runtime: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

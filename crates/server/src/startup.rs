@@ -36,6 +36,21 @@ impl Application {
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+        if store.backend() == flowhook_storage::Backend::Sqlite {
+            // One process owns an embedded database, so anything still running
+            // was cut off by the last stop. (On PostgreSQL another server may be
+            // running it.)
+            let interrupted = store
+                .fail_interrupted(flowhook_storage::now_millis())
+                .await
+                .map_err(|e| e.to_string())?;
+            if interrupted > 0 {
+                tracing::warn!(
+                    interrupted,
+                    "marked executions cut off by the last stop as failed"
+                );
+            }
+        }
         let state = AppState::new(store, egress, Arc::new(config));
         let router = crate::api::router(state.clone());
         Ok(Application {

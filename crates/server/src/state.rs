@@ -1,10 +1,12 @@
-//! What every request handler shares: storage, the egress client, the master key,
-//! metrics and the configuration. Built once by `startup`.
+//! What every request handler shares: storage, the egress client, executions,
+//! the master key, metrics and the configuration. Built once by `startup`.
 
 use std::sync::Arc;
 
 use flowhook_core::secret::{MasterKey, sha256_hex};
 use flowhook_engine::egress::Egress;
+use flowhook_engine::executions::Executions;
+use flowhook_engine::runner::Runner;
 use flowhook_storage::Store;
 
 use crate::config::Config;
@@ -15,6 +17,7 @@ use crate::metrics::Metrics;
 pub struct AppState {
     pub store: Arc<dyn Store>,
     pub egress: Egress,
+    pub executions: Arc<Executions>,
     pub master_key: MasterKey,
     pub metrics: Arc<Metrics>,
     pub config: Arc<Config>,
@@ -29,6 +32,7 @@ impl AppState {
             admin_token_hash: sha256_hex(config.admin_token.expose().as_bytes()),
             master_key: config.master_key.clone(),
             metrics: Arc::new(Metrics::default()),
+            executions: Arc::new(Executions::new(store.clone(), Runner::new(egress.clone()))),
             store,
             egress,
             config,

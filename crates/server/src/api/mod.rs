@@ -7,7 +7,9 @@
 
 pub mod accounts;
 pub mod auth;
+pub mod executions;
 pub mod extract;
+pub mod flows;
 pub mod problem;
 pub mod service;
 pub mod webhooks;
@@ -35,6 +37,8 @@ pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
     tags(
         (name = "accounts", description = "Tenants, their settings and IP whitelist"),
         (name = "webhooks", description = "The webhook registry and the check button"),
+        (name = "flows", description = "Flow documents, validated and versioned"),
+        (name = "executions", description = "Runs of flows, with variables and traces"),
         (name = "service", description = "Health, readiness, metrics")
     )
 )]
@@ -68,6 +72,17 @@ pub fn router(state: AppState) -> axum::Router {
         ))
         .routes(routes!(webhooks::rotate_secret))
         .routes(routes!(webhooks::check_webhook))
+        .routes(routes!(flows::create_flow, flows::list_flows))
+        .routes(routes!(flows::validate_flow))
+        .routes(routes!(
+            flows::get_flow,
+            flows::update_flow,
+            flows::delete_flow
+        ))
+        .routes(routes!(executions::start_execution))
+        .routes(routes!(executions::list_executions))
+        .routes(routes!(executions::get_execution))
+        .routes(routes!(executions::report_hangup))
         .routes(routes!(service::healthz))
         .routes(routes!(service::readyz))
         .routes(routes!(service::metrics))

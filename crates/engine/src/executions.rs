@@ -1,0 +1,200 @@
+//! Executions as the server runs them: a stored record from start to end around
+//! each run of the [`Runner`].
+//!
+//! Promises: an execution is in storage (`running`) before its first step, and
+//! its end (status, variables, trace) is stored before anyone is told it
+//! finished; parsed flows are cached per (flow, version), so a busy flow is
+//! validated once, not once per call.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use flowhook_core::flow::{Flow, parse_flow};
+use flowhook_core::ids::ExecutionId;
+use flowhook_core::vars::Variables;
+use flowhook_storage::{AccountRecord, ExecutionRecord, FlowRecord, Store, StoreError};
+
+use crate::runner::{AccountContext, ExecutionInput, Hangup, Runner, StoredUserKeys};
+
+/// What a trigger gives to start an execution.
+#[derive(Debug, Clone, Default)]
+pub struct StartRequest {
+    pub contact: String,
+    /// `$call.*` by name without the prefix.
+    pub call: std::collections::BTreeMap<String, String>,
+    /// Initial `$flow.key.*` / `$flow.syskey.*`.
+    pub keys: Variables,
+    /// `[{recordedFileName, recordedFilePublicPath}]`, kept for the flow-end webhook.
+    pub recordings: serde_json::Value,
+    /// The remote party has already hung up.
+    pub remote_hangup: bool,
+}
+
+/// Errors starting an execution.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecutionError {
+    #[error("the stored flow no longer validates: {0}")]
+    InvalidFlow(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// An execution that is stored and ready to run.
+pub struct Prepared {
+    flow: Arc<Flow>,
+    input: ExecutionInput,
+    record: ExecutionRecord,
+    hangup: Hangup,
+}
+
+impl Prepared {
+    pub fn id(&self) -> ExecutionId {
+        self.input.id
+    }
+}
+
+/// Largest number of parsed flows kept; the cache is simply emptied when full.
+const FLOW_CACHE_SIZE: usize = 1024;
+
+/// Starts, runs and records executions.
+pub struct Executions {
+    store: Arc<dyn Store>,
+    runner: Runner,
+    flows: Mutex<HashMap<(String, i64), Arc<Flow>>>,
+    live: Mutex<HashMap<ExecutionId, Hangup>>,
+}
+
+impl Executions {
+    pub fn new(store: Arc<dyn Store>, runner: Runner) -> Executions {
+        Executions {
+            store,
+            runner,
+            flows: Mutex::new(HashMap::new()),
+            live: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The validated flow of a stored version, from the cache when possible.
+    pub fn parsed(&self, record: &FlowRecord) -> Result<Arc<Flow>, ExecutionError> {
+        let key = (record.id.to_string(), record.version);
+        if let Some(flow) = self
+            .flows
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+        {
+            return Ok(flow.clone());
+        }
+        let flow = Arc::new(parse_flow(&record.document).map_err(|errors| {
+            ExecutionError::InvalidFlow(
+                errors
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            )
+        })?);
+        let mut cache = self.flows.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= FLOW_CACHE_SIZE {
+            cache.clear();
+        }
+        cache.insert(key, flow.clone());
+        Ok(flow)
+    }
+
+    /// Stores a new `running` execution of `flow` for `request`.
+    pub async fn prepare(
+        &self,
+        account: &AccountRecord,
+        flow: &FlowRecord,
+        request: StartRequest,
+    ) -> Result<Prepared, ExecutionError> {
+        let parsed = self.parsed(flow)?;
+        let input = ExecutionInput {
+            id: ExecutionId::generate(),
+            account: AccountContext {
+                id: account.id,
+                client_id: account.client_id,
+                allow_http: account.allow_http,
+            },
+            flow_id: flow.id.to_string(),
+            contact: request.contact.clone(),
+            call: request.call.clone(),
+            keys: request.keys,
+        };
+        let record = ExecutionRecord {
+            id: input.id,
+            account_id: account.id,
+            flow_id: flow.id.to_string(),
+            flow_version: flow.version,
+            contact: request.contact,
+            status: "running".into(),
+            reason: None,
+            call: serde_json::to_value(&request.call).unwrap_or_default(),
+            recordings: request.recordings,
+            variables: serde_json::json!({}),
+            persisted: serde_json::json!({}),
+            trace: serde_json::json!([]),
+            started_at: flowhook_storage::now_millis(),
+            finished_at: None,
+        };
+        self.store.insert_execution(&record).await?;
+        let hangup = Hangup::default();
+        if request.remote_hangup {
+            hangup.report();
+        }
+        self.live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(input.id, hangup.clone());
+        Ok(Prepared {
+            flow: parsed,
+            input,
+            record,
+            hangup,
+        })
+    }
+
+    /// Runs a prepared execution to its end and stores the result.
+    pub async fn run(&self, prepared: Prepared) -> Result<ExecutionRecord, ExecutionError> {
+        let Prepared {
+            flow,
+            input,
+            mut record,
+            hangup,
+        } = prepared;
+        let user_keys = StoredUserKeys {
+            store: self.store.clone(),
+            account: input.account.id,
+        };
+        let outcome = self.runner.run(&flow, &input, &user_keys, &hangup).await;
+        self.live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&input.id);
+        record.status = outcome.status.as_str().to_owned();
+        record.reason = outcome.reason;
+        record.variables = serde_json::to_value(&outcome.variables).unwrap_or_default();
+        record.persisted = serde_json::to_value(&outcome.persisted).unwrap_or_default();
+        record.trace = serde_json::to_value(&outcome.trace).unwrap_or_default();
+        record.finished_at = Some(flowhook_storage::now_millis());
+        self.store.finish_execution(&record).await?;
+        tracing::info!(
+            execution = %record.id, flow = %record.flow_id, status = %record.status,
+            steps = outcome.trace.len(), reason = record.reason.as_deref().unwrap_or(""),
+            "execution finished"
+        );
+        Ok(record)
+    }
+
+    /// Reports a remote hangup to a running execution; false if it is not running here.
+    pub fn hangup(&self, id: ExecutionId) -> bool {
+        match self.live.lock().unwrap_or_else(|p| p.into_inner()).get(&id) {
+            Some(h) => {
+                h.report();
+                true
+            }
+            None => false,
+        }
+    }
+}

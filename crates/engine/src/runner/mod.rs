@@ -1,0 +1,318 @@
+//! The flow runner: executes a validated [`Flow`] for one contact.
+//!
+//! Order of a run: the main path from `start` (or, when the trigger has reported
+//! a remote hangup, the `on_remote_hangup` path instead of the rest of the main
+//! path), then the `on_complete` path. Each step goes through the one widget
+//! interface ([`widgets::Execute`]) and lands in the trace.
+//!
+//! Promises:
+//! - at most [`MAX_STEPS`] widget steps; then the execution is `failed` with the
+//!   widget it was stuck on (the loop guard);
+//! - `$user.key` values are read fresh before each step that reads them and
+//!   written as soon as the step that changed them ends;
+//! - the runner never panics on a flow: a widget's fatal error becomes a failed
+//!   execution whose reason names the widget.
+
+mod trace;
+mod user_keys;
+mod vars;
+pub mod widgets;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use flowhook_core::flow::{Flow, Widget, WidgetId, WidgetKind};
+use flowhook_core::ids::{AccountId, ExecutionId};
+use flowhook_core::vars::{Namespace, VarName, Variables};
+
+use crate::egress::Egress;
+pub use trace::TraceEntry;
+pub use user_keys::{MemoryUserKeys, StoredUserKeys, UserKeys};
+pub use vars::ExecVars;
+
+/// The loop guard: an execution stops after this many widget steps.
+pub const MAX_STEPS: u32 = 1000;
+
+/// The account an execution runs for, as the widgets need it.
+#[derive(Debug, Clone)]
+pub struct AccountContext {
+    pub id: AccountId,
+    pub client_id: i64,
+    /// Whether webhook widgets may call `http://` URLs.
+    pub allow_http: bool,
+}
+
+/// Everything an execution starts from.
+#[derive(Debug, Clone)]
+pub struct ExecutionInput {
+    pub id: ExecutionId,
+    pub account: AccountContext,
+    pub flow_id: String,
+    pub contact: String,
+    /// `$call.*` values by name without the prefix (`cli.number`).
+    pub call: BTreeMap<String, String>,
+    /// Initial `$flow.key.*` and `$flow.syskey.*` values from the trigger.
+    pub keys: Variables,
+}
+
+/// How an execution ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Completed,
+    Failed,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Completed => "completed",
+            Status::Failed => "failed",
+        }
+    }
+}
+
+/// The result of a run.
+#[derive(Debug, Clone)]
+pub struct ExecutionOutcome {
+    pub status: Status,
+    /// Why it failed.
+    pub reason: Option<String>,
+    /// Every variable at the end (all namespaces but `$sys`).
+    pub variables: Variables,
+    /// Values mapped by `persist_response` webhook widgets.
+    pub persisted: Variables,
+    pub trace: Vec<TraceEntry>,
+}
+
+/// Lets a trigger report a remote hangup while an execution runs.
+#[derive(Debug, Clone, Default)]
+pub struct Hangup(Arc<AtomicBool>);
+
+impl Hangup {
+    pub fn report(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    pub fn reported(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Runs flows. Cheap to clone.
+#[derive(Clone)]
+pub struct Runner {
+    pub egress: Egress,
+}
+
+/// Which root's path a step is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Main,
+    RemoteHangup,
+    Complete,
+}
+
+impl Phase {
+    fn root_name(self) -> &'static str {
+        match self {
+            Phase::Main => "start",
+            Phase::RemoteHangup => "on_remote_hangup",
+            Phase::Complete => "on_complete",
+        }
+    }
+}
+
+impl Runner {
+    pub fn new(egress: Egress) -> Runner {
+        Runner { egress }
+    }
+
+    /// The variables an execution starts with: the trigger's keys, `$call.*`,
+    /// the contact's identity and the system keys.
+    pub fn initial_variables(input: &ExecutionInput) -> Variables {
+        let mut vars = input.keys.clone();
+        let mut put = |ns: Namespace, name: &str, value: String| {
+            if let Ok(var) = VarName::new(ns, name) {
+                vars.insert(var, value);
+            }
+        };
+        for (name, value) in &input.call {
+            put(Namespace::Call, name, value.clone());
+        }
+        put(
+            Namespace::UserSyskey,
+            "contactNumber",
+            input.contact.clone(),
+        );
+        put(
+            Namespace::UserSyskey,
+            "accountID",
+            input.account.client_id.to_string(),
+        );
+        put(Namespace::FlowSyskey, "phonon_uuid", input.id.to_string());
+        put(Namespace::FlowSyskey, "flowID", input.flow_id.clone());
+        vars
+    }
+
+    /// Executes `flow` to its end.
+    pub async fn run(
+        &self,
+        flow: &Flow,
+        input: &ExecutionInput,
+        user_keys: &dyn UserKeys,
+        hangup: &Hangup,
+    ) -> ExecutionOutcome {
+        let mut vars = ExecVars::new(Self::initial_variables(input), flow.settings().timezone);
+        let mut trace = Vec::new();
+        let persisted = Variables::new();
+        let roots = flow.roots();
+        let mut phase = Phase::Main;
+        let mut current: Option<WidgetId> = Some(roots.start.clone());
+        let mut steps = 0u32;
+        let mut failure: Option<String> = None;
+
+        loop {
+            if phase == Phase::Main && hangup.reported() {
+                phase = Phase::RemoteHangup;
+                current = roots.on_remote_hangup.clone();
+            }
+            let Some(id) = current.take() else {
+                // This path ended: on to `on_complete`, or done.
+                if phase == Phase::Complete {
+                    break;
+                }
+                phase = Phase::Complete;
+                current = roots.on_complete.clone();
+                if current.is_none() {
+                    break;
+                }
+                continue;
+            };
+            let Some(widget) = flow.widget(id.as_str()) else {
+                // Validation makes this impossible; fail rather than panic.
+                failure = Some(format!("widget {id} does not exist"));
+                break;
+            };
+            steps += 1;
+            if steps > MAX_STEPS {
+                failure = Some(format!(
+                    "loop guard: stopped after {MAX_STEPS} steps, at widget {id}; a path probably loops without reaching an exit"
+                ));
+                break;
+            }
+            if let Err(e) = refresh_user_keys(widget, &mut vars, user_keys, &input.contact).await {
+                failure = Some(format!("widget {id}: cannot read $user.key values: {e}"));
+                break;
+            }
+
+            let started_at = chrono::Utc::now();
+            let started = Instant::now();
+            let step = {
+                let mut cx = widgets::StepContext {
+                    widget,
+                    vars: &mut vars,
+                    runner: self,
+                    input,
+                    flow,
+                };
+                widgets::executor(&widget.kind).execute(&mut cx).await
+            };
+            let changes = vars.take_changes();
+            let mut error = step.fatal.clone();
+            for (var, value) in &changes {
+                if var.namespace() == Namespace::UserKey
+                    && let Err(e) = user_keys.save(&input.contact, var.name(), value).await
+                {
+                    error.get_or_insert(format!("cannot store {var}: {e}"));
+                }
+            }
+            let next = step.line.and_then(|l| widget.next(l)).cloned();
+            trace.push(TraceEntry {
+                step: steps,
+                root: phase.root_name().to_owned(),
+                widget: id.to_string(),
+                kind: widgets::type_name(&widget.kind).to_owned(),
+                line: step.line,
+                next: next.as_ref().map(ToString::to_string),
+                started_at: started_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+                changed: changes
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v))
+                    .collect(),
+                detail: step.detail,
+                error: error.clone(),
+            });
+            if let Some(e) = error {
+                failure = Some(format!("widget {id}: {e}"));
+                break;
+            }
+            current = next;
+        }
+
+        let mut variables = vars.into_values();
+        variables.retain(|k, _| k.namespace() != Namespace::Sys);
+        ExecutionOutcome {
+            status: if failure.is_some() {
+                Status::Failed
+            } else {
+                Status::Completed
+            },
+            reason: failure,
+            variables,
+            persisted,
+            trace,
+        }
+    }
+}
+
+/// Reloads the contact's `$user.key` values if the widget reads any.
+async fn refresh_user_keys(
+    widget: &Widget,
+    vars: &mut ExecVars,
+    user_keys: &dyn UserKeys,
+    contact: &str,
+) -> Result<(), String> {
+    if !reads_user_keys(widget) {
+        return Ok(());
+    }
+    for (name, value) in user_keys.load(contact).await? {
+        if let Ok(var) = VarName::new(Namespace::UserKey, name) {
+            vars.load(var, value);
+        }
+    }
+    Ok(())
+}
+
+/// Does the widget read any `$user.key` variable?
+fn reads_user_keys(widget: &Widget) -> bool {
+    let user = |v: &VarName| v.namespace() == Namespace::UserKey;
+    match &widget.kind {
+        WidgetKind::StoreVariable(s) => s.assign.iter().any(|a| a.value.vars().any(user)),
+        WidgetKind::Condition(c) => c
+            .cases
+            .iter()
+            .any(|k| user(&k.var) || k.value.vars().any(user)),
+        WidgetKind::Webhook(w) => {
+            let r = &w.request;
+            let auth = match &r.auth {
+                flowhook_core::flow::widgets::Auth::None => false,
+                flowhook_core::flow::widgets::Auth::Basic { username, password } => {
+                    username.vars().any(user) || password.vars().any(user)
+                }
+            };
+            auth || r.url.vars().any(user)
+                || r.body.vars().any(user)
+                || r.headers
+                    .iter()
+                    .chain(&r.query)
+                    .any(|p| p.value.vars().any(user))
+        }
+        WidgetKind::InternalWebhook(i) => i
+            .pass
+            .contains(&flowhook_core::flow::widgets::PassGroup::UserKey),
+        WidgetKind::End => false,
+    }
+}

@@ -1,0 +1,20 @@
+//! `condition`: line *i* for the first matching case *i*, the last line when none
+//! matches. The trace shows which case matched.
+
+use flowhook_core::flow::widgets::Condition;
+
+use super::{Execute, Step, StepContext};
+
+#[async_trait::async_trait]
+impl Execute for Condition {
+    async fn execute(&self, cx: &mut StepContext<'_>) -> Step {
+        let line = self.select_line(cx.vars);
+        Step {
+            line: Some(line),
+            detail: Some(serde_json::json!({
+                "matched_case": (line < self.cases.len()).then_some(line),
+            })),
+            fatal: None,
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! Widget execution: one interface, [`Execute`], and one file per widget type.
+//!
+//! A widget gets a [`StepContext`] (the execution's variables and what the
+//! engine offers: the egress client, the account's policy) and answers a
+//! [`Step`]: the line it takes, detail for the trace, or a fatal error that stops
+//! the execution. Failures a flow can route (a webhook answering 500) are not
+//! fatal: they are a line.
+
+mod condition;
+mod end;
+mod store_variable;
+
+use flowhook_core::flow::{Flow, Widget, WidgetKind};
+
+use super::vars::ExecVars;
+use super::{ExecutionInput, Runner};
+
+/// What a widget step needs.
+pub struct StepContext<'a> {
+    pub widget: &'a Widget,
+    pub vars: &'a mut ExecVars,
+    pub runner: &'a Runner,
+    pub input: &'a ExecutionInput,
+    pub flow: &'a Flow,
+}
+
+/// The outcome of one step.
+#[derive(Debug, Default)]
+pub struct Step {
+    /// The line taken; `None` ends the path.
+    pub line: Option<usize>,
+    pub detail: Option<serde_json::Value>,
+    /// Set when the execution cannot go on.
+    pub fatal: Option<String>,
+}
+
+impl Step {
+    pub fn line(line: usize) -> Step {
+        Step {
+            line: Some(line),
+            ..Step::default()
+        }
+    }
+}
+
+/// How a widget type runs.
+#[async_trait::async_trait]
+pub trait Execute: Send + Sync {
+    async fn execute(&self, cx: &mut StepContext<'_>) -> Step;
+}
+
+/// The executor of a widget's type.
+pub fn executor(kind: &WidgetKind) -> &dyn Execute {
+    match kind {
+        WidgetKind::StoreVariable(w) => w,
+        WidgetKind::Condition(w) => w,
+        WidgetKind::End => &end::End,
+        WidgetKind::Webhook(_) | WidgetKind::InternalWebhook(_) => &NotYet,
+    }
+}
+
+/// The wire name of a widget's type.
+pub fn type_name(kind: &WidgetKind) -> &'static str {
+    match kind {
+        WidgetKind::StoreVariable(_) => "store_variable",
+        WidgetKind::Condition(_) => "condition",
+        WidgetKind::Webhook(_) => "webhook",
+        WidgetKind::InternalWebhook(_) => "internal_webhook",
+        WidgetKind::End => "end",
+    }
+}
+
+struct NotYet;
+
+#[async_trait::async_trait]
+impl Execute for NotYet {
+    async fn execute(&self, cx: &mut StepContext<'_>) -> Step {
+        Step {
+            fatal: Some(format!(
+                "{} widgets cannot run in this version",
+                type_name(&cx.widget.kind)
+            )),
+            ..Step::default()
+        }
+    }
+}

@@ -1,0 +1,323 @@
+//! Executions: start one (waiting for it or not), read one with its trace, list
+//! them by flow, status and time, and report a remote hangup to a running one.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use flowhook_core::ids::{ExecutionId, FlowId};
+use flowhook_core::vars::{CALL_NAMES, Namespace, VarName, Variables};
+use flowhook_engine::executions::{ExecutionError, StartRequest};
+use flowhook_storage::{ExecutionFilter, ExecutionRecord};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::auth::AccountCaller;
+use super::extract::{ApiJson, ApiQuery};
+use super::problem::{ApiError, Problem};
+use super::rfc3339;
+use crate::state::AppState;
+
+/// A recording of the call, passed through to the flow-end webhook.
+#[derive(Deserialize, Serialize, ToSchema, Clone)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Recording {
+    pub recorded_file_name: String,
+    pub recorded_file_public_path: String,
+}
+
+/// `POST /v1/flows/{id}/executions`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StartExecution {
+    /// The contact (phone number, or address for email flows).
+    pub contact: String,
+    /// Call details: `$call.` names without the prefix (`cli.number`, `incoming`, …).
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub call: BTreeMap<String, serde_json::Value>,
+    /// Initial `$flow.key.*` and `$flow.syskey.*` values.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub keys: BTreeMap<String, serde_json::Value>,
+    #[serde(default)]
+    pub recordings: Vec<Recording>,
+    /// Answer when the execution has finished (200), instead of at once (202).
+    #[serde(default)]
+    pub wait: bool,
+    /// The remote party has already hung up: run `on_remote_hangup` instead of
+    /// the main path.
+    #[serde(default)]
+    pub remote_hangup: bool,
+}
+
+/// An execution as the API shows it.
+#[derive(Serialize, ToSchema)]
+pub struct ExecutionView {
+    pub uuid: String,
+    pub flow_id: String,
+    pub flow_version: i64,
+    pub contact: String,
+    /// running, completed or failed.
+    pub status: String,
+    pub reason: Option<String>,
+    #[schema(value_type = Object)]
+    pub variables: serde_json::Value,
+    /// Values of `persist_response` mappings.
+    #[schema(value_type = Object)]
+    pub persisted: serde_json::Value,
+    #[schema(value_type = Object)]
+    pub call: serde_json::Value,
+    #[schema(value_type = Vec<Object>)]
+    pub recordings: serde_json::Value,
+    /// Every step; left out of lists.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub trace: Option<serde_json::Value>,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+}
+
+fn view(r: ExecutionRecord, with_trace: bool) -> ExecutionView {
+    ExecutionView {
+        uuid: r.id.to_string(),
+        flow_id: r.flow_id,
+        flow_version: r.flow_version,
+        contact: r.contact,
+        status: r.status,
+        reason: r.reason,
+        variables: r.variables,
+        persisted: r.persisted,
+        call: r.call,
+        recordings: r.recordings,
+        trace: with_trace.then_some(r.trace),
+        started_at: rfc3339(r.started_at),
+        finished_at: r.finished_at.map(rfc3339),
+    }
+}
+
+/// A JSON scalar as a variable's text: strings as they are, numbers and booleans
+/// as JSON text, objects and arrays as compact JSON; null is "unset".
+fn text_of(value: serde_json::Value) -> Option<String> {
+    match value {
+        serde_json::Value::Null => None,
+        serde_json::Value::String(s) => Some(s),
+        other => Some(other.to_string()),
+    }
+}
+
+fn bad(detail: String) -> ApiError {
+    ApiError::unprocessable("INVALID_BODY", detail)
+}
+
+/// Checks a start request into what the engine takes.
+fn start_request(input: StartExecution) -> Result<StartRequest, ApiError> {
+    let contact = input.contact.trim().to_owned();
+    if contact.is_empty()
+        || contact.len() > 128
+        || contact.chars().any(|c| c.is_control() || c.is_whitespace())
+    {
+        return Err(bad("contact must be 1–128 characters without spaces".into()));
+    }
+    let mut call = BTreeMap::new();
+    for (name, value) in input.call {
+        if !CALL_NAMES.contains(&name.as_str()) {
+            return Err(bad(format!(
+                "call.{name} is not a call detail; known: {}",
+                CALL_NAMES.join(", ")
+            )));
+        }
+        if let Some(text) = text_of(value) {
+            call.insert(name, text);
+        }
+    }
+    let mut keys = Variables::new();
+    for (name, value) in input.keys {
+        let var = VarName::parse(&name).map_err(|e| bad(format!("keys: `{name}`: {e}")))?;
+        if !matches!(var.namespace(), Namespace::FlowKey | Namespace::FlowSyskey) {
+            return Err(bad(format!(
+                "keys: {var}: a trigger sets only $flow.key.* and $flow.syskey.*"
+            )));
+        }
+        if let Some(text) = text_of(value) {
+            keys.insert(var, text);
+        }
+    }
+    Ok(StartRequest {
+        contact,
+        call,
+        keys,
+        recordings: serde_json::to_value(&input.recordings).unwrap_or_default(),
+        remote_hangup: input.remote_hangup,
+    })
+}
+
+fn engine_error(e: ExecutionError) -> ApiError {
+    match e {
+        ExecutionError::Store(s) => s.into(),
+        ExecutionError::InvalidFlow(msg) => ApiError::internal(msg),
+    }
+}
+
+/// The answer to a start without waiting.
+#[derive(Serialize, ToSchema)]
+pub struct Started {
+    pub uuid: String,
+    pub status: &'static str,
+}
+
+#[utoipa::path(post, path = "/v1/flows/{id}/executions", tag = "executions", request_body = StartExecution,
+    security(("security_id" = [])),
+    responses((status = 200, body = ExecutionView, description = "finished (wait: true)"),
+               (status = 202, body = Started, description = "started (wait: false)"),
+               (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn start_execution(
+    State(state): State<AppState>,
+    AccountCaller(me): AccountCaller,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<StartExecution>,
+) -> Result<Response, ApiError> {
+    let flow_id = FlowId::parse(&id).ok_or_else(|| ApiError::not_found("flow"))?;
+    let wait = input.wait;
+    let request = start_request(input)?;
+    let flow = state
+        .store
+        .flow(me.id, &flow_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("flow"))?;
+    let prepared = state
+        .executions
+        .prepare(&me, &flow, request)
+        .await
+        .map_err(engine_error)?;
+    let uuid = prepared.id();
+    if wait {
+        let record = state.executions.run(prepared).await.map_err(engine_error)?;
+        return Ok(axum::Json(view(record, true)).into_response());
+    }
+    let executions = state.executions.clone();
+    tokio::spawn(async move {
+        if let Err(e) = executions.run(prepared).await {
+            tracing::error!(execution = %uuid, error = %e, "execution could not be recorded");
+        }
+    });
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(Started {
+            uuid: uuid.to_string(),
+            status: "running",
+        }),
+    )
+        .into_response())
+}
+
+fn execution_id(id: &str) -> Result<ExecutionId, ApiError> {
+    ExecutionId::parse(id).ok_or_else(|| ApiError::not_found("execution"))
+}
+
+#[utoipa::path(get, path = "/v1/executions/{uuid}", tag = "executions", security(("security_id" = [])),
+    responses((status = 200, body = ExecutionView), (status = 404, body = Problem)))]
+pub async fn get_execution(
+    State(state): State<AppState>,
+    AccountCaller(me): AccountCaller,
+    Path(uuid): Path<String>,
+) -> Result<axum::Json<ExecutionView>, ApiError> {
+    let record = state
+        .store
+        .execution(me.id, execution_id(&uuid)?)
+        .await?
+        .ok_or_else(|| ApiError::not_found("execution"))?;
+    Ok(axum::Json(view(record, true)))
+}
+
+/// Filters of `GET /v1/executions`.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    pub flow_id: Option<String>,
+    /// running, completed or failed.
+    pub status: Option<String>,
+    /// Started at or after this RFC 3339 time.
+    pub from: Option<String>,
+    /// Started before this RFC 3339 time.
+    pub to: Option<String>,
+    /// At most this many, newest first (1–1000, default 100).
+    pub limit: Option<i64>,
+}
+
+fn time_param(name: &str, value: Option<&str>) -> Result<Option<i64>, ApiError> {
+    value
+        .map(|v| {
+            chrono::DateTime::parse_from_rfc3339(v)
+                .map(|t| t.timestamp_millis())
+                .map_err(|_| {
+                    ApiError::bad_request(
+                        "INVALID_QUERY",
+                        format!("{name} must be an RFC 3339 time, like 2026-11-21T10:00:00+05:30"),
+                    )
+                })
+        })
+        .transpose()
+}
+
+#[utoipa::path(get, path = "/v1/executions", tag = "executions", params(ListQuery),
+    security(("security_id" = [])),
+    responses((status = 200, body = Vec<ExecutionView>), (status = 400, body = Problem)))]
+pub async fn list_executions(
+    State(state): State<AppState>,
+    AccountCaller(me): AccountCaller,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<axum::Json<Vec<ExecutionView>>, ApiError> {
+    if let Some(s) = &q.status
+        && !matches!(s.as_str(), "running" | "completed" | "failed")
+    {
+        return Err(ApiError::bad_request(
+            "INVALID_QUERY",
+            "status is running, completed or failed",
+        ));
+    }
+    let filter = ExecutionFilter {
+        flow_id: q.flow_id,
+        status: q.status,
+        from: time_param("from", q.from.as_deref())?,
+        to: time_param("to", q.to.as_deref())?,
+        limit: q.limit.unwrap_or(100).clamp(1, 1000),
+    };
+    let records = state.store.executions(me.id, &filter).await?;
+    Ok(axum::Json(
+        records.into_iter().map(|r| view(r, false)).collect(),
+    ))
+}
+
+#[utoipa::path(post, path = "/v1/executions/{uuid}/hangup", tag = "executions", security(("security_id" = [])),
+    responses((status = 202, body = Started), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn report_hangup(
+    State(state): State<AppState>,
+    AccountCaller(me): AccountCaller,
+    Path(uuid): Path<String>,
+) -> Result<(StatusCode, axum::Json<Started>), ApiError> {
+    let id = execution_id(&uuid)?;
+    let record = state
+        .store
+        .execution(me.id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("execution"))?;
+    if record.status != "running" || !state.executions.hangup(id) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "EXECUTION_NOT_RUNNING",
+            format!(
+                "execution {id} is {} (or runs on another server)",
+                record.status
+            ),
+        ));
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(Started {
+            uuid: id.to_string(),
+            status: "running",
+        }),
+    ))
+}

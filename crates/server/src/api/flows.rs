@@ -1,0 +1,213 @@
+//! Flows: save (validated, versioned), read, list, delete, validate without
+//! saving.
+//!
+//! Flow bodies are read as text, not through a JSON value, because assignment
+//! order inside a widget is meaning and a JSON map would sort it; validation
+//! errors come back as a 422 whose `errors` name each widget.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use flowhook_core::flow::{Flow, FlowError, parse_flow};
+use flowhook_core::ids::FlowId;
+use flowhook_storage::FlowRecord;
+use serde::Serialize;
+use serde_json::value::RawValue;
+use utoipa::ToSchema;
+
+use super::auth::AccountCaller;
+use super::problem::{ApiError, Problem};
+use super::rfc3339;
+use crate::state::AppState;
+
+/// The answer to a save.
+#[derive(Serialize, ToSchema)]
+pub struct Saved {
+    pub id: String,
+    pub version: i64,
+    pub name: String,
+}
+
+/// A stored flow.
+#[derive(Serialize, ToSchema)]
+pub struct FlowView {
+    pub id: String,
+    pub version: i64,
+    pub name: String,
+    /// The flow document, in the order it was saved.
+    #[schema(value_type = Object)]
+    pub document: Box<RawValue>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// The answer to a successful validation.
+#[derive(Serialize, ToSchema)]
+pub struct Valid {
+    pub valid: bool,
+    pub name: String,
+}
+
+fn view(r: &FlowRecord) -> Result<FlowView, ApiError> {
+    Ok(FlowView {
+        id: r.id.to_string(),
+        version: r.version,
+        name: r.name.clone(),
+        document: RawValue::from_string(r.document.clone()).map_err(ApiError::internal)?,
+        created_at: rfc3339(r.created_at),
+        updated_at: rfc3339(r.updated_at),
+    })
+}
+
+/// Reads and validates a flow body; a 422 `INVALID_FLOW` lists every error.
+fn validated(headers: &HeaderMap, body: &Bytes) -> Result<(Flow, String), ApiError> {
+    let json_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !json_type {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UNSUPPORTED_MEDIA_TYPE",
+            "send the flow with Content-Type: application/json",
+        ));
+    }
+    let text = std::str::from_utf8(body)
+        .map_err(|_| ApiError::bad_request("INVALID_JSON", "the body is not UTF-8"))?;
+    let flow = parse_flow(text).map_err(invalid)?;
+    let canonical = serde_json::to_string(&flow).map_err(ApiError::internal)?;
+    Ok((flow, canonical))
+}
+
+fn invalid(errors: Vec<FlowError>) -> ApiError {
+    let summary = match errors.as_slice() {
+        [one] => one.to_string(),
+        many => format!("{} problems; see `errors`", many.len()),
+    };
+    ApiError::unprocessable("INVALID_FLOW", summary)
+        .with_errors(serde_json::to_value(&errors).unwrap_or_default())
+}
+
+fn flow_id(id: &str) -> Result<FlowId, ApiError> {
+    FlowId::parse(id).ok_or_else(|| ApiError::not_found("flow"))
+}
+
+#[utoipa::path(post, path = "/v1/flows", tag = "flows", security(("security_id" = [])),
+    request_body(content = Object, description = "A flow document (SPEC §3)"),
+    responses((status = 201, body = Saved), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn create_flow(
+    State(state): State<AppState>,
+    AccountCaller(me): AccountCaller,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(StatusCode, axum::Json<Saved>), ApiError> {
+    let (flow, document) = validated(&headers, &body)?;
+    let name = &flow.settings().name;
+    // A fresh random id colliding is improbable; retry once on the unique key.
+    let mut attempt = 0;
+    let record = loop {
+        match state
+            .store
+            .insert_flow(me.id, &FlowId::generate(), name, &document)
+            .await
+        {
+            Ok(r) => break r,
+            Err(flowhook_storage::StoreError::Conflict(msg))
+                if attempt > 0 || msg.contains("name") =>
+            {
+                return Err(ApiError::conflict(msg));
+            }
+            Err(flowhook_storage::StoreError::Conflict(_)) => attempt += 1,
+            Err(e) => return Err(e.into()),
+        }
+    };
+    tracing::info!(account = %me.id, flow = %record.id, name, "flow created");
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(Saved {
+            id: record.id.to_string(),
+            version: record.version,
+            name: record.name,
+        }),
+    ))
+}
+
+#[utoipa::path(put, path = "/v1/flows/{id}", tag = "flows", security(("security_id" = [])),
+    request_body(content = Object, description = "A flow document (SPEC §3)"),
+    responses((status = 200, body = Saved), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn update_flow(
+    State(state): State<AppState>,
+    AccountCaller(me): AccountCaller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<axum::Json<Saved>, ApiError> {
+    let id = flow_id(&id)?;
+    let (flow, document) = validated(&headers, &body)?;
+    let record = state
+        .store
+        .update_flow(me.id, &id, &flow.settings().name, &document)
+        .await?
+        .ok_or_else(|| ApiError::not_found("flow"))?;
+    Ok(axum::Json(Saved {
+        id: record.id.to_string(),
+        version: record.version,
+        name: record.name,
+    }))
+}
+
+#[utoipa::path(post, path = "/v1/flows/validate", tag = "flows", security(("security_id" = [])),
+    request_body(content = Object, description = "A flow document (SPEC §3)"),
+    responses((status = 200, body = Valid), (status = 422, body = Problem)))]
+pub async fn validate_flow(
+    AccountCaller(_me): AccountCaller,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<axum::Json<Valid>, ApiError> {
+    let (flow, _) = validated(&headers, &body)?;
+    Ok(axum::Json(Valid {
+        valid: true,
+        name: flow.settings().name.clone(),
+    }))
+}
+
+#[utoipa::path(get, path = "/v1/flows/{id}", tag = "flows", security(("security_id" = [])),
+    responses((status = 200, body = FlowView), (status = 404, body = Problem)))]
+pub async fn get_flow(
+    State(state): State<AppState>,
+    AccountCaller(me): AccountCaller,
+    Path(id): Path<String>,
+) -> Result<axum::Json<FlowView>, ApiError> {
+    let record = state
+        .store
+        .flow(me.id, &flow_id(&id)?)
+        .await?
+        .ok_or_else(|| ApiError::not_found("flow"))?;
+    Ok(axum::Json(view(&record)?))
+}
+
+#[utoipa::path(get, path = "/v1/flows", tag = "flows", security(("security_id" = [])),
+    responses((status = 200, body = Vec<FlowView>)))]
+pub async fn list_flows(
+    State(state): State<AppState>,
+    AccountCaller(me): AccountCaller,
+) -> Result<axum::Json<Vec<FlowView>>, ApiError> {
+    let records = state.store.flows(me.id).await?;
+    Ok(axum::Json(
+        records.iter().map(view).collect::<Result<_, _>>()?,
+    ))
+}
+
+#[utoipa::path(delete, path = "/v1/flows/{id}", tag = "flows", security(("security_id" = [])),
+    responses((status = 204), (status = 404, body = Problem)))]
+pub async fn delete_flow(
+    State(state): State<AppState>,
+    AccountCaller(me): AccountCaller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    if state.store.delete_flow(me.id, &flow_id(&id)?).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found("flow"))
+    }
+}
