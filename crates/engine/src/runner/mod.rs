@@ -172,6 +172,13 @@ impl Runner {
         let mut current: Option<WidgetId> = Some(roots.start.clone());
         let mut steps = 0u32;
         let mut failure: Option<String> = None;
+        // The contact's keys are part of the execution's variables from the start;
+        // steps that read them refresh them again (see `refresh_user_keys`).
+        if let Err(e) = load_user_keys(&mut vars, user_keys, &input.contact).await {
+            failure = Some(format!("cannot read $user.key values: {e}"));
+            current = None;
+            phase = Phase::Complete;
+        }
 
         loop {
             if phase == Phase::Main && hangup.reported() {
@@ -275,9 +282,17 @@ async fn refresh_user_keys(
     user_keys: &dyn UserKeys,
     contact: &str,
 ) -> Result<(), String> {
-    if !reads_user_keys(widget) {
-        return Ok(());
+    if reads_user_keys(widget) {
+        load_user_keys(vars, user_keys, contact).await?;
     }
+    Ok(())
+}
+
+async fn load_user_keys(
+    vars: &mut ExecVars,
+    user_keys: &dyn UserKeys,
+    contact: &str,
+) -> Result<(), String> {
     for (name, value) in user_keys.load(contact).await? {
         if let Ok(var) = VarName::new(Namespace::UserKey, name) {
             vars.load(var, value);

@@ -4,6 +4,8 @@
 
 mod accounts;
 mod errors;
+mod executions;
+mod flows;
 mod helpers;
 mod service;
 mod webhooks;

@@ -1,0 +1,148 @@
+//! `flowhook run` and `flowhook --help`, tested as processes.
+
+use std::process::Command;
+
+fn flowhook() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_flowhook"))
+}
+
+fn examples(file: &str) -> String {
+    format!("{}/../../examples/{file}", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn run_prints_a_readable_trace_and_exits_zero() {
+    let out = flowhook()
+        .args([
+            "run",
+            &examples("greeting.flow.json"),
+            "--call",
+            &examples("call.json"),
+            "--keys",
+            &examples("keys.json"),
+        ])
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("[start] remember (store_variable)  line 0 → vip"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("[on_complete] summary"), "{stdout}");
+    assert!(stdout.contains("status: completed"));
+    assert!(stdout.contains("$flow.key.route = \"in\""));
+}
+
+#[test]
+fn run_json_output_and_user_keys() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let user = dir.path().join("user.json");
+    std::fs::write(&user, r#"{"calls": "before"}"#).expect("write");
+    let out = flowhook()
+        .args([
+            "run",
+            &examples("greeting.flow.json"),
+            "--call",
+            &examples("call.json"),
+            "--json",
+            "--remote-hangup",
+        ])
+        .arg("--user-keys")
+        .arg(&user)
+        .output()
+        .expect("runs");
+    assert!(out.status.success());
+    let exec: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(exec["status"], "completed");
+    assert_eq!(
+        exec["variables"]["$user.key.calls"], "before",
+        "seeded and untouched on the hangup path"
+    );
+    assert_eq!(exec["trace"][0]["root"], "on_remote_hangup");
+}
+
+#[test]
+fn run_exits_two_naming_the_widget_of_an_invalid_flow() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let flow = dir.path().join("bad.json");
+    std::fs::write(&flow, r#"{"name":"x","start":"a","widgets":{"a":{"type":"store_variable","assign":{"$flow.key.x":"${flow.key"},"lines":[null]}}}"#).expect("write");
+    let out = flowhook()
+        .args(["run"])
+        .arg(&flow)
+        .args(["--call", &examples("call.json")])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("widget \"a\""), "{stderr}");
+    let out = flowhook()
+        .args([
+            "run",
+            "/no/such/flow.json",
+            "--call",
+            &examples("call.json"),
+        ])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read"));
+}
+
+#[test]
+fn run_exits_one_on_a_failed_execution() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let flow = dir.path().join("spin.json");
+    std::fs::write(&flow, r#"{"name":"spin","start":"a","widgets":{
+        "a":{"type":"condition","cases":[{"when":{"var":"$flow.key.stop","op":"not_empty"}}],"lines":[null,"a"]}}}"#).expect("write");
+    let out = flowhook()
+        .arg("run")
+        .arg(&flow)
+        .args(["--call", &examples("call.json")])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("status: failed") && stdout.contains("loop guard"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn help_explains_the_commands_and_options() {
+    let out = flowhook().arg("--help").output().expect("runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("serve") && text.contains("run"), "{text}");
+    let out = flowhook().args(["serve", "--help"]).output().expect("runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    for option in [
+        "--listen",
+        "FLOWHOOK_LISTEN",
+        "--database-url",
+        "FLOWHOOK_MASTER_KEY",
+        "FLOWHOOK_EGRESS_ALLOW_CIDRS",
+        "FLOWHOOK_RETRY_SCHEDULE",
+        "FLOWHOOK_SHORT_BASE_URL",
+    ] {
+        assert!(text.contains(option), "serve --help lacks {option}");
+    }
+}
+
+#[test]
+fn serve_stops_with_a_message_naming_a_bad_setting() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = flowhook()
+        .args(["serve", "--data-dir"])
+        .arg(dir.path())
+        .env("FLOWHOOK_LISTEN", "not-an-address")
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("FLOWHOOK_LISTEN"), "{stderr}");
+}
