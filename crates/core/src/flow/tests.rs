@@ -210,14 +210,20 @@ fn reports_validation_errors() {
         ),
         (
             |d| d["widgets"]["lookup"]["response"]["mappings"][0]["path"] = json!("items[0]"),
-            &[(Some("lookup"), "response.mappings[0].path: invalid JSON path")],
+            &[(
+                Some("lookup"),
+                "response.mappings[0].path: invalid JSON path",
+            )],
         ),
         (
             |d| {
                 d["widgets"]["lookup"]["response"]["type"] = json!("xml");
                 d["widgets"]["lookup"]["response"]["mappings"][0]["path"] = json!("/order[");
             },
-            &[(Some("lookup"), "response.mappings[0].path: invalid XML path")],
+            &[(
+                Some("lookup"),
+                "response.mappings[0].path: invalid XML path",
+            )],
         ),
         (
             |d| d["widgets"]["lookup"]["lines"] = json!(["ok", "failed", null]),
