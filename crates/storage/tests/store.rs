@@ -247,7 +247,7 @@ on_both!(
     flows_keep_every_version,
     |store: Arc<dyn Store>, _url: String| async move {
         use flowhook_core::ids::FlowId;
-        use flowhook_storage::{FlowStore, StoreError};
+        use flowhook_storage::StoreError;
         let acct = store
             .create_account(&new_account(11))
             .await
@@ -311,7 +311,7 @@ on_both!(
     executions_and_user_keys,
     |store: Arc<dyn Store>, _url: String| async move {
         use flowhook_core::ids::ExecutionId;
-        use flowhook_storage::{ExecutionFilter, ExecutionRecord, ExecutionStore};
+        use flowhook_storage::{ExecutionFilter, ExecutionRecord};
         use serde_json::json;
         let acct = store
             .create_account(&new_account(13))
