@@ -16,3 +16,4 @@ pub mod secret;
 pub mod template;
 pub mod vars;
 pub mod webhook;
+pub mod webhook_call;

@@ -14,7 +14,7 @@ use flowhook_core::ids::ExecutionId;
 use flowhook_core::vars::Variables;
 use flowhook_storage::{AccountRecord, ExecutionRecord, FlowRecord, Store, StoreError};
 
-use crate::runner::{AccountContext, ExecutionInput, Hangup, Runner, StoredUserKeys};
+use crate::runner::{AccountContext, DryRun, ExecutionInput, Hangup, Runner, StoredUserKeys};
 
 /// What a trigger gives to start an execution.
 #[derive(Debug, Clone, Default)]
@@ -102,6 +102,23 @@ impl Executions {
         Ok(flow)
     }
 
+    /// Performs one widget of a stored flow on sample variables (see
+    /// [`Runner::run_widget`]); `Ok(None)` if the flow has no such widget.
+    pub async fn dry_run(
+        &self,
+        account: &AccountRecord,
+        flow: &FlowRecord,
+        widget: &str,
+        request: StartRequest,
+    ) -> Result<Option<DryRun>, ExecutionError> {
+        let parsed = self.parsed(flow)?;
+        let input = input_for(account, flow, &request);
+        Ok(self
+            .runner
+            .run_widget(&parsed, widget, &input, request.keys)
+            .await)
+    }
+
     /// Stores a new `running` execution of `flow` for `request`.
     pub async fn prepare(
         &self,
@@ -110,18 +127,7 @@ impl Executions {
         request: StartRequest,
     ) -> Result<Prepared, ExecutionError> {
         let parsed = self.parsed(flow)?;
-        let input = ExecutionInput {
-            id: ExecutionId::generate(),
-            account: AccountContext {
-                id: account.id,
-                client_id: account.client_id,
-                allow_http: account.allow_http,
-            },
-            flow_id: flow.id.to_string(),
-            contact: request.contact.clone(),
-            call: request.call.clone(),
-            keys: request.keys,
-        };
+        let input = input_for(account, flow, &request);
         let record = ExecutionRecord {
             id: input.id,
             account_id: account.id,
@@ -196,5 +202,21 @@ impl Executions {
             }
             None => false,
         }
+    }
+}
+
+/// The runner's input for a new execution of `flow`.
+fn input_for(account: &AccountRecord, flow: &FlowRecord, request: &StartRequest) -> ExecutionInput {
+    ExecutionInput {
+        id: ExecutionId::generate(),
+        account: AccountContext {
+            id: account.id,
+            client_id: account.client_id,
+            allow_http: account.allow_http,
+        },
+        flow_id: flow.id.to_string(),
+        contact: request.contact.clone(),
+        call: request.call.clone(),
+        keys: request.keys.clone(),
     }
 }

@@ -200,12 +200,3 @@ impl Egress {
         })
     }
 }
-
-/// The `Authorization` value of HTTP basic authentication.
-pub fn basic_auth(username: &str, password: &str) -> String {
-    use base64::Engine as _;
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"))
-    )
-}

@@ -166,7 +166,8 @@ impl Runner {
     ) -> ExecutionOutcome {
         let mut vars = ExecVars::new(Self::initial_variables(input), flow.settings().timezone);
         let mut trace = Vec::new();
-        let persisted = Variables::new();
+        let mut persisted = Variables::new();
+        let mut background = Vec::new();
         let roots = flow.roots();
         let mut phase = Phase::Main;
         let mut current: Option<WidgetId> = Some(roots.start.clone());
@@ -216,16 +217,12 @@ impl Runner {
 
             let started_at = chrono::Utc::now();
             let started = Instant::now();
-            let step = {
-                let mut cx = widgets::StepContext {
-                    widget,
-                    vars: &mut vars,
-                    runner: self,
-                    input,
-                    flow,
-                };
-                widgets::executor(&widget.kind).execute(&mut cx).await
-            };
+            let mut step = self
+                .step(flow, widget, input, &mut vars, &mut persisted)
+                .await;
+            if let Some(task) = step.background.take() {
+                background.push((trace.len(), task));
+            }
             let changes = vars.take_changes();
             let mut error = step.fatal.clone();
             for (var, value) in &changes {
@@ -259,6 +256,15 @@ impl Runner {
             current = next;
         }
 
+        // Requests sent without waiting report here, into their step's trace.
+        for (index, task) in background {
+            let outcome = task.await.unwrap_or_else(
+                |e| serde_json::json!({"error": format!("the background request stopped: {e}")}),
+            );
+            if let Some(detail) = trace.get_mut(index).and_then(|t| t.detail.as_mut()) {
+                detail["outcome"] = outcome;
+            }
+        }
         let mut variables = vars.into_values();
         variables.retain(|k, _| k.namespace() != Namespace::Sys);
         ExecutionOutcome {
@@ -273,6 +279,81 @@ impl Runner {
             trace,
         }
     }
+}
+
+impl Runner {
+    /// One widget step through the widget interface.
+    async fn step(
+        &self,
+        flow: &Flow,
+        widget: &Widget,
+        input: &ExecutionInput,
+        vars: &mut ExecVars,
+        persisted: &mut Variables,
+    ) -> widgets::Step {
+        let mut cx = widgets::StepContext {
+            widget,
+            vars,
+            runner: self,
+            input,
+            flow,
+            persisted,
+        };
+        widgets::executor(&widget.kind).execute(&mut cx).await
+    }
+
+    /// Performs one widget of `flow` on sample variables, for testing a widget
+    /// from the editor: no other widget runs and nothing is stored (not even
+    /// `$user.key` changes). A request sent without waiting is waited for here.
+    /// `None` if the flow has no such widget.
+    pub async fn run_widget(
+        &self,
+        flow: &Flow,
+        widget_id: &str,
+        input: &ExecutionInput,
+        sample: Variables,
+    ) -> Option<DryRun> {
+        let widget = flow.widget(widget_id)?;
+        let mut initial = Self::initial_variables(input);
+        initial.extend(sample);
+        let mut vars = ExecVars::new(initial, flow.settings().timezone);
+        let mut persisted = Variables::new();
+        let mut step = self
+            .step(flow, widget, input, &mut vars, &mut persisted)
+            .await;
+        if let (Some(task), Some(detail)) = (step.background.take(), step.detail.as_mut()) {
+            detail["outcome"] = task.await.unwrap_or_default();
+        }
+        Some(DryRun {
+            kind: widgets::type_name(&widget.kind),
+            line: step.line,
+            next: step
+                .line
+                .and_then(|l| widget.next(l))
+                .map(ToString::to_string),
+            changed: vars
+                .take_changes()
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+            detail: step.detail,
+            error: step.fatal,
+        })
+    }
+}
+
+/// The result of [`Runner::run_widget`].
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DryRun {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub line: Option<usize>,
+    pub next: Option<String>,
+    /// Variables the widget set (mapped values and result variables).
+    pub changed: BTreeMap<String, String>,
+    /// The widget's trace detail (for a webhook: request and response).
+    pub detail: Option<serde_json::Value>,
+    pub error: Option<String>,
 }
 
 /// Reloads the contact's `$user.key` values if the widget reads any.

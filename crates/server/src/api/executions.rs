@@ -99,7 +99,7 @@ fn view(r: ExecutionRecord, with_trace: bool) -> ExecutionView {
 
 /// A JSON scalar as a variable's text: strings as they are, numbers and booleans
 /// as JSON text, objects and arrays as compact JSON; null is "unset".
-fn text_of(value: serde_json::Value) -> Option<String> {
+pub(crate) fn text_of(value: serde_json::Value) -> Option<String> {
     match value {
         serde_json::Value::Null => None,
         serde_json::Value::String(s) => Some(s),
@@ -107,7 +107,7 @@ fn text_of(value: serde_json::Value) -> Option<String> {
     }
 }
 
-fn bad(detail: String) -> ApiError {
+pub(crate) fn bad(detail: String) -> ApiError {
     ApiError::unprocessable("INVALID_BODY", detail)
 }
 
@@ -153,7 +153,52 @@ fn start_request(input: StartExecution) -> Result<StartRequest, ApiError> {
     })
 }
 
-fn engine_error(e: ExecutionError) -> ApiError {
+/// Checks `$call.*` details given by name without the prefix.
+pub(crate) fn call_details(
+    given: BTreeMap<String, serde_json::Value>,
+) -> Result<BTreeMap<String, String>, ApiError> {
+    let mut call = BTreeMap::new();
+    for (name, value) in given {
+        if !CALL_NAMES.contains(&name.as_str()) {
+            return Err(bad(format!(
+                "call.{name} is not a call detail; known: {}",
+                CALL_NAMES.join(", ")
+            )));
+        }
+        if let Some(text) = text_of(value) {
+            call.insert(name, text);
+        }
+    }
+    Ok(call)
+}
+
+/// Checks variables given by full name, allowing only the `allowed` namespaces.
+pub(crate) fn variables(
+    field: &str,
+    given: BTreeMap<String, serde_json::Value>,
+    allowed: &[Namespace],
+) -> Result<Variables, ApiError> {
+    let mut vars = Variables::new();
+    for (name, value) in given {
+        let var = VarName::parse(&name).map_err(|e| bad(format!("{field}: `{name}`: {e}")))?;
+        if !allowed.contains(&var.namespace()) {
+            let names: Vec<String> = allowed
+                .iter()
+                .map(|n| format!("${}*", n.prefix()))
+                .collect();
+            return Err(bad(format!(
+                "{field}: {var}: only {} can be given here",
+                names.join(", ")
+            )));
+        }
+        if let Some(text) = text_of(value) {
+            vars.insert(var, text);
+        }
+    }
+    Ok(vars)
+}
+
+pub(crate) fn engine_error(e: ExecutionError) -> ApiError {
     match e {
         ExecutionError::Store(s) => s.into(),
         ExecutionError::InvalidFlow(msg) => ApiError::internal(msg),

@@ -7,6 +7,7 @@
 
 pub mod accounts;
 pub mod auth;
+pub mod dry_run;
 pub mod executions;
 pub mod extract;
 pub mod flows;
@@ -79,6 +80,7 @@ pub fn router(state: AppState) -> axum::Router {
             flows::update_flow,
             flows::delete_flow
         ))
+        .routes(routes!(dry_run::test_widget))
         .routes(routes!(executions::start_execution))
         .routes(routes!(executions::list_executions))
         .routes(routes!(executions::get_execution))

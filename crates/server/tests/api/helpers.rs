@@ -178,29 +178,72 @@ impl Received {
     }
 }
 
-/// A stand-in for a customer's server: records every request and answers with a
-/// configurable status.
+/// What the receiver answers on a path.
+#[derive(Clone, Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub body: Vec<u8>,
+    pub content_type: &'static str,
+    pub headers: Vec<(&'static str, String)>,
+    pub delay: std::time::Duration,
+}
+
+impl Reply {
+    pub fn json(status: u16, body: &str) -> Reply {
+        Reply {
+            status,
+            body: body.as_bytes().to_vec(),
+            content_type: "application/json",
+            headers: Vec::new(),
+            delay: std::time::Duration::ZERO,
+        }
+    }
+
+    pub fn xml(body: &str) -> Reply {
+        Reply {
+            content_type: "application/xml",
+            ..Reply::json(200, body)
+        }
+    }
+
+    pub fn delayed(mut self, delay: std::time::Duration) -> Reply {
+        self.delay = delay;
+        self
+    }
+
+    pub fn header(mut self, name: &'static str, value: &str) -> Reply {
+        self.headers.push((name, value.to_owned()));
+        self
+    }
+}
+
+/// A stand-in for a customer's server: records every request and answers with
+/// the reply configured for the longest matching path prefix (default: 200
+/// `{"received":true}`, or the status set by `answer_with`).
 pub struct TestReceiver {
     pub addr: SocketAddr,
     pub received: Arc<Mutex<Vec<Received>>>,
     pub status: Arc<Mutex<u16>>,
+    replies: Arc<Mutex<Vec<(String, Reply)>>>,
 }
 
 impl TestReceiver {
     pub async fn start() -> TestReceiver {
         let received = Arc::new(Mutex::new(Vec::new()));
         let status = Arc::new(Mutex::new(200u16));
-        let (rec, st) = (received.clone(), status.clone());
+        let replies: Arc<Mutex<Vec<(String, Reply)>>> = Arc::new(Mutex::new(Vec::new()));
+        let (rec, st, rep) = (received.clone(), status.clone(), replies.clone());
         let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
-            let (rec, st) = (rec.clone(), st.clone());
+            let (rec, st, rep) = (rec.clone(), st.clone(), rep.clone());
             async move {
                 let (parts, body) = req.into_parts();
                 let body = axum::body::to_bytes(body, usize::MAX)
                     .await
                     .unwrap_or_default();
+                let path = parts.uri.to_string();
                 rec.lock().expect("lock").push(Received {
                     method: parts.method.to_string(),
-                    path: parts.uri.to_string(),
+                    path: path.clone(),
                     headers: parts
                         .headers
                         .iter()
@@ -208,11 +251,26 @@ impl TestReceiver {
                         .collect(),
                     body: body.to_vec(),
                 });
-                let code = *st.lock().expect("lock");
-                (
-                    axum::http::StatusCode::from_u16(code).expect("status"),
-                    "{\"received\":true}",
-                )
+                let reply = rep
+                    .lock()
+                    .expect("lock")
+                    .iter()
+                    .filter(|(prefix, _)| path.starts_with(prefix.as_str()))
+                    .max_by_key(|(prefix, _)| prefix.len())
+                    .map(|(_, r)| r.clone())
+                    .unwrap_or_else(|| {
+                        Reply::json(*st.lock().expect("lock"), "{\"received\":true}")
+                    });
+                tokio::time::sleep(reply.delay).await;
+                let mut response = axum::response::Response::builder()
+                    .status(reply.status)
+                    .header("content-type", reply.content_type);
+                for (k, v) in &reply.headers {
+                    response = response.header(*k, v);
+                }
+                response
+                    .body(axum::body::Body::from(reply.body))
+                    .expect("response")
             }
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -226,6 +284,7 @@ impl TestReceiver {
             addr,
             received,
             status,
+            replies,
         }
     }
 
@@ -237,8 +296,24 @@ impl TestReceiver {
         self.received.lock().expect("lock").clone()
     }
 
+    /// Requests whose path starts with `prefix`.
+    pub fn requests_to(&self, prefix: &str) -> Vec<Received> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r.path.starts_with(prefix))
+            .collect()
+    }
+
     pub fn answer_with(&self, status: u16) {
         *self.status.lock().expect("lock") = status;
+    }
+
+    /// Answers requests under `prefix` with `reply`.
+    pub fn on(&self, prefix: &str, reply: Reply) {
+        self.replies
+            .lock()
+            .expect("lock")
+            .push((prefix.to_owned(), reply));
     }
 }
 

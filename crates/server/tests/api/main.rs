@@ -8,4 +8,5 @@ mod executions;
 mod flows;
 mod helpers;
 mod service;
+mod webhook_widget;
 mod webhooks;

@@ -14,7 +14,7 @@ impl Execute for Condition {
             detail: Some(serde_json::json!({
                 "matched_case": (line < self.cases.len()).then_some(line),
             })),
-            fatal: None,
+            ..Step::default()
         }
     }
 }

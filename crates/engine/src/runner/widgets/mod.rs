@@ -9,8 +9,10 @@
 mod condition;
 mod end;
 mod store_variable;
+mod webhook;
 
 use flowhook_core::flow::{Flow, Widget, WidgetKind};
+use flowhook_core::vars::Variables;
 
 use super::vars::ExecVars;
 use super::{ExecutionInput, Runner};
@@ -22,6 +24,8 @@ pub struct StepContext<'a> {
     pub runner: &'a Runner,
     pub input: &'a ExecutionInput,
     pub flow: &'a Flow,
+    /// Values kept with the execution after it ends (`persist_response`).
+    pub persisted: &'a mut Variables,
 }
 
 /// The outcome of one step.
@@ -32,6 +36,9 @@ pub struct Step {
     pub detail: Option<serde_json::Value>,
     /// Set when the execution cannot go on.
     pub fatal: Option<String>,
+    /// Work the step left running (a webhook sent without waiting); its result
+    /// is added to this step's trace detail, under `outcome`, when it arrives.
+    pub background: Option<tokio::task::JoinHandle<serde_json::Value>>,
 }
 
 impl Step {
@@ -55,7 +62,8 @@ pub fn executor(kind: &WidgetKind) -> &dyn Execute {
         WidgetKind::StoreVariable(w) => w,
         WidgetKind::Condition(w) => w,
         WidgetKind::End => &end::End,
-        WidgetKind::Webhook(_) | WidgetKind::InternalWebhook(_) => &NotYet,
+        WidgetKind::Webhook(w) => &**w,
+        WidgetKind::InternalWebhook(_) => &NotYet,
     }
 }
 

@@ -1,0 +1,272 @@
+//! `webhook` (the "custom" webhook widget, SPEC §4): render the request, send it
+//! through the egress client, judge and map the answer, set the result
+//! variables, take line 0 on success and line 1 on failure.
+//!
+//! The trace gets the rendered request (credentials redacted) and the response
+//! (status, headers, body up to 64 KiB, duration). With `wait_for_response`
+//! false the request is sent in the background, line 0 is taken at once, and
+//! the outcome joins the trace when it arrives.
+
+use std::time::{Duration, Instant};
+
+use flowhook_core::flow::widgets::{Response, Webhook};
+use flowhook_core::vars::{VarName, VarStore};
+use flowhook_core::webhook_call::{
+    Failure, Refusal, RenderedRequest, map_response, render_request, result_variables,
+};
+use serde_json::{Value, json};
+
+use super::{Execute, Step, StepContext};
+use crate::egress::{EgressError, InboundResponse, OutboundRequest};
+
+/// Response bodies longer than this are cut off and fail (`RESPONSE_TOO_LARGE`).
+pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
+/// How much of a body the trace keeps.
+const TRACE_BODY_BYTES: usize = 64 * 1024;
+/// Bodies at least this large are mapped off the async threads: XPath and
+/// JSONPath over a big document can take milliseconds.
+const BLOCKING_MAP_BYTES: usize = 64 * 1024;
+
+#[async_trait::async_trait]
+impl Execute for Webhook {
+    async fn execute(&self, cx: &mut StepContext<'_>) -> Step {
+        let rendered = match render_request(&self.request, cx.vars, cx.input.account.allow_http) {
+            Ok(r) => r,
+            Err(refusal) => {
+                set_all(cx, result_variables(0, 0.0, "", Some(refusal.failure)));
+                return Step {
+                    line: Some(1),
+                    detail: Some(json!({
+                        "request": null,
+                        "error_reason": refusal.failure.error_reason(),
+                        "error": refusal.message,
+                    })),
+                    ..Step::default()
+                };
+            }
+        };
+        let request_detail = request_trace(&rendered);
+        let outbound = OutboundRequest {
+            method: rendered.method,
+            url: rendered.url.as_url().clone(),
+            headers: rendered.headers,
+            body: rendered.body.map(String::into_bytes),
+            timeout: self.response.timeout(),
+            max_response_bytes: MAX_RESPONSE_BYTES,
+        };
+        let missing: Vec<String> = rendered.missing.iter().map(ToString::to_string).collect();
+
+        if !self.response.wait_for_response {
+            let egress = cx.runner.egress.clone();
+            let background = tokio::spawn(async move {
+                let started = Instant::now();
+                let result = egress.send(outbound).await;
+                let (status, failure, response, error) = judge(&result, started.elapsed());
+                json!({
+                    "status": status,
+                    "error_reason": failure.map(Failure::error_reason),
+                    "error": error,
+                    "response": response,
+                    "arrived_at": now(),
+                })
+            });
+            return Step {
+                line: Some(0),
+                detail: Some(
+                    json!({"request": request_detail, "missing": missing, "wait_for_response": false}),
+                ),
+                background: Some(background),
+                ..Step::default()
+            };
+        }
+
+        let mut events = Vec::new();
+        if self.response.hold_music {
+            events.push(json!({"event": "hold_music_start", "at": now()}));
+        }
+        let started = Instant::now();
+        let result = cx.runner.egress.send(outbound).await;
+        let elapsed = started.elapsed();
+        if self.response.hold_music {
+            events.push(json!({"event": "hold_music_stop", "at": now()}));
+        }
+        let (status, mut failure, response_detail, mut error) = judge(&result, elapsed);
+        let (body, duration) = match &result {
+            Ok(resp) => (
+                String::from_utf8_lossy(&resp.body).into_owned(),
+                resp.duration,
+            ),
+            Err(_) => (String::new(), elapsed),
+        };
+        if failure.is_none() {
+            match map(&self.response, &body).await {
+                Ok(mapped) => {
+                    for (var, value) in mapped {
+                        if self.response.persist_response {
+                            cx.persisted.insert(var.clone(), value.clone());
+                        }
+                        cx.vars.set(&var, value);
+                    }
+                }
+                Err(refusal) => {
+                    failure = Some(refusal.failure);
+                    error = Some(refusal.message);
+                }
+            }
+        }
+        set_all(
+            cx,
+            result_variables(status, duration.as_secs_f64(), &body, failure),
+        );
+        let mut detail = json!({
+            "request": request_detail,
+            "response": response_detail,
+            "error_reason": failure.map(Failure::error_reason),
+            "error": error,
+            "missing": missing,
+        });
+        if !events.is_empty() {
+            detail["events"] = Value::Array(events);
+        }
+        Step {
+            line: Some(if failure.is_some() { 1 } else { 0 }),
+            detail: Some(detail),
+            ..Step::default()
+        }
+    }
+}
+
+/// Maps the body into variables, off the async threads when it is large.
+async fn map(response: &Response, body: &str) -> Result<Vec<(VarName, String)>, Refusal> {
+    if body.len() < BLOCKING_MAP_BYTES {
+        return map_response(response, body);
+    }
+    let response = response.clone();
+    let body = body.to_owned();
+    tokio::task::spawn_blocking(move || map_response(&response, &body))
+        .await
+        .unwrap_or_else(|e| {
+            Err(Refusal {
+                failure: Failure::InvalidResponse,
+                message: format!("mapping stopped: {e}"),
+            })
+        })
+}
+
+fn set_all(cx: &mut StepContext<'_>, values: Vec<(VarName, String)>) {
+    for (var, value) in values {
+        cx.vars.set(&var, value);
+    }
+}
+
+/// Status code (0 without a response), failure by transport or status, the
+/// response as the trace shows it, and an error message.
+fn judge(
+    result: &Result<InboundResponse, EgressError>,
+    elapsed: Duration,
+) -> (u16, Option<Failure>, Value, Option<String>) {
+    match result {
+        Err(e) => (
+            0,
+            Some(transport_failure(e)),
+            json!({"duration_ms": ms(elapsed)}),
+            Some(e.to_string()),
+        ),
+        Ok(resp) => {
+            let failure = if resp.truncated {
+                Some(Failure::ResponseTooLarge)
+            } else {
+                Failure::of_status(resp.status)
+            };
+            let error = match failure {
+                Some(Failure::ResponseTooLarge) => Some(format!(
+                    "the response body is larger than {MAX_RESPONSE_BYTES} bytes"
+                )),
+                Some(_) => Some(format!("the destination answered HTTP {}", resp.status)),
+                None => None,
+            };
+            (resp.status, failure, response_trace(resp), error)
+        }
+    }
+}
+
+fn transport_failure(e: &EgressError) -> Failure {
+    match e {
+        EgressError::Blocked { .. } => Failure::DestinationBlocked,
+        EgressError::Timeout(_) => Failure::Timeout,
+        EgressError::InvalidRequest(_) => Failure::InvalidRequest,
+        EgressError::Dns { .. }
+        | EgressError::Refused(_)
+        | EgressError::Tls { .. }
+        | EgressError::Connect { .. }
+        | EgressError::Other(_) => Failure::ConnectionFailed,
+    }
+}
+
+/// Header names whose values are credentials.
+fn is_sensitive(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    [
+        "authorization",
+        "cookie",
+        "token",
+        "secret",
+        "password",
+        "api-key",
+        "apikey",
+        "x-api-key",
+    ]
+    .iter()
+    .any(|s| n.contains(s))
+}
+
+fn headers_trace(headers: &[(String, String)]) -> Value {
+    Value::Array(
+        headers
+            .iter()
+            .map(|(k, v)| json!([k, if is_sensitive(k) { "***" } else { v.as_str() }]))
+            .collect(),
+    )
+}
+
+fn capped(body: &[u8]) -> (String, bool) {
+    if body.len() <= TRACE_BODY_BYTES {
+        return (String::from_utf8_lossy(body).into_owned(), false);
+    }
+    let mut text = String::from_utf8_lossy(&body[..TRACE_BODY_BYTES]).into_owned();
+    // A cut in the middle of a character shows as U+FFFD; drop it.
+    if text.ends_with('\u{FFFD}') {
+        text.pop();
+    }
+    (text, true)
+}
+
+fn request_trace(r: &RenderedRequest) -> Value {
+    let (body, cut) = capped(r.body.as_deref().unwrap_or("").as_bytes());
+    json!({
+        "method": r.method.as_str(),
+        "url": r.url.as_str(),
+        "headers": headers_trace(&r.headers),
+        "body": r.body.as_ref().map(|_| body),
+        "body_truncated": cut,
+    })
+}
+
+fn response_trace(resp: &InboundResponse) -> Value {
+    let (body, cut) = capped(&resp.body);
+    json!({
+        "status": resp.status,
+        "headers": headers_trace(&resp.headers),
+        "body": body,
+        "body_truncated": cut || resp.truncated,
+        "duration_ms": ms(resp.duration),
+    })
+}
+
+fn ms(d: Duration) -> f64 {
+    (d.as_secs_f64() * 100_000.0).round() / 100.0
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
