@@ -9,6 +9,7 @@
 pub mod account;
 pub mod condition;
 pub mod flow;
+pub mod flow_end;
 pub mod http;
 pub mod ids;
 pub mod paths;

@@ -10,9 +10,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use flowhook_core::flow::{Flow, parse_flow};
+use flowhook_core::flow_end::{FlowEndPayload, Recording};
 use flowhook_core::ids::ExecutionId;
 use flowhook_core::vars::Variables;
-use flowhook_storage::{AccountRecord, ExecutionRecord, FlowRecord, Store, StoreError};
+use flowhook_storage::{
+    AccountRecord, DeliveryRecord, ExecutionRecord, FlowRecord, Store, StoreError,
+};
+use tokio::sync::Notify;
 
 use crate::runner::{AccountContext, DryRun, ExecutionInput, Hangup, Runner, StoredUserKeys};
 
@@ -60,15 +64,18 @@ const FLOW_CACHE_SIZE: usize = 1024;
 pub struct Executions {
     store: Arc<dyn Store>,
     runner: Runner,
+    /// Wakes the delivery worker when a flow-end message is enqueued.
+    wake_deliveries: Arc<Notify>,
     flows: Mutex<HashMap<(String, i64), Arc<Flow>>>,
     live: Mutex<HashMap<ExecutionId, Hangup>>,
 }
 
 impl Executions {
-    pub fn new(store: Arc<dyn Store>, runner: Runner) -> Executions {
+    pub fn new(store: Arc<dyn Store>, runner: Runner, wake_deliveries: Arc<Notify>) -> Executions {
         Executions {
             store,
             runner,
+            wake_deliveries,
             flows: Mutex::new(HashMap::new()),
             live: Mutex::new(HashMap::new()),
         }
@@ -184,13 +191,54 @@ impl Executions {
         record.persisted = serde_json::to_value(&outcome.persisted).unwrap_or_default();
         record.trace = serde_json::to_value(&outcome.trace).unwrap_or_default();
         record.finished_at = Some(flowhook_storage::now_millis());
-        self.store.finish_execution(&record).await?;
+        // The on_complete path has run; now the flow-end message, stored in the
+        // same transaction as the end of the execution.
+        let delivery = if flow.settings().webhook_on_complete {
+            self.flow_end_message(&record, &input, &outcome.variables)
+                .await?
+        } else {
+            None
+        };
+        self.store
+            .finish_execution(&record, delivery.as_ref())
+            .await?;
+        if delivery.is_some() {
+            self.wake_deliveries.notify_one();
+        }
         tracing::info!(
             execution = %record.id, flow = %record.flow_id, status = %record.status,
             steps = outcome.trace.len(), reason = record.reason.as_deref().unwrap_or(""),
             "execution finished"
         );
         Ok(record)
+    }
+
+    /// The flow-end delivery of an execution, if its account has a default webhook.
+    async fn flow_end_message(
+        &self,
+        record: &ExecutionRecord,
+        input: &ExecutionInput,
+        variables: &Variables,
+    ) -> Result<Option<DeliveryRecord>, ExecutionError> {
+        let Some(hook) = self.store.default_webhook(record.account_id).await? else {
+            tracing::warn!(execution = %record.id, "webhook_on_complete is set but the account has no default webhook");
+            return Ok(None);
+        };
+        let recordings: Vec<Recording> =
+            serde_json::from_value(record.recordings.clone()).unwrap_or_default();
+        let payload =
+            FlowEndPayload::build(&input.call, variables, &record.id.to_string(), recordings);
+        Ok(Some(DeliveryRecord::new(
+            record.account_id,
+            hook.id,
+            record.id,
+            payload.to_json(),
+        )))
+    }
+
+    /// Wakes the delivery worker (after deliveries were queued again).
+    pub fn wake_deliveries(&self) {
+        self.wake_deliveries.notify_one();
     }
 
     /// Reports a remote hangup to a running execution; false if it is not running here.

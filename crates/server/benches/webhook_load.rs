@@ -25,15 +25,23 @@ use flowhook_engine::runner::{AccountContext, ExecutionInput, Hangup, MemoryUser
 use serde_json::json;
 
 fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 /// A receiver that answers every request with a small JSON document.
 async fn receiver() -> std::net::SocketAddr {
     let app = axum::Router::new().fallback(|| async {
-        ([("content-type", "application/json")], r#"{"status":"shipped","order":{"id":"A-17","total":12.5}}"#)
+        (
+            [("content-type", "application/json")],
+            r#"{"status":"shipped","order":{"id":"A-17","total":12.5}}"#,
+        )
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move { axum::serve(listener, app).await.expect("serve") });
     addr
@@ -89,7 +97,8 @@ where
 
 fn report(name: &str, n: usize, (elapsed, mut lat): (Duration, Vec<Duration>)) -> f64 {
     lat.sort();
-    let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)].as_secs_f64() * 1000.0;
+    let pct =
+        |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)].as_secs_f64() * 1000.0;
     let rate = n as f64 / elapsed.as_secs_f64();
     println!(
         "{name:<8} {n:>6} calls in {:>6.2} s  {rate:>8.0}/s   p50 {:>6.2} ms  p99 {:>6.2} ms",

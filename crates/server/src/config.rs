@@ -65,6 +65,19 @@ pub struct RawSettings {
     #[arg(long, env = "FLOWHOOK_SHORT_BASE_URL", value_name = "URL")]
     pub short_base_url: Option<String>,
 
+    /// Seconds a server holds a claimed flow-end delivery before another may take
+    /// it over (after a crash) [default: 60].
+    #[arg(long, env = "FLOWHOOK_DELIVERY_LEASE_SECONDS", value_name = "SECONDS")]
+    pub delivery_lease_seconds: Option<u64>,
+
+    /// Seconds one flow-end delivery attempt may take [default: 30].
+    #[arg(
+        long,
+        env = "FLOWHOOK_DELIVERY_TIMEOUT_SECONDS",
+        value_name = "SECONDS"
+    )]
+    pub delivery_timeout_seconds: Option<u64>,
+
     /// Log format: text or json [default: text].
     #[arg(long, env = "FLOWHOOK_LOG_FORMAT", value_name = "FORMAT")]
     pub log_format: Option<String>,
@@ -109,6 +122,10 @@ impl RawSettings {
             egress_allow_cidrs: self.egress_allow_cidrs.or(lower.egress_allow_cidrs),
             retry_schedule: self.retry_schedule.or(lower.retry_schedule),
             short_base_url: self.short_base_url.or(lower.short_base_url),
+            delivery_lease_seconds: self.delivery_lease_seconds.or(lower.delivery_lease_seconds),
+            delivery_timeout_seconds: self
+                .delivery_timeout_seconds
+                .or(lower.delivery_timeout_seconds),
             log_format: self.log_format.or(lower.log_format),
         }
     }
@@ -132,6 +149,8 @@ pub struct Config {
     pub egress_allow_cidrs: Vec<IpNet>,
     pub retry_schedule: Vec<u64>,
     pub short_base_url: Option<url::Url>,
+    pub delivery_lease: std::time::Duration,
+    pub delivery_timeout: std::time::Duration,
     pub log_format: LogFormat,
 }
 
@@ -256,6 +275,28 @@ impl Config {
             })
             .transpose()?;
 
+        let delivery_timeout = match raw.delivery_timeout_seconds.unwrap_or(30) {
+            s @ 1..=300 => std::time::Duration::from_secs(s),
+            other => {
+                return Err(bad(
+                    "delivery_timeout_seconds",
+                    format!("{other} is not between 1 and 300"),
+                ));
+            }
+        };
+        let delivery_lease = match raw.delivery_lease_seconds.unwrap_or(60) {
+            s if s > delivery_timeout.as_secs() && s <= 3600 => std::time::Duration::from_secs(s),
+            other => {
+                return Err(bad(
+                    "delivery_lease_seconds",
+                    format!(
+                        "{other} must be longer than the delivery timeout ({} s) and at most 3600",
+                        delivery_timeout.as_secs()
+                    ),
+                ));
+            }
+        };
+
         let log_format = match raw.log_format.as_deref().unwrap_or("text") {
             "text" => LogFormat::Text,
             "json" => LogFormat::Json,
@@ -271,6 +312,8 @@ impl Config {
             egress_allow_cidrs,
             retry_schedule,
             short_base_url,
+            delivery_lease,
+            delivery_timeout,
             log_format,
         })
     }

@@ -13,6 +13,14 @@ pub struct Metrics {
     counters: Mutex<BTreeMap<&'static str, BTreeMap<String, u64>>>,
 }
 
+/// A labelled counter kept outside this registry (e.g. by the delivery worker).
+pub struct External<'a> {
+    pub name: &'a str,
+    pub help: &'a str,
+    pub label: &'a str,
+    pub values: &'a [(&'a str, u64)],
+}
+
 /// Help text of each metric flowhook exposes.
 const HELP: &[(&str, &str)] = &[
     (
@@ -38,8 +46,9 @@ impl Metrics {
         *counters.entry(name).or_default().entry(key).or_default() += 1;
     }
 
-    /// The exposition text; `gauges` are computed by the caller at scrape time.
-    pub fn render(&self, gauges: &[(&str, &str, f64)]) -> String {
+    /// The exposition text. `gauges` are computed by the caller at scrape time;
+    /// `external` are counters kept elsewhere (name, help, one label, values).
+    pub fn render(&self, gauges: &[(&str, &str, f64)], external: &[External<'_>]) -> String {
         let counters = self
             .counters
             .lock()
@@ -50,6 +59,16 @@ impl Metrics {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
             for (labels, value) in counters.get(name).into_iter().flatten() {
                 let _ = writeln!(out, "{name}{{{labels}}} {value}");
+            }
+        }
+        for e in external {
+            let _ = writeln!(
+                out,
+                "# HELP {} {}\n# TYPE {} counter",
+                e.name, e.help, e.name
+            );
+            for (label_value, value) in e.values {
+                let _ = writeln!(out, "{}{{{}=\"{label_value}\"}} {value}", e.name, e.label);
             }
         }
         for (name, help, value) in gauges {
@@ -75,7 +94,19 @@ mod tests {
             "flowhook_http_requests_total",
             &[("route", "/healthz"), ("status", "200")],
         );
-        let text = m.render(&[("flowhook_up", "Always 1.", 1.0)]);
+        let text = m.render(
+            &[("flowhook_up", "Always 1.", 1.0)],
+            &[super::External {
+                name: "flowhook_x_total",
+                help: "X.",
+                label: "outcome",
+                values: &[("ok", 3)],
+            }],
+        );
+        assert!(
+            text.contains("flowhook_x_total{outcome=\"ok\"} 3"),
+            "{text}"
+        );
         assert!(text.contains("flowhook_http_requests_total{route=\"/healthz\",status=\"200\"} 2"));
         assert!(text.contains("# TYPE flowhook_up gauge\nflowhook_up 1"));
     }

@@ -66,24 +66,31 @@ impl Application {
             .unwrap_or_else(|_| self.state.config.listen)
     }
 
-    /// Serves until `shutdown` resolves, then finishes requests in flight.
+    /// Serves and delivers until `shutdown` resolves; then finishes requests in
+    /// flight, lets delivery attempts in flight finish (or gives their leases
+    /// back), and returns.
     pub async fn run_until(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let worker = tokio::spawn(self.state.deliveries.clone().run(stopped));
         tracing::info!(
             listen = %self.local_addr(),
             database = self.state.store.backend().as_str(),
             egress_allow = ?self.state.egress.policy().allowed_networks(),
             "flowhook serving"
         );
-        axum::serve(
+        let served = axum::serve(
             self.listener,
             self.router
                 .into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+        let _ = stop.send(true);
+        let _ = worker.await;
+        served
     }
 }
 

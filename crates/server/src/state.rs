@@ -1,9 +1,10 @@
 //! What every request handler shares: storage, the egress client, executions,
-//! the master key, metrics and the configuration. Built once by `startup`.
+//! the delivery worker, the master key, metrics and the configuration. Built once by `startup`.
 
 use std::sync::Arc;
 
 use flowhook_core::secret::{MasterKey, sha256_hex};
+use flowhook_engine::delivery::{DeliveryConfig, DeliveryWorker};
 use flowhook_engine::egress::Egress;
 use flowhook_engine::executions::Executions;
 use flowhook_engine::runner::Runner;
@@ -18,6 +19,7 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub egress: Egress,
     pub executions: Arc<Executions>,
+    pub deliveries: Arc<DeliveryWorker>,
     pub master_key: MasterKey,
     pub metrics: Arc<Metrics>,
     pub config: Arc<Config>,
@@ -28,11 +30,23 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(store: Arc<dyn Store>, egress: Egress, config: Arc<Config>) -> AppState {
+        let wake = Arc::new(tokio::sync::Notify::new());
         AppState {
             admin_token_hash: sha256_hex(config.admin_token.expose().as_bytes()),
             master_key: config.master_key.clone(),
             metrics: Arc::new(Metrics::default()),
-            executions: Arc::new(Executions::new(store.clone(), Runner::new(egress.clone()))),
+            executions: Arc::new(Executions::new(
+                store.clone(),
+                Runner::new(egress.clone()),
+                wake.clone(),
+            )),
+            deliveries: Arc::new(DeliveryWorker::new(
+                store.clone(),
+                egress.clone(),
+                config.master_key.clone(),
+                delivery_config(&config),
+                wake,
+            )),
             store,
             egress,
             config,
@@ -42,4 +56,11 @@ impl AppState {
     pub fn is_admin_token(&self, token: &str) -> bool {
         sha256_hex(token.as_bytes()) == self.admin_token_hash
     }
+}
+
+fn delivery_config(config: &Config) -> DeliveryConfig {
+    let mut c = DeliveryConfig::new(&config.retry_schedule);
+    c.lease = config.delivery_lease;
+    c.request_timeout = config.delivery_timeout;
+    c
 }

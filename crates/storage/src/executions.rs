@@ -6,6 +6,7 @@
 
 use flowhook_core::ids::{AccountId, ExecutionId};
 
+use crate::deliveries::DeliveryRecord;
 use crate::{PgStore, SqliteStore, StoreError, corrupt, now_millis};
 
 /// A stored execution. JSON columns are kept as `serde_json::Value`s; the engine
@@ -45,8 +46,13 @@ pub struct ExecutionFilter {
 #[async_trait::async_trait]
 pub trait ExecutionStore {
     async fn insert_execution(&self, exec: &ExecutionRecord) -> Result<(), StoreError>;
-    /// Records the end: status, reason, variables, persisted values, trace, time.
-    async fn finish_execution(&self, exec: &ExecutionRecord) -> Result<(), StoreError>;
+    /// Records the end: status, reason, variables, persisted values, trace, time;
+    /// and, in the same transaction, the flow-end delivery if there is one.
+    async fn finish_execution(
+        &self,
+        exec: &ExecutionRecord,
+        delivery: Option<&DeliveryRecord>,
+    ) -> Result<(), StoreError>;
     async fn execution(
         &self,
         account: AccountId,
@@ -137,7 +143,12 @@ macro_rules! impl_execution_store {
                 Ok(())
             }
 
-            async fn finish_execution(&self, e: &ExecutionRecord) -> Result<(), StoreError> {
+            async fn finish_execution(
+                &self,
+                e: &ExecutionRecord,
+                delivery: Option<&DeliveryRecord>,
+            ) -> Result<(), StoreError> {
+                let mut tx = self.writer().begin().await?;
                 sqlx::query(
                     "UPDATE executions SET status = $3, reason = $4, variables = $5, persisted = $6, trace = $7,
                         finished_at = $8 WHERE account_id = $1 AND id = $2",
@@ -150,8 +161,12 @@ macro_rules! impl_execution_store {
                 .bind(e.persisted.to_string())
                 .bind(e.trace.to_string())
                 .bind(e.finished_at.unwrap_or_else(now_millis))
-                .execute(self.writer())
+                .execute(&mut *tx)
                 .await?;
+                if let Some(d) = delivery {
+                    crate::deliveries::insert_delivery!(&mut *tx, d)?;
+                }
+                tx.commit().await?;
                 Ok(())
             }
 

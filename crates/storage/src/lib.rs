@@ -17,6 +17,7 @@
 use std::sync::Arc;
 
 pub mod accounts;
+pub mod deliveries;
 pub mod executions;
 pub mod flows;
 mod migrate;
@@ -26,6 +27,9 @@ pub mod testing;
 pub mod webhooks;
 
 pub use accounts::{AccountPatch, AccountRecord, AccountStore, NewAccount};
+pub use deliveries::{
+    AttemptOutcome, AttemptRecord, DeliveryFilter, DeliveryRecord, DeliveryStore, QueueStats,
+};
 pub use executions::{ExecutionFilter, ExecutionRecord, ExecutionStore};
 pub use flows::{FlowRecord, FlowStore};
 pub use postgres::PgStore;
@@ -35,7 +39,7 @@ pub use webhooks::{StoredAuth, WebhookRecord, WebhookStore};
 /// The whole storage interface. Implemented by [`SqliteStore`] and [`PgStore`].
 #[async_trait::async_trait]
 pub trait Store:
-    AccountStore + WebhookStore + FlowStore + ExecutionStore + Send + Sync + 'static
+    AccountStore + WebhookStore + FlowStore + ExecutionStore + DeliveryStore + Send + Sync + 'static
 {
     /// Which database this is, for logs and `/readyz`.
     fn backend(&self) -> Backend;

@@ -18,6 +18,11 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "flows_executions",
         include_str!("../migrations/0002_flows_executions.sql"),
     ),
+    (
+        3,
+        "deliveries",
+        include_str!("../migrations/0003_deliveries.sql"),
+    ),
 ];
 
 pub(crate) const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS flowhook_migrations (

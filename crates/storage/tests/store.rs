@@ -339,7 +339,7 @@ on_both!(
         exec.variables = json!({"$flow.key.x": "1"});
         exec.trace = json!([{"widget": "a"}]);
         exec.finished_at = Some(2_000);
-        store.finish_execution(&exec).await.expect("finish");
+        store.finish_execution(&exec, None).await.expect("finish");
         assert_eq!(
             store.execution(acct, exec.id).await.expect("get"),
             Some(exec.clone())
@@ -412,6 +412,291 @@ on_both!(
                 .await
                 .expect("get")
                 .is_empty()
+        );
+    }
+);
+
+on_both!(
+    the_outbox_claims_leases_and_records,
+    |store: Arc<dyn Store>, _url: String| async move {
+        use flowhook_core::ids::ExecutionId;
+        use flowhook_storage::{
+            AttemptOutcome, AttemptRecord, DeliveryFilter, DeliveryRecord, ExecutionRecord,
+            now_millis,
+        };
+        use serde_json::json;
+        let acct = store
+            .create_account(&new_account(21))
+            .await
+            .expect("account")
+            .id;
+        let hook = webhook(acct, "end", true);
+        store.insert_webhook(&hook).await.expect("hook");
+
+        // Deliveries are written with the end of their execution.
+        let mut ids = Vec::new();
+        for i in 0..5 {
+            let exec = ExecutionRecord {
+                id: ExecutionId::generate(),
+                account_id: acct,
+                flow_id: "Ab3dE6gH".into(),
+                flow_version: 1,
+                contact: format!("c{i}"),
+                status: "running".into(),
+                reason: None,
+                call: json!({}),
+                recordings: json!([]),
+                variables: json!({}),
+                persisted: json!({}),
+                trace: json!([]),
+                started_at: now_millis(),
+                finished_at: None,
+            };
+            store.insert_execution(&exec).await.expect("insert");
+            let d = DeliveryRecord::new(acct, hook.id, exec.id, format!("{{\"n\":{i}}}"));
+            ids.push(d.id);
+            let mut done = exec.clone();
+            done.status = "completed".into();
+            store
+                .finish_execution(&done, Some(&d))
+                .await
+                .expect("finish with delivery");
+        }
+        assert_eq!(store.queue_stats().await.expect("stats").pending, 5);
+
+        let now = now_millis();
+        let a = store
+            .claim_deliveries("worker-a", now, 60_000, 3)
+            .await
+            .expect("claim");
+        assert_eq!(a.len(), 3);
+        let b = store
+            .claim_deliveries("worker-b", now, 60_000, 10)
+            .await
+            .expect("claim");
+        assert_eq!(b.len(), 2, "leased rows are not claimed twice");
+        assert!(
+            store
+                .claim_deliveries("worker-c", now, 60_000, 10)
+                .await
+                .expect("claim")
+                .is_empty()
+        );
+
+        // A failed attempt reschedules; the lease holder alone may record.
+        let attempt = |d: &DeliveryRecord, status: Option<i64>| AttemptRecord {
+            delivery_id: d.id,
+            attempt: d.attempts + 1,
+            at: now_millis(),
+            status,
+            duration_us: 1200,
+            response: Some("busy".into()),
+            error: Some("HTTP 503".into()),
+        };
+        assert!(
+            !store
+                .record_attempt(
+                    "worker-b",
+                    &attempt(&a[0], Some(503)),
+                    AttemptOutcome::Retry { at: now + 1_000 }
+                )
+                .await
+                .expect("record"),
+            "not b's lease"
+        );
+        assert!(
+            store
+                .record_attempt(
+                    "worker-a",
+                    &attempt(&a[0], Some(503)),
+                    AttemptOutcome::Retry { at: now + 1_000 }
+                )
+                .await
+                .expect("record")
+        );
+        assert!(
+            store
+                .claim_deliveries("worker-c", now, 60_000, 10)
+                .await
+                .expect("claim")
+                .is_empty(),
+            "not due yet"
+        );
+        let retried = store
+            .claim_deliveries("worker-c", now + 1_000, 60_000, 10)
+            .await
+            .expect("claim");
+        assert_eq!(
+            retried.iter().map(|d| d.id).collect::<Vec<_>>(),
+            vec![a[0].id]
+        );
+        assert_eq!(retried[0].round_attempts, 1);
+
+        // An expired lease is taken over (a crashed worker).
+        let taken = store
+            .claim_deliveries("worker-d", now + 61_000, 60_000, 10)
+            .await
+            .expect("claim");
+        assert_eq!(taken.len(), 4, "a's two, b's two");
+        let mut ok = attempt(&a[1], Some(200));
+        ok.error = None;
+        assert!(
+            !store
+                .record_attempt("worker-a", &ok, AttemptOutcome::Delivered)
+                .await
+                .expect("record"),
+            "a lost its lease"
+        );
+        assert!(
+            store
+                .record_attempt("worker-d", &ok, AttemptOutcome::Delivered)
+                .await
+                .expect("record")
+        );
+        assert!(
+            store
+                .record_attempt("worker-d", &attempt(&a[2], None), AttemptOutcome::Failed)
+                .await
+                .expect("record")
+        );
+
+        let (delivered, log) = store
+            .delivery(acct, a[1].id)
+            .await
+            .expect("get")
+            .expect("exists");
+        assert_eq!(
+            (delivered.status.as_str(), delivered.attempts, log.len()),
+            ("delivered", 1, 1)
+        );
+        assert_eq!(log[0].status, Some(200));
+        let (first, log) = store
+            .delivery(acct, a[0].id)
+            .await
+            .expect("get")
+            .expect("exists");
+        assert_eq!(
+            (
+                first.status.as_str(),
+                log[0].attempt,
+                log[0].response.as_deref()
+            ),
+            ("pending", 1, Some("busy"))
+        );
+
+        let failed = DeliveryFilter {
+            status: Some("failed".into()),
+            limit: 10,
+            ..DeliveryFilter::default()
+        };
+        assert_eq!(
+            store.deliveries(acct, &failed).await.expect("list").len(),
+            1
+        );
+        assert_eq!(
+            store
+                .requeue_failed(acct, 0, now_millis() + 1)
+                .await
+                .expect("requeue"),
+            1
+        );
+        assert!(
+            store
+                .deliveries(acct, &failed)
+                .await
+                .expect("list")
+                .is_empty()
+        );
+        let (again, _) = store
+            .delivery(acct, a[2].id)
+            .await
+            .expect("get")
+            .expect("exists");
+        assert_eq!(
+            (again.status.as_str(), again.round_attempts, again.attempts),
+            ("pending", 0, 1)
+        );
+        assert!(store.requeue(acct, a[1].id).await.expect("resend"));
+        assert_eq!(
+            store
+                .release_leases(Some("worker-d"))
+                .await
+                .expect("release"),
+            2
+        );
+        assert_eq!(
+            store.release_leases(None).await.expect("release"),
+            1,
+            "worker-c still held one"
+        );
+    }
+);
+
+on_both!(
+    concurrent_claims_never_overlap,
+    |store: Arc<dyn Store>, _url: String| async move {
+        use flowhook_core::ids::ExecutionId;
+        use flowhook_storage::{DeliveryRecord, ExecutionRecord, now_millis};
+        use serde_json::json;
+        let acct = store
+            .create_account(&new_account(22))
+            .await
+            .expect("account")
+            .id;
+        let hook = webhook(acct, "end", true);
+        store.insert_webhook(&hook).await.expect("hook");
+        for _ in 0..200 {
+            let exec = ExecutionRecord {
+                id: ExecutionId::generate(),
+                account_id: acct,
+                flow_id: "Ab3dE6gH".into(),
+                flow_version: 1,
+                contact: "c".into(),
+                status: "running".into(),
+                reason: None,
+                call: json!({}),
+                recordings: json!([]),
+                variables: json!({}),
+                persisted: json!({}),
+                trace: json!([]),
+                started_at: now_millis(),
+                finished_at: None,
+            };
+            store.insert_execution(&exec).await.expect("insert");
+            store
+                .finish_execution(
+                    &exec,
+                    Some(&DeliveryRecord::new(acct, hook.id, exec.id, "{}".into())),
+                )
+                .await
+                .expect("finish");
+        }
+        let now = now_millis();
+        let claims = (0..8).map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut mine = Vec::new();
+                loop {
+                    let batch = store
+                        .claim_deliveries(&format!("w{i}"), now, 60_000, 7)
+                        .await
+                        .expect("claim");
+                    if batch.is_empty() {
+                        break mine;
+                    }
+                    mine.extend(batch.into_iter().map(|d| d.id));
+                }
+            })
+        });
+        let mut all = Vec::new();
+        for c in claims {
+            all.extend(c.await.expect("join"));
+        }
+        let unique: std::collections::HashSet<_> = all.iter().collect();
+        assert_eq!(
+            (all.len(), unique.len()),
+            (200, 200),
+            "every delivery claimed exactly once"
         );
     }
 );

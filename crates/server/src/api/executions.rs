@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use flowhook_core::flow_end::Recording;
 use flowhook_core::ids::{ExecutionId, FlowId};
 use flowhook_core::vars::{CALL_NAMES, Namespace, VarName, Variables};
 use flowhook_engine::executions::{ExecutionError, StartRequest};
@@ -18,14 +19,6 @@ use super::extract::{ApiJson, ApiQuery};
 use super::problem::{ApiError, Problem};
 use super::rfc3339;
 use crate::state::AppState;
-
-/// A recording of the call, passed through to the flow-end webhook.
-#[derive(Deserialize, Serialize, ToSchema, Clone)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct Recording {
-    pub recorded_file_name: String,
-    pub recorded_file_public_path: String,
-}
 
 /// `POST /v1/flows/{id}/executions`.
 #[derive(Deserialize, ToSchema)]
@@ -41,7 +34,9 @@ pub struct StartExecution {
     #[serde(default)]
     #[schema(value_type = Object)]
     pub keys: BTreeMap<String, serde_json::Value>,
+    /// `[{"recordedFileName", "recordedFilePublicPath"}]`, passed to the flow-end webhook.
     #[serde(default)]
+    #[schema(value_type = Vec<Object>)]
     pub recordings: Vec<Recording>,
     /// Answer when the execution has finished (200), instead of at once (202).
     #[serde(default)]
@@ -291,7 +286,7 @@ pub struct ListQuery {
     pub limit: Option<i64>,
 }
 
-fn time_param(name: &str, value: Option<&str>) -> Result<Option<i64>, ApiError> {
+pub(crate) fn time_param(name: &str, value: Option<&str>) -> Result<Option<i64>, ApiError> {
     value
         .map(|v| {
             chrono::DateTime::parse_from_rfc3339(v)

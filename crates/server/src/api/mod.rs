@@ -7,6 +7,7 @@
 
 pub mod accounts;
 pub mod auth;
+pub mod deliveries;
 pub mod dry_run;
 pub mod executions;
 pub mod extract;
@@ -40,6 +41,7 @@ pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
         (name = "webhooks", description = "The webhook registry and the check button"),
         (name = "flows", description = "Flow documents, validated and versioned"),
         (name = "executions", description = "Runs of flows, with variables and traces"),
+        (name = "deliveries", description = "The flow-end webhook: messages, attempts, resend"),
         (name = "service", description = "Health, readiness, metrics")
     )
 )]
@@ -85,6 +87,10 @@ pub fn router(state: AppState) -> axum::Router {
         .routes(routes!(executions::list_executions))
         .routes(routes!(executions::get_execution))
         .routes(routes!(executions::report_hangup))
+        .routes(routes!(deliveries::list_deliveries))
+        .routes(routes!(deliveries::get_delivery))
+        .routes(routes!(deliveries::resend_delivery))
+        .routes(routes!(deliveries::recover_deliveries))
         .routes(routes!(service::healthz))
         .routes(routes!(service::readyz))
         .routes(routes!(service::metrics))

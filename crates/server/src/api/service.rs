@@ -7,7 +7,10 @@ use axum::response::IntoResponse;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use std::sync::atomic::Ordering;
+
 use super::problem::{ApiError, Problem};
+use crate::metrics::External;
 use crate::state::AppState;
 
 #[derive(Serialize, ToSchema)]
@@ -55,17 +58,44 @@ pub async fn readyz(State(state): State<AppState>) -> Result<axum::Json<Ready>, 
 #[utoipa::path(get, path = "/metrics", tag = "service",
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let up = if state.store.ping().await.is_ok() {
-        1.0
-    } else {
-        0.0
-    };
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(&[(
-            "flowhook_database_up",
-            "1 when the database answered this scrape.",
-            up,
-        )]),
-    )
+    let stats = state.store.queue_stats().await;
+    let up = if stats.is_ok() { 1.0 } else { 0.0 };
+    let stats = stats.unwrap_or_default();
+    let age = stats
+        .oldest_pending_at
+        .map(|t| (flowhook_storage::now_millis() - t).max(0) as f64 / 1000.0)
+        .unwrap_or(0.0);
+    let c = &state.deliveries.counters;
+    let outcomes = [
+        ("delivered", c.delivered.load(Ordering::Relaxed)),
+        ("retried", c.retried.load(Ordering::Relaxed)),
+        ("failed", c.failed.load(Ordering::Relaxed)),
+        ("lost_lease", c.lost_lease.load(Ordering::Relaxed)),
+    ];
+    let text = state.metrics.render(
+        &[
+            (
+                "flowhook_database_up",
+                "1 when the database answered this scrape.",
+                up,
+            ),
+            (
+                "flowhook_delivery_queue_depth",
+                "Flow-end deliveries not yet delivered or failed.",
+                stats.pending as f64,
+            ),
+            (
+                "flowhook_delivery_queue_oldest_seconds",
+                "Age of the oldest pending flow-end delivery.",
+                age,
+            ),
+        ],
+        &[External {
+            name: "flowhook_delivery_attempts_total",
+            help: "Flow-end delivery attempts by this server, by outcome.",
+            label: "outcome",
+            values: &outcomes,
+        }],
+    );
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }

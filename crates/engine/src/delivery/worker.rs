@@ -1,0 +1,308 @@
+//! The delivery worker loop and the steps of one delivery.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use flowhook_core::http::HttpMethod;
+use flowhook_core::secret::{MasterKey, SigningSecret};
+use flowhook_core::webhook_call::basic_auth;
+use flowhook_storage::{
+    AttemptOutcome, AttemptRecord, DeliveryRecord, Store, StoredAuth, now_millis,
+};
+use tokio::sync::{Notify, Semaphore, watch};
+use tokio::task::JoinSet;
+
+use super::schedule::{RetrySchedule, parse_retry_after};
+use crate::egress::{Egress, OutboundRequest};
+
+/// How the worker behaves.
+#[derive(Debug, Clone)]
+pub struct DeliveryConfig {
+    pub schedule: RetrySchedule,
+    /// How long a claimed delivery belongs to this worker; longer than a request.
+    pub lease: Duration,
+    /// The deadline of one attempt.
+    pub request_timeout: Duration,
+    /// Attempts in flight at once.
+    pub concurrency: usize,
+    /// How often an idle worker looks for due deliveries (it is also woken when
+    /// an execution enqueues one).
+    pub poll: Duration,
+    /// On shutdown, how long attempts in flight may take to finish.
+    pub grace: Duration,
+}
+
+impl DeliveryConfig {
+    pub fn new(schedule_seconds: &[u64]) -> DeliveryConfig {
+        DeliveryConfig {
+            schedule: RetrySchedule::new(schedule_seconds),
+            lease: Duration::from_secs(60),
+            request_timeout: Duration::from_secs(30),
+            concurrency: 32,
+            poll: Duration::from_millis(500),
+            grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Outcome counters, for metrics.
+#[derive(Debug, Default)]
+pub struct DeliveryCounters {
+    pub delivered: AtomicU64,
+    pub retried: AtomicU64,
+    pub failed: AtomicU64,
+    /// Attempts whose result could not be recorded (the lease was lost).
+    pub lost_lease: AtomicU64,
+}
+
+/// Excerpt of a response kept per attempt.
+const EXCERPT_BYTES: usize = 4096;
+
+/// Claims and delivers flow-end messages until told to stop.
+pub struct DeliveryWorker {
+    store: Arc<dyn Store>,
+    egress: Egress,
+    master_key: MasterKey,
+    config: DeliveryConfig,
+    owner: String,
+    wake: Arc<Notify>,
+    pub counters: Arc<DeliveryCounters>,
+}
+
+/// A delivery ready to send.
+struct Prepared {
+    request: OutboundRequest,
+}
+
+impl DeliveryWorker {
+    pub fn new(
+        store: Arc<dyn Store>,
+        egress: Egress,
+        master_key: MasterKey,
+        config: DeliveryConfig,
+        wake: Arc<Notify>,
+    ) -> DeliveryWorker {
+        DeliveryWorker {
+            owner: format!("{}-{}", std::process::id(), uuid_like()),
+            store,
+            egress,
+            master_key,
+            config,
+            wake,
+            counters: Arc::new(DeliveryCounters::default()),
+        }
+    }
+
+    /// Runs until `stop` turns true; then lets attempts in flight finish (up to
+    /// the grace period) and gives back the leases of any that did not.
+    pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        let permits = Arc::new(Semaphore::new(self.config.concurrency));
+        let mut tasks = JoinSet::new();
+        tracing::info!(owner = %self.owner, "delivery worker started");
+        while !*stop.borrow() {
+            while tasks.try_join_next().is_some() {}
+            let free = permits.available_permits();
+            if free == 0 {
+                tokio::select! {
+                    _ = tasks.join_next() => {}
+                    _ = stop.changed() => {}
+                }
+                continue;
+            }
+            let claimed = self
+                .store
+                .claim_deliveries(
+                    &self.owner,
+                    now_millis(),
+                    self.config.lease.as_millis() as i64,
+                    free as i64,
+                )
+                .await;
+            match claimed {
+                Ok(batch) if !batch.is_empty() => {
+                    for delivery in batch {
+                        let Ok(permit) = permits.clone().acquire_owned().await else {
+                            break;
+                        };
+                        let worker = self.clone();
+                        tasks.spawn(async move {
+                            worker.deliver(delivery).await;
+                            drop(permit);
+                        });
+                    }
+                }
+                Ok(_) => {
+                    tokio::select! {
+                        _ = self.wake.notified() => {}
+                        _ = tokio::time::sleep(self.config.poll) => {}
+                        _ = stop.changed() => {}
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot claim deliveries; retrying");
+                    tokio::select! {
+                        _ = tokio::time::sleep(self.config.poll) => {}
+                        _ = stop.changed() => {}
+                    }
+                }
+            }
+        }
+        let in_flight = tasks.len();
+        let finished = tokio::time::timeout(self.config.grace, async {
+            while tasks.join_next().await.is_some() {}
+        })
+        .await
+        .is_ok();
+        tasks.abort_all();
+        match self.store.release_leases(Some(&self.owner)).await {
+            Ok(released) => {
+                tracing::info!(in_flight, finished, released, "delivery worker stopped")
+            }
+            Err(e) => tracing::warn!(error = %e, "could not release leases; they will expire"),
+        }
+    }
+
+    /// One delivery: prepare, call, record.
+    async fn deliver(&self, delivery: DeliveryRecord) {
+        let started_at = now_millis();
+        let started = Instant::now();
+        let (status, response, error, retry_after) = match self.prepare(&delivery).await {
+            Err(error) => (None, None, Some(error), None),
+            Ok(prepared) => match self.egress.send(prepared.request).await {
+                Err(e) => (None, None, Some(e.to_string()), None),
+                Ok(resp) => {
+                    let excerpt = String::from_utf8_lossy(&resp.body).into_owned();
+                    let ok = (200..300).contains(&resp.status);
+                    let retry_after = resp
+                        .header("retry-after")
+                        .and_then(|v| parse_retry_after(v, chrono::Utc::now()));
+                    let error =
+                        (!ok).then(|| format!("the receiver answered HTTP {}", resp.status));
+                    (
+                        Some(i64::from(resp.status)),
+                        Some(excerpt),
+                        error,
+                        retry_after,
+                    )
+                }
+            },
+        };
+        let outcome = if error.is_none() {
+            AttemptOutcome::Delivered
+        } else {
+            let failed = delivery.round_attempts + 1;
+            match self.config.schedule.delay(failed, retry_after, jitter()) {
+                Some(delay) => AttemptOutcome::Retry {
+                    at: now_millis() + delay.as_millis() as i64,
+                },
+                None => AttemptOutcome::Failed,
+            }
+        };
+        let attempt = AttemptRecord {
+            delivery_id: delivery.id,
+            attempt: delivery.attempts + 1,
+            at: started_at,
+            status,
+            duration_us: started.elapsed().as_micros() as i64,
+            response,
+            error: error.clone(),
+        };
+        match self
+            .store
+            .record_attempt(&self.owner, &attempt, outcome)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                self.counters.lost_lease.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(delivery = %delivery.id, "lease lost before the attempt was recorded; another worker will retry");
+                return;
+            }
+            Err(e) => {
+                tracing::error!(delivery = %delivery.id, error = %e, "cannot record an attempt; the lease will expire and it will be retried");
+                return;
+            }
+        }
+        let counter = match outcome {
+            AttemptOutcome::Delivered => &self.counters.delivered,
+            AttemptOutcome::Retry { .. } => &self.counters.retried,
+            AttemptOutcome::Failed => &self.counters.failed,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(delivery = %delivery.id, attempt = attempt.attempt, ?status, ?outcome, error = error.as_deref().unwrap_or(""), "delivery attempt");
+        if outcome == AttemptOutcome::Failed {
+            tracing::warn!(delivery = %delivery.id, attempts = attempt.attempt, "delivery failed after its last attempt");
+        }
+    }
+
+    /// Loads the webhook, opens its secrets and builds the signed request.
+    async fn prepare(&self, d: &DeliveryRecord) -> Result<Prepared, String> {
+        let hook = self
+            .store
+            .webhook(d.account_id, d.webhook_id)
+            .await
+            .map_err(|e| format!("cannot load the webhook: {e}"))?
+            .ok_or("the webhook was deleted")?;
+        let open = |sealed: &str| self.master_key.open(sealed).map_err(|e| e.to_string());
+        let now = chrono::Utc::now();
+        let timestamp = now.timestamp();
+        let body = d.payload.as_bytes();
+        let current = SigningSecret::parse(open(&hook.signing_secret.0)?.expose())
+            .map_err(|e| e.to_string())?;
+        let mut signature = current.sign(&d.msg_id, timestamp, body);
+        if let (Some(previous), Some(until)) = (&hook.previous_secret, hook.previous_until)
+            && until > now.timestamp_millis()
+        {
+            let previous =
+                SigningSecret::parse(open(&previous.0)?.expose()).map_err(|e| e.to_string())?;
+            signature.push(' ');
+            signature.push_str(&previous.sign(&d.msg_id, timestamp, body));
+        }
+        let mut headers: Vec<(String, String)> = hook
+            .headers
+            .iter()
+            .filter(|h| !h.key.eq_ignore_ascii_case("content-type"))
+            .map(|h| (h.key.clone(), h.value.clone()))
+            .collect();
+        headers.push(("Content-Type".into(), "application/json".into()));
+        headers.push(("webhook-id".into(), d.msg_id.clone()));
+        headers.push(("webhook-timestamp".into(), timestamp.to_string()));
+        headers.push(("webhook-signature".into(), signature));
+        if let StoredAuth::Basic { username, password } = &hook.auth {
+            headers.push((
+                "Authorization".into(),
+                basic_auth(username, open(&password.0)?.expose()),
+            ));
+        }
+        let method = if hook.method == HttpMethod::Get {
+            HttpMethod::Post
+        } else {
+            hook.method
+        };
+        Ok(Prepared {
+            request: OutboundRequest {
+                method,
+                url: hook.url.as_url().clone(),
+                headers,
+                body: Some(body.to_vec()),
+                timeout: self.config.request_timeout,
+                max_response_bytes: EXCERPT_BYTES,
+            },
+        })
+    }
+}
+
+/// A uniform number in [-1, 1] for retry jitter.
+fn jitter() -> f64 {
+    let r = u64::from_le_bytes(flowhook_core::secret::random_bytes::<8>());
+    (r as f64 / u64::MAX as f64) * 2.0 - 1.0
+}
+
+fn uuid_like() -> String {
+    hex_string(&flowhook_core::secret::random_bytes::<6>())
+}
+
+fn hex_string(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

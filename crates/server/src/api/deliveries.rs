@@ -1,0 +1,209 @@
+//! Flow-end deliveries: list them (by status, webhook and time), read one with
+//! its attempts, send one again, and queue again the failed ones of a window.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use flowhook_core::ids::DeliveryId;
+use flowhook_storage::{AttemptRecord, DeliveryFilter, DeliveryRecord};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::auth::AccountCaller;
+use super::executions::time_param;
+use super::extract::{ApiJson, ApiQuery};
+use super::problem::{ApiError, Problem};
+use super::rfc3339;
+use crate::state::AppState;
+
+/// One attempt.
+#[derive(Serialize, ToSchema)]
+pub struct AttemptView {
+    pub attempt: i64,
+    pub at: String,
+    /// The HTTP status, null when no response came.
+    pub status: Option<i64>,
+    pub duration_ms: f64,
+    /// Up to 4 KiB of the response body.
+    pub response: Option<String>,
+    pub error: Option<String>,
+}
+
+/// A delivery as the API shows it.
+#[derive(Serialize, ToSchema)]
+pub struct DeliveryView {
+    pub id: String,
+    /// The `webhook-id` header, the same on every attempt.
+    pub msg_id: String,
+    pub webhook_id: String,
+    pub execution_id: String,
+    /// pending, delivered or failed.
+    pub status: String,
+    pub attempts: i64,
+    pub next_attempt_at: Option<String>,
+    pub last_status: Option<i64>,
+    pub last_error: Option<String>,
+    pub created_at: String,
+    pub delivered_at: Option<String>,
+    /// The body sent (the flow-end document), only on a single delivery.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub payload: Option<serde_json::Value>,
+    /// Every attempt, only on a single delivery.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attempt_log: Option<Vec<AttemptView>>,
+}
+
+fn view(d: DeliveryRecord, attempts: Option<Vec<AttemptRecord>>) -> DeliveryView {
+    let full = attempts.is_some();
+    DeliveryView {
+        id: d.id.to_string(),
+        msg_id: d.msg_id,
+        webhook_id: d.webhook_id.to_string(),
+        execution_id: d.execution_id.to_string(),
+        next_attempt_at: (d.status == "pending").then(|| rfc3339(d.next_attempt_at)),
+        status: d.status,
+        attempts: d.attempts,
+        last_status: d.last_status,
+        last_error: d.last_error,
+        created_at: rfc3339(d.created_at),
+        delivered_at: d.delivered_at.map(rfc3339),
+        payload: full.then(|| serde_json::from_str(&d.payload).unwrap_or_default()),
+        attempt_log: attempts.map(|list| {
+            list.into_iter()
+                .map(|a| AttemptView {
+                    attempt: a.attempt,
+                    at: rfc3339(a.at),
+                    status: a.status,
+                    duration_ms: a.duration_us as f64 / 1000.0,
+                    response: a.response,
+                    error: a.error,
+                })
+                .collect()
+        }),
+    }
+}
+
+/// Filters of `GET /v1/deliveries`.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// pending, delivered or failed.
+    pub status: Option<String>,
+    pub webhook_id: Option<String>,
+    /// Created at or after this RFC 3339 time.
+    pub from: Option<String>,
+    /// Created before this RFC 3339 time.
+    pub to: Option<String>,
+    /// At most this many, newest first (1–1000, default 100).
+    pub limit: Option<i64>,
+}
+
+#[utoipa::path(get, path = "/v1/deliveries", tag = "deliveries", params(ListQuery),
+    security(("security_id" = [])),
+    responses((status = 200, body = Vec<DeliveryView>), (status = 400, body = Problem)))]
+pub async fn list_deliveries(
+    State(state): State<AppState>,
+    AccountCaller(me): AccountCaller,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<axum::Json<Vec<DeliveryView>>, ApiError> {
+    if let Some(s) = &q.status
+        && !matches!(s.as_str(), "pending" | "delivered" | "failed")
+    {
+        return Err(ApiError::bad_request(
+            "INVALID_QUERY",
+            "status is pending, delivered or failed",
+        ));
+    }
+    let filter = DeliveryFilter {
+        status: q.status,
+        webhook_id: q.webhook_id,
+        from: time_param("from", q.from.as_deref())?,
+        to: time_param("to", q.to.as_deref())?,
+        limit: q.limit.unwrap_or(100).clamp(1, 1000),
+    };
+    let list = state.store.deliveries(me.id, &filter).await?;
+    Ok(axum::Json(
+        list.into_iter().map(|d| view(d, None)).collect(),
+    ))
+}
+
+fn delivery_id(id: &str) -> Result<DeliveryId, ApiError> {
+    DeliveryId::parse(id).ok_or_else(|| ApiError::not_found("delivery"))
+}
+
+#[utoipa::path(get, path = "/v1/deliveries/{id}", tag = "deliveries", security(("security_id" = [])),
+    responses((status = 200, body = DeliveryView), (status = 404, body = Problem)))]
+pub async fn get_delivery(
+    State(state): State<AppState>,
+    AccountCaller(me): AccountCaller,
+    Path(id): Path<String>,
+) -> Result<axum::Json<DeliveryView>, ApiError> {
+    let (d, attempts) = state
+        .store
+        .delivery(me.id, delivery_id(&id)?)
+        .await?
+        .ok_or_else(|| ApiError::not_found("delivery"))?;
+    Ok(axum::Json(view(d, Some(attempts))))
+}
+
+#[utoipa::path(post, path = "/v1/deliveries/{id}/resend", tag = "deliveries", security(("security_id" = [])),
+    responses((status = 202, body = DeliveryView), (status = 404, body = Problem)))]
+pub async fn resend_delivery(
+    State(state): State<AppState>,
+    AccountCaller(me): AccountCaller,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, axum::Json<DeliveryView>), ApiError> {
+    let id = delivery_id(&id)?;
+    if !state.store.requeue(me.id, id).await? {
+        return Err(ApiError::not_found("delivery"));
+    }
+    state.executions.wake_deliveries();
+    let (d, attempts) = state
+        .store
+        .delivery(me.id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("delivery"))?;
+    tracing::info!(account = %me.id, delivery = %id, "delivery queued again");
+    Ok((StatusCode::ACCEPTED, axum::Json(view(d, Some(attempts)))))
+}
+
+/// `POST /v1/deliveries/recover`: a time window of creation.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecoverWindow {
+    /// RFC 3339; created at or after.
+    pub from: String,
+    /// RFC 3339; created before.
+    pub to: String,
+}
+
+/// How many failed deliveries were queued again.
+#[derive(Serialize, ToSchema)]
+pub struct Recovered {
+    pub requeued: u64,
+}
+
+#[utoipa::path(post, path = "/v1/deliveries/recover", tag = "deliveries", request_body = RecoverWindow,
+    security(("security_id" = [])),
+    responses((status = 202, body = Recovered), (status = 422, body = Problem)))]
+pub async fn recover_deliveries(
+    State(state): State<AppState>,
+    AccountCaller(me): AccountCaller,
+    ApiJson(window): ApiJson<RecoverWindow>,
+) -> Result<(StatusCode, axum::Json<Recovered>), ApiError> {
+    let parse = |name: &str, v: &str| {
+        time_param(name, Some(v))?
+            .ok_or_else(|| ApiError::unprocessable("INVALID_BODY", format!("{name} is required")))
+    };
+    let (from, to) = (parse("from", &window.from)?, parse("to", &window.to)?);
+    if from >= to {
+        return Err(ApiError::unprocessable(
+            "INVALID_BODY",
+            "from must be before to",
+        ));
+    }
+    let requeued = state.store.requeue_failed(me.id, from, to).await?;
+    state.executions.wake_deliveries();
+    tracing::info!(account = %me.id, requeued, "failed deliveries queued again");
+    Ok((StatusCode::ACCEPTED, axum::Json(Recovered { requeued })))
+}

@@ -1,0 +1,432 @@
+//! The flow-end webhook outbox: deliveries, their attempts, and the lease-based
+//! claiming that lets several workers (and several servers) share them.
+//!
+//! Promises:
+//! - a delivery is inserted in the transaction that finishes its execution
+//!   ([`crate::ExecutionStore::finish_execution`]), so a finished execution never
+//!   lacks its message and a crash between the two cannot happen;
+//! - a worker owns a claimed delivery until its lease expires; a crashed worker's
+//!   deliveries are claimed again after that. On PostgreSQL claiming uses
+//!   `FOR UPDATE SKIP LOCKED`, so concurrent servers do not claim the same row;
+//! - an attempt is recorded, and the delivery rescheduled, in one transaction,
+//!   and only by the worker that still holds the lease;
+//! - nothing is deleted: a delivery ends `delivered` or `failed`, and a failed one
+//!   can be queued again.
+
+use flowhook_core::ids::{AccountId, DeliveryId, ExecutionId, WebhookId};
+
+use crate::{PgStore, SqliteStore, StoreError, corrupt, now_millis};
+
+/// A stored delivery.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliveryRecord {
+    pub id: DeliveryId,
+    pub account_id: AccountId,
+    pub webhook_id: WebhookId,
+    pub execution_id: ExecutionId,
+    /// The `webhook-id` header.
+    pub msg_id: String,
+    /// The exact body sent.
+    pub payload: String,
+    /// `pending`, `delivered` or `failed`.
+    pub status: String,
+    pub attempts: i64,
+    /// Attempts since the delivery was last queued (the retry schedule's index).
+    pub round_attempts: i64,
+    pub next_attempt_at: i64,
+    pub last_status: Option<i64>,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub delivered_at: Option<i64>,
+}
+
+impl DeliveryRecord {
+    /// A new pending delivery, due now.
+    pub fn new(
+        account_id: AccountId,
+        webhook_id: WebhookId,
+        execution_id: ExecutionId,
+        payload: String,
+    ) -> DeliveryRecord {
+        let id = DeliveryId::generate();
+        let now = now_millis();
+        DeliveryRecord {
+            msg_id: format!("msg_{}", id.as_uuid().simple()),
+            id,
+            account_id,
+            webhook_id,
+            execution_id,
+            payload,
+            status: "pending".into(),
+            attempts: 0,
+            round_attempts: 0,
+            next_attempt_at: now,
+            last_status: None,
+            last_error: None,
+            created_at: now,
+            updated_at: now,
+            delivered_at: None,
+        }
+    }
+}
+
+/// One attempt to deliver.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttemptRecord {
+    pub delivery_id: DeliveryId,
+    /// 1-based, over the delivery's whole life.
+    pub attempt: i64,
+    pub at: i64,
+    pub status: Option<i64>,
+    pub duration_us: i64,
+    /// At most 4 KiB of the response body.
+    pub response: Option<String>,
+    pub error: Option<String>,
+}
+
+/// What an attempt decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptOutcome {
+    Delivered,
+    /// Try again at this time (unix ms).
+    Retry {
+        at: i64,
+    },
+    /// No attempts left.
+    Failed,
+}
+
+/// Which deliveries to list.
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryFilter {
+    pub status: Option<String>,
+    pub webhook_id: Option<String>,
+    /// Created at or after (unix ms).
+    pub from: Option<i64>,
+    /// Created before (unix ms).
+    pub to: Option<i64>,
+    pub limit: i64,
+}
+
+/// The queue as metrics show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct QueueStats {
+    /// Deliveries not yet delivered or failed.
+    pub pending: i64,
+    /// Creation time of the oldest pending delivery (unix ms).
+    pub oldest_pending_at: Option<i64>,
+}
+
+/// Storage of the outbox.
+#[async_trait::async_trait]
+pub trait DeliveryStore {
+    /// Leases up to `limit` due deliveries to `owner` until `now + lease_ms`.
+    async fn claim_deliveries(
+        &self,
+        owner: &str,
+        now: i64,
+        lease_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<DeliveryRecord>, StoreError>;
+    /// Records an attempt and its outcome; false (and nothing written) if `owner`
+    /// no longer holds the lease.
+    async fn record_attempt(
+        &self,
+        owner: &str,
+        attempt: &AttemptRecord,
+        outcome: AttemptOutcome,
+    ) -> Result<bool, StoreError>;
+    /// Gives up leases: those of `owner`, or every lease when `None` (at the start
+    /// of an embedded server, which owns its database alone).
+    async fn release_leases(&self, owner: Option<&str>) -> Result<u64, StoreError>;
+    async fn delivery(
+        &self,
+        account: AccountId,
+        id: DeliveryId,
+    ) -> Result<Option<(DeliveryRecord, Vec<AttemptRecord>)>, StoreError>;
+    /// Newest first.
+    async fn deliveries(
+        &self,
+        account: AccountId,
+        filter: &DeliveryFilter,
+    ) -> Result<Vec<DeliveryRecord>, StoreError>;
+    /// Queues a delivery again for a new round of attempts, due now (same
+    /// `webhook-id`); false if there is no such delivery.
+    async fn requeue(&self, account: AccountId, id: DeliveryId) -> Result<bool, StoreError>;
+    /// Queues again every failed delivery created in `[from, to)`; how many.
+    async fn requeue_failed(
+        &self,
+        account: AccountId,
+        from: i64,
+        to: i64,
+    ) -> Result<u64, StoreError>;
+    async fn queue_stats(&self) -> Result<QueueStats, StoreError>;
+}
+
+pub(crate) const COLUMNS: &str = "id, account_id, webhook_id, execution_id, msg_id, payload, status, attempts, round_attempts, next_attempt_at, last_status, last_error, created_at, updated_at, delivered_at";
+
+/// SQLite has one writer, so a plain `UPDATE … RETURNING` claims atomically.
+pub(crate) const CLAIM_SQLITE: &str = "UPDATE deliveries SET lease_owner = $1, lease_until = $2
+    WHERE id IN (SELECT id FROM deliveries WHERE status = 'pending' AND next_attempt_at <= $3
+                   AND (lease_until IS NULL OR lease_until < $3)
+                 ORDER BY next_attempt_at LIMIT $4)
+    RETURNING id, account_id, webhook_id, execution_id, msg_id, payload, status, attempts, round_attempts, next_attempt_at, last_status, last_error, created_at, updated_at, delivered_at";
+
+/// PostgreSQL: rows another server is claiming right now are skipped, not waited on.
+pub(crate) const CLAIM_POSTGRES: &str = "UPDATE deliveries SET lease_owner = $1, lease_until = $2
+    WHERE id IN (SELECT id FROM deliveries WHERE status = 'pending' AND next_attempt_at <= $3
+                   AND (lease_until IS NULL OR lease_until < $3)
+                 ORDER BY next_attempt_at LIMIT $4 FOR UPDATE SKIP LOCKED)
+    RETURNING id, account_id, webhook_id, execution_id, msg_id, payload, status, attempts, round_attempts, next_attempt_at, last_status, last_error, created_at, updated_at, delivered_at";
+
+macro_rules! delivery_from_row {
+    ($row:expr) => {{
+        use sqlx::Row as _;
+        let row = $row;
+        let text = |col: &str| -> Result<String, StoreError> { Ok(row.try_get::<String, _>(col)?) };
+        let id = text("id")?;
+        let account = text("account_id")?;
+        let webhook = text("webhook_id")?;
+        let execution = text("execution_id")?;
+        Ok::<_, StoreError>(DeliveryRecord {
+            id: DeliveryId::parse(&id).ok_or_else(|| corrupt("delivery id", &id))?,
+            account_id: AccountId::parse(&account)
+                .ok_or_else(|| corrupt("account id", &account))?,
+            webhook_id: WebhookId::parse(&webhook)
+                .ok_or_else(|| corrupt("webhook id", &webhook))?,
+            execution_id: ExecutionId::parse(&execution)
+                .ok_or_else(|| corrupt("execution id", &execution))?,
+            msg_id: text("msg_id")?,
+            payload: text("payload")?,
+            status: text("status")?,
+            attempts: row.try_get("attempts")?,
+            round_attempts: row.try_get("round_attempts")?,
+            next_attempt_at: row.try_get("next_attempt_at")?,
+            last_status: row.try_get("last_status")?,
+            last_error: row.try_get("last_error")?,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+            delivered_at: row.try_get("delivered_at")?,
+        })
+    }};
+}
+
+/// Inserts a delivery inside a transaction (used by `finish_execution`).
+macro_rules! insert_delivery {
+    ($tx:expr, $d:expr) => {{
+        let d = $d;
+        sqlx::query(&format!(
+            "INSERT INTO deliveries ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+            crate::deliveries::COLUMNS
+        ))
+        .bind(d.id.to_string())
+        .bind(d.account_id.to_string())
+        .bind(d.webhook_id.to_string())
+        .bind(d.execution_id.to_string())
+        .bind(&d.msg_id)
+        .bind(&d.payload)
+        .bind(&d.status)
+        .bind(d.attempts)
+        .bind(d.round_attempts)
+        .bind(d.next_attempt_at)
+        .bind(d.last_status)
+        .bind(&d.last_error)
+        .bind(d.created_at)
+        .bind(d.updated_at)
+        .bind(d.delivered_at)
+        .execute($tx)
+        .await
+    }};
+}
+pub(crate) use insert_delivery;
+
+macro_rules! impl_delivery_store {
+    ($store:ty, $claim:expr) => {
+        #[async_trait::async_trait]
+        impl DeliveryStore for $store {
+            async fn claim_deliveries(
+                &self,
+                owner: &str,
+                now: i64,
+                lease_ms: i64,
+                limit: i64,
+            ) -> Result<Vec<DeliveryRecord>, StoreError> {
+                let rows = sqlx::query($claim)
+                    .bind(owner)
+                    .bind(now + lease_ms)
+                    .bind(now)
+                    .bind(limit)
+                    .fetch_all(self.writer())
+                    .await?;
+                rows.iter().map(|r| delivery_from_row!(r)).collect()
+            }
+
+            async fn record_attempt(
+                &self,
+                owner: &str,
+                a: &AttemptRecord,
+                outcome: AttemptOutcome,
+            ) -> Result<bool, StoreError> {
+                let (status, next_at, delivered_at) = match outcome {
+                    AttemptOutcome::Delivered => ("delivered", a.at, Some(a.at)),
+                    AttemptOutcome::Retry { at } => ("pending", at, None),
+                    AttemptOutcome::Failed => ("failed", a.at, None),
+                };
+                let mut tx = self.writer().begin().await?;
+                let updated = sqlx::query(
+                    "UPDATE deliveries SET status = $3, attempts = attempts + 1, round_attempts = round_attempts + 1,
+                        next_attempt_at = $4, last_status = $5, last_error = $6, delivered_at = $7, updated_at = $8,
+                        lease_owner = NULL, lease_until = NULL
+                     WHERE id = $1 AND lease_owner = $2",
+                )
+                .bind(a.delivery_id.to_string())
+                .bind(owner)
+                .bind(status)
+                .bind(next_at)
+                .bind(a.status)
+                .bind(&a.error)
+                .bind(delivered_at)
+                .bind(a.at)
+                .execute(&mut *tx)
+                .await?;
+                if updated.rows_affected() == 0 {
+                    return Ok(false);
+                }
+                sqlx::query(
+                    "INSERT INTO delivery_attempts (delivery_id, attempt, at, status, duration_us, response, error)
+                     VALUES ($1, (SELECT attempts FROM deliveries WHERE id = $1), $2, $3, $4, $5, $6)",
+                )
+                .bind(a.delivery_id.to_string())
+                .bind(a.at)
+                .bind(a.status)
+                .bind(a.duration_us)
+                .bind(&a.response)
+                .bind(&a.error)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn release_leases(&self, owner: Option<&str>) -> Result<u64, StoreError> {
+                let done = sqlx::query(
+                    "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL
+                     WHERE lease_owner IS NOT NULL AND ($1 IS NULL OR lease_owner = $1)",
+                )
+                .bind(owner)
+                .execute(self.writer())
+                .await?;
+                Ok(done.rows_affected())
+            }
+
+            async fn delivery(
+                &self,
+                account: AccountId,
+                id: DeliveryId,
+            ) -> Result<Option<(DeliveryRecord, Vec<AttemptRecord>)>, StoreError> {
+                let sql = format!("SELECT {COLUMNS} FROM deliveries WHERE account_id = $1 AND id = $2");
+                let Some(row) = sqlx::query(&sql)
+                    .bind(account.to_string())
+                    .bind(id.to_string())
+                    .fetch_optional(self.reader())
+                    .await?
+                else {
+                    return Ok(None);
+                };
+                let delivery = delivery_from_row!(&row)?;
+                let rows = sqlx::query(
+                    "SELECT attempt, at, status, duration_us, response, error FROM delivery_attempts
+                     WHERE delivery_id = $1 ORDER BY attempt",
+                )
+                .bind(id.to_string())
+                .fetch_all(self.reader())
+                .await?;
+                let attempts = rows
+                    .iter()
+                    .map(|r| {
+                        use sqlx::Row as _;
+                        Ok(AttemptRecord {
+                            delivery_id: id,
+                            attempt: r.try_get("attempt")?,
+                            at: r.try_get("at")?,
+                            status: r.try_get("status")?,
+                            duration_us: r.try_get("duration_us")?,
+                            response: r.try_get("response")?,
+                            error: r.try_get("error")?,
+                        })
+                    })
+                    .collect::<Result<Vec<_>, StoreError>>()?;
+                Ok(Some((delivery, attempts)))
+            }
+
+            async fn deliveries(
+                &self,
+                account: AccountId,
+                f: &DeliveryFilter,
+            ) -> Result<Vec<DeliveryRecord>, StoreError> {
+                let sql = format!(
+                    "SELECT {COLUMNS} FROM deliveries WHERE account_id = $1
+                       AND ($2 IS NULL OR status = $2) AND ($3 IS NULL OR webhook_id = $3)
+                       AND ($4 IS NULL OR created_at >= $4) AND ($5 IS NULL OR created_at < $5)
+                     ORDER BY created_at DESC, id DESC LIMIT $6"
+                );
+                let rows = sqlx::query(&sql)
+                    .bind(account.to_string())
+                    .bind(&f.status)
+                    .bind(&f.webhook_id)
+                    .bind(f.from)
+                    .bind(f.to)
+                    .bind(f.limit)
+                    .fetch_all(self.reader())
+                    .await?;
+                rows.iter().map(|r| delivery_from_row!(r)).collect()
+            }
+
+            async fn requeue(&self, account: AccountId, id: DeliveryId) -> Result<bool, StoreError> {
+                let now = now_millis();
+                let done = sqlx::query(
+                    "UPDATE deliveries SET status = 'pending', round_attempts = 0, next_attempt_at = $3,
+                        lease_owner = NULL, lease_until = NULL, updated_at = $3
+                     WHERE account_id = $1 AND id = $2",
+                )
+                .bind(account.to_string())
+                .bind(id.to_string())
+                .bind(now)
+                .execute(self.writer())
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn requeue_failed(&self, account: AccountId, from: i64, to: i64) -> Result<u64, StoreError> {
+                let now = now_millis();
+                let done = sqlx::query(
+                    "UPDATE deliveries SET status = 'pending', round_attempts = 0, next_attempt_at = $4,
+                        lease_owner = NULL, lease_until = NULL, updated_at = $4
+                     WHERE account_id = $1 AND status = 'failed' AND created_at >= $2 AND created_at < $3",
+                )
+                .bind(account.to_string())
+                .bind(from)
+                .bind(to)
+                .bind(now)
+                .execute(self.writer())
+                .await?;
+                Ok(done.rows_affected())
+            }
+
+            async fn queue_stats(&self) -> Result<QueueStats, StoreError> {
+                use sqlx::Row as _;
+                let row = sqlx::query("SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM deliveries WHERE status = 'pending'")
+                    .fetch_one(self.reader())
+                    .await?;
+                Ok(QueueStats {
+                    pending: row.try_get("n")?,
+                    oldest_pending_at: row.try_get("oldest")?,
+                })
+            }
+        }
+    };
+}
+
+impl_delivery_store!(SqliteStore, CLAIM_SQLITE);
+impl_delivery_store!(PgStore, CLAIM_POSTGRES);
