@@ -22,6 +22,8 @@ pub enum Db {
 pub struct Options {
     /// FLOWHOOK_EGRESS_ALLOW_CIDRS.
     pub allow_cidrs: Option<String>,
+    /// FLOWHOOK_RETRY_SCHEDULE.
+    pub retry_schedule: Option<String>,
 }
 
 /// A running server and what is needed to talk to it and restart it.
@@ -61,6 +63,7 @@ async fn start(db_url: String, options: Options, dir: Arc<tempfile::TempDir>) ->
         admin_token: Some(ADMIN_TOKEN.into()),
         master_key: Some(MASTER_KEY.into()),
         egress_allow_cidrs: options.allow_cidrs.clone(),
+        retry_schedule: options.retry_schedule.clone(),
         ..RawSettings::default()
     })
     .expect("valid test config");
@@ -224,14 +227,17 @@ pub struct TestReceiver {
     pub addr: SocketAddr,
     pub received: Arc<Mutex<Vec<Received>>>,
     pub status: Arc<Mutex<u16>>,
-    replies: Arc<Mutex<Vec<(String, Reply)>>>,
+    replies: Replies,
 }
+
+/// Path prefix → the replies still to give there.
+type Replies = Arc<Mutex<Vec<(String, Vec<Reply>)>>>;
 
 impl TestReceiver {
     pub async fn start() -> TestReceiver {
         let received = Arc::new(Mutex::new(Vec::new()));
         let status = Arc::new(Mutex::new(200u16));
-        let replies: Arc<Mutex<Vec<(String, Reply)>>> = Arc::new(Mutex::new(Vec::new()));
+        let replies: Replies = Arc::new(Mutex::new(Vec::new()));
         let (rec, st, rep) = (received.clone(), status.clone(), replies.clone());
         let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
             let (rec, st, rep) = (rec.clone(), st.clone(), rep.clone());
@@ -254,10 +260,17 @@ impl TestReceiver {
                 let reply = rep
                     .lock()
                     .expect("lock")
-                    .iter()
+                    .iter_mut()
                     .filter(|(prefix, _)| path.starts_with(prefix.as_str()))
                     .max_by_key(|(prefix, _)| prefix.len())
-                    .map(|(_, r)| r.clone())
+                    .map(|(_, replies)| {
+                        // A sequence: each reply once, the last one for ever after.
+                        if replies.len() > 1 {
+                            replies.remove(0)
+                        } else {
+                            replies[0].clone()
+                        }
+                    })
                     .unwrap_or_else(|| {
                         Reply::json(*st.lock().expect("lock"), "{\"received\":true}")
                     });
@@ -310,10 +323,32 @@ impl TestReceiver {
 
     /// Answers requests under `prefix` with `reply`.
     pub fn on(&self, prefix: &str, reply: Reply) {
-        self.replies
-            .lock()
-            .expect("lock")
-            .push((prefix.to_owned(), reply));
+        self.on_sequence(prefix, vec![reply]);
+    }
+
+    /// Answers requests under `prefix` with each reply in turn, then the last
+    /// one for ever.
+    pub fn on_sequence(&self, prefix: &str, replies: Vec<Reply>) {
+        let mut all = self.replies.lock().expect("lock");
+        all.retain(|(p, _)| p != prefix);
+        all.push((prefix.to_owned(), replies));
+    }
+
+    /// Waits until at least `n` requests under `prefix` arrived (at most `within`).
+    pub async fn wait_for(
+        &self,
+        prefix: &str,
+        n: usize,
+        within: std::time::Duration,
+    ) -> Vec<Received> {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            let seen = self.requests_to(prefix);
+            if seen.len() >= n || std::time::Instant::now() > deadline {
+                return seen;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
     }
 }
 

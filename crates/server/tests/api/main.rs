@@ -5,6 +5,7 @@
 mod accounts;
 mod errors;
 mod executions;
+mod flow_end;
 mod flows;
 mod helpers;
 mod service;

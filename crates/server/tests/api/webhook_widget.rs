@@ -20,6 +20,7 @@ async fn setup() -> (TestApp, Account, TestReceiver) {
         Db::Sqlite,
         Options {
             allow_cidrs: Some("127.0.0.1/32".into()),
+            ..Options::default()
         },
     )
     .await

@@ -224,6 +224,7 @@ async fn check_button_reports_each_failure_distinctly() {
         Db::Sqlite,
         Options {
             allow_cidrs: Some("127.0.0.1/32".into()),
+            ..Options::default()
         },
     )
     .await
@@ -348,6 +349,7 @@ async fn checking_a_stored_webhook_uses_its_auth_and_remembers_the_result() {
         Db::Sqlite,
         Options {
             allow_cidrs: Some("127.0.0.0/8".into()),
+            ..Options::default()
         },
     )
     .await

@@ -1,0 +1,327 @@
+//! Crash recovery of the flow-end outbox, with the real `flowhook` process:
+//! SIGKILL while 2,000 messages are outstanding, then a restart delivers every
+//! one (counted by unique `webhook-id` at the receiver); SIGTERM lets work in
+//! flight finish or gives its leases back. On SQLite and on PostgreSQL.
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+const ADMIN: &str = "crash-test-admin-token-0123";
+
+/// The receiver: answers `status` (changeable) and remembers the webhook-ids it
+/// answered with a 2xx.
+struct Receiver {
+    addr: std::net::SocketAddr,
+    status: Arc<Mutex<u16>>,
+    delay: Arc<Mutex<Duration>>,
+    delivered: Arc<Mutex<HashSet<String>>>,
+    requests: Arc<Mutex<usize>>,
+}
+
+impl Receiver {
+    async fn start() -> Receiver {
+        let status = Arc::new(Mutex::new(503u16));
+        let delay = Arc::new(Mutex::new(Duration::ZERO));
+        let delivered = Arc::new(Mutex::new(HashSet::new()));
+        let requests = Arc::new(Mutex::new(0usize));
+        let (s, dl, d, n) = (
+            status.clone(),
+            delay.clone(),
+            delivered.clone(),
+            requests.clone(),
+        );
+        let app = axum::Router::new().fallback(move |headers: axum::http::HeaderMap| {
+            let (s, dl, d, n) = (s.clone(), dl.clone(), d.clone(), n.clone());
+            async move {
+                *n.lock().expect("lock") += 1;
+                let wait = *dl.lock().expect("lock");
+                tokio::time::sleep(wait).await;
+                let code = *s.lock().expect("lock");
+                if (200..300).contains(&code)
+                    && let Some(id) = headers.get("webhook-id").and_then(|v| v.to_str().ok())
+                {
+                    d.lock().expect("lock").insert(id.to_owned());
+                }
+                axum::http::StatusCode::from_u16(code).expect("status")
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move { axum::serve(listener, app).await.expect("serve") });
+        Receiver {
+            addr,
+            status,
+            delay,
+            delivered,
+            requests,
+        }
+    }
+
+    fn delivered(&self) -> usize {
+        self.delivered.lock().expect("lock").len()
+    }
+}
+
+/// A `flowhook serve` process and its address.
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+fn start_server(db_url: &str, data_dir: &std::path::Path, lease_seconds: u64) -> Server {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_flowhook"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env("FLOWHOOK_DATABASE_URL", db_url)
+        .env("FLOWHOOK_ADMIN_TOKEN", ADMIN)
+        .env("FLOWHOOK_MASTER_KEY", "cd".repeat(32))
+        .env("FLOWHOOK_EGRESS_ALLOW_CIDRS", "127.0.0.1/32")
+        .env("FLOWHOOK_RETRY_SCHEDULE", vec!["1"; 40].join(","))
+        .env("FLOWHOOK_DELIVERY_LEASE_SECONDS", lease_seconds.to_string())
+        .env("FLOWHOOK_DELIVERY_TIMEOUT_SECONDS", "2")
+        .env("RUST_LOG", "info,sqlx=warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("flowhook starts");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut sent = false;
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if !sent && line.contains("flowhook serving") {
+                let addr = line
+                    .split_whitespace()
+                    .find_map(|w| w.strip_prefix("listen="))
+                    .map(str::to_owned);
+                let _ = tx.send(addr);
+                sent = true;
+            }
+        }
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(60))
+        .ok()
+        .flatten()
+        .expect("the server printed its address");
+    Server { child, addr }
+}
+
+async fn call(
+    http: &reqwest::Client,
+    server: &Server,
+    method: reqwest::Method,
+    path: &str,
+    token: &str,
+    body: Value,
+) -> Value {
+    http.request(method, format!("http://{}{path}", server.addr))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .unwrap_or(Value::Null)
+}
+
+async fn queue_depth(http: &reqwest::Client, server: &Server) -> Option<f64> {
+    let text = http
+        .get(format!("http://{}/metrics", server.addr))
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("flowhook_delivery_queue_depth "))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// Creates an account, a default webhook to the receiver and a flow; returns
+/// (account key, flow id).
+async fn provision(http: &reqwest::Client, server: &Server, rx: &Receiver) -> (String, String) {
+    let acct = call(
+        http,
+        server,
+        reqwest::Method::POST,
+        "/v1/accounts",
+        ADMIN,
+        json!({"name": "crash", "allow_http": true}),
+    )
+    .await;
+    let key = acct["security_id"].as_str().expect("key").to_owned();
+    let hook = call(
+        http,
+        server,
+        reqwest::Method::POST,
+        "/v1/webhooks",
+        &key,
+        json!({"name": "end", "url": format!("http://{}/end", rx.addr), "is_default": true}),
+    )
+    .await;
+    assert!(hook["id"].is_string(), "{hook}");
+    let flow = http
+        .post(format!("http://{}/v1/flows", server.addr))
+        .bearer_auth(&key)
+        .header("content-type", "application/json")
+        .body(r#"{"name": "crash", "webhook_on_complete": true, "start": "a",
+                  "widgets": {"a": {"type": "store_variable", "assign": {"$flow.key.n": "1"}, "lines": [null]}}}"#)
+        .send().await.expect("send").json::<Value>().await.expect("json");
+    (key, flow["id"].as_str().expect("flow id").to_owned())
+}
+
+/// Runs `n` executions (each enqueues one message) with 16 callers.
+async fn enqueue(http: &reqwest::Client, server: &Server, key: &str, flow: &str, n: usize) {
+    let url = format!("http://{}/v1/flows/{flow}/executions", server.addr);
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut workers = Vec::new();
+    for _ in 0..16 {
+        let (http, url, key, next) = (http.clone(), url.clone(), key.to_owned(), next.clone());
+        workers.push(tokio::spawn(async move {
+            while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < n {
+                let resp = http
+                    .post(&url)
+                    .bearer_auth(&key)
+                    .json(&json!({"contact": "918000374000", "wait": true}))
+                    .send()
+                    .await
+                    .expect("execution");
+                assert_eq!(resp.status(), 200);
+            }
+        }));
+    }
+    for w in workers {
+        w.await.expect("worker");
+    }
+}
+
+async fn wait_delivered(rx: &Receiver, n: usize, within: Duration) {
+    let deadline = Instant::now() + within;
+    while rx.delivered() < n {
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {n} messages delivered",
+            rx.delivered()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn database(kind: &str, dir: &std::path::Path) -> Option<String> {
+    match kind {
+        "sqlite" => Some(format!("sqlite://{}", dir.join("flowhook.db").display())),
+        _ => flowhook_storage::testing::fresh_postgres_url("crash test").await,
+    }
+}
+
+async fn sigkill_with_2000_outstanding(kind: &str) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some(db) = database(kind, dir.path()).await else {
+        return;
+    };
+    let rx = Receiver::start().await;
+    let http = reqwest::Client::new();
+    let mut server = start_server(&db, dir.path(), 3);
+    let (key, flow) = provision(&http, &server, &rx).await;
+    enqueue(&http, &server, &key, &flow, 2000).await;
+    let outstanding = queue_depth(&http, &server).await.expect("metrics");
+    assert!(
+        outstanding >= 1990.0,
+        "messages are outstanding at the kill: {outstanding}"
+    );
+    assert!(
+        *rx.requests.lock().expect("lock") > 0,
+        "attempts were in progress"
+    );
+
+    server.child.kill().expect("SIGKILL");
+    server.child.wait().expect("reaped");
+    *rx.status.lock().expect("lock") = 200;
+
+    let mut server = start_server(&db, dir.path(), 3);
+    wait_delivered(&rx, 2000, Duration::from_secs(120)).await;
+    assert_eq!(rx.delivered(), 2000, "every message, each webhook-id once");
+    let mut depth = None;
+    for _ in 0..50 {
+        depth = queue_depth(&http, &server).await;
+        if depth == Some(0.0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(depth, Some(0.0), "nothing left pending");
+    server.child.kill().expect("stop");
+    let _ = server.child.wait();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_loses_nothing_on_sqlite() {
+    sigkill_with_2000_outstanding("sqlite").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_loses_nothing_on_postgres() {
+    sigkill_with_2000_outstanding("postgres").await;
+}
+
+/// SIGTERM: attempts in flight finish, leases are given back, the process exits
+/// cleanly; a restart (with a lease far longer than the test) delivers the rest
+/// at once, which it could not if leases had been left behind.
+async fn sigterm_releases_work(kind: &str) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some(db) = database(kind, dir.path()).await else {
+        return;
+    };
+    let rx = Receiver::start().await;
+    *rx.delay.lock().expect("lock") = Duration::from_millis(300);
+    let http = reqwest::Client::new();
+    let mut server = start_server(&db, dir.path(), 600);
+    let (key, flow) = provision(&http, &server, &rx).await;
+    enqueue(&http, &server, &key, &flow, 200).await;
+    let pid = server.child.id().to_string();
+    let term = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(term.success());
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = server.child.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "flowhook did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "clean exit: {status:?}");
+
+    *rx.status.lock().expect("lock") = 200;
+    *rx.delay.lock().expect("lock") = Duration::ZERO;
+    let mut server = start_server(&db, dir.path(), 600);
+    wait_delivered(&rx, 200, Duration::from_secs(30)).await;
+    server.child.kill().expect("stop");
+    let _ = server.child.wait();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_releases_work_on_sqlite() {
+    sigterm_releases_work("sqlite").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_releases_work_on_postgres() {
+    sigterm_releases_work("postgres").await;
+}
