@@ -145,6 +145,8 @@ pub trait DeliveryStore {
         account: AccountId,
         id: DeliveryId,
     ) -> Result<Option<(DeliveryRecord, Vec<AttemptRecord>)>, StoreError>;
+    /// The attempts of several deliveries, in delivery then attempt order.
+    async fn attempts_of(&self, ids: &[DeliveryId]) -> Result<Vec<AttemptRecord>, StoreError>;
     /// Newest first.
     async fn deliveries(
         &self,
@@ -335,19 +337,31 @@ macro_rules! impl_delivery_store {
                     return Ok(None);
                 };
                 let delivery = delivery_from_row!(&row)?;
-                let rows = sqlx::query(
-                    "SELECT attempt, at, status, duration_us, response, error FROM delivery_attempts
-                     WHERE delivery_id = $1 ORDER BY attempt",
-                )
-                .bind(id.to_string())
-                .fetch_all(self.reader())
-                .await?;
-                let attempts = rows
-                    .iter()
+                let attempts = self.attempts_of(&[id]).await?;
+                Ok(Some((delivery, attempts)))
+            }
+
+            async fn attempts_of(&self, ids: &[DeliveryId]) -> Result<Vec<AttemptRecord>, StoreError> {
+                if ids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+                let sql = format!(
+                    "SELECT delivery_id, attempt, at, status, duration_us, response, error FROM delivery_attempts
+                     WHERE delivery_id IN ({}) ORDER BY delivery_id, attempt",
+                    placeholders.join(", ")
+                );
+                let mut query = sqlx::query(&sql);
+                for id in ids {
+                    query = query.bind(id.to_string());
+                }
+                let rows = query.fetch_all(self.reader()).await?;
+                rows.iter()
                     .map(|r| {
                         use sqlx::Row as _;
+                        let id: String = r.try_get("delivery_id")?;
                         Ok(AttemptRecord {
-                            delivery_id: id,
+                            delivery_id: DeliveryId::parse(&id).ok_or_else(|| corrupt("delivery id", &id))?,
                             attempt: r.try_get("attempt")?,
                             at: r.try_get("at")?,
                             status: r.try_get("status")?,
@@ -356,8 +370,7 @@ macro_rules! impl_delivery_store {
                             error: r.try_get("error")?,
                         })
                     })
-                    .collect::<Result<Vec<_>, StoreError>>()?;
-                Ok(Some((delivery, attempts)))
+                    .collect()
             }
 
             async fn deliveries(

@@ -1,6 +1,8 @@
 //! Flow-end deliveries: list them (by status, webhook and time), read one with
 //! its attempts, send one again, and queue again the failed ones of a window.
 
+use std::collections::HashMap;
+
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use flowhook_core::ids::DeliveryId;
@@ -38,7 +40,7 @@ pub struct DeliveryView {
     pub execution_id: String,
     /// pending, delivered or failed.
     pub status: String,
-    pub attempts: i64,
+    pub attempt_count: i64,
     pub next_attempt_at: Option<String>,
     pub last_status: Option<i64>,
     pub last_error: Option<String>,
@@ -48,13 +50,12 @@ pub struct DeliveryView {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub payload: Option<serde_json::Value>,
-    /// Every attempt, only on a single delivery.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub attempt_log: Option<Vec<AttemptView>>,
+    /// Every attempt, oldest first.
+    pub attempts: Vec<AttemptView>,
 }
 
-fn view(d: DeliveryRecord, attempts: Option<Vec<AttemptRecord>>) -> DeliveryView {
-    let full = attempts.is_some();
+/// `with_payload`: a single delivery shows the body it sends; lists do not.
+fn view(d: DeliveryRecord, attempts: Vec<AttemptRecord>, with_payload: bool) -> DeliveryView {
     DeliveryView {
         id: d.id.to_string(),
         msg_id: d.msg_id,
@@ -62,24 +63,23 @@ fn view(d: DeliveryRecord, attempts: Option<Vec<AttemptRecord>>) -> DeliveryView
         execution_id: d.execution_id.to_string(),
         next_attempt_at: (d.status == "pending").then(|| rfc3339(d.next_attempt_at)),
         status: d.status,
-        attempts: d.attempts,
+        attempt_count: d.attempts,
         last_status: d.last_status,
         last_error: d.last_error,
         created_at: rfc3339(d.created_at),
         delivered_at: d.delivered_at.map(rfc3339),
-        payload: full.then(|| serde_json::from_str(&d.payload).unwrap_or_default()),
-        attempt_log: attempts.map(|list| {
-            list.into_iter()
-                .map(|a| AttemptView {
-                    attempt: a.attempt,
-                    at: rfc3339(a.at),
-                    status: a.status,
-                    duration_ms: a.duration_us as f64 / 1000.0,
-                    response: a.response,
-                    error: a.error,
-                })
-                .collect()
-        }),
+        payload: with_payload.then(|| serde_json::from_str(&d.payload).unwrap_or_default()),
+        attempts: attempts
+            .into_iter()
+            .map(|a| AttemptView {
+                attempt: a.attempt,
+                at: rfc3339(a.at),
+                status: a.status,
+                duration_ms: a.duration_us as f64 / 1000.0,
+                response: a.response,
+                error: a.error,
+            })
+            .collect(),
     }
 }
 
@@ -122,8 +122,18 @@ pub async fn list_deliveries(
         limit: q.limit.unwrap_or(100).clamp(1, 1000),
     };
     let list = state.store.deliveries(me.id, &filter).await?;
+    let ids: Vec<DeliveryId> = list.iter().map(|d| d.id).collect();
+    let mut attempts: HashMap<DeliveryId, Vec<AttemptRecord>> = HashMap::new();
+    for a in state.store.attempts_of(&ids).await? {
+        attempts.entry(a.delivery_id).or_default().push(a);
+    }
     Ok(axum::Json(
-        list.into_iter().map(|d| view(d, None)).collect(),
+        list.into_iter()
+            .map(|d| {
+                let mine = attempts.remove(&d.id).unwrap_or_default();
+                view(d, mine, false)
+            })
+            .collect(),
     ))
 }
 
@@ -143,7 +153,7 @@ pub async fn get_delivery(
         .delivery(me.id, delivery_id(&id)?)
         .await?
         .ok_or_else(|| ApiError::not_found("delivery"))?;
-    Ok(axum::Json(view(d, Some(attempts))))
+    Ok(axum::Json(view(d, attempts, true)))
 }
 
 #[utoipa::path(post, path = "/v1/deliveries/{id}/resend", tag = "deliveries", security(("security_id" = [])),
@@ -164,7 +174,7 @@ pub async fn resend_delivery(
         .await?
         .ok_or_else(|| ApiError::not_found("delivery"))?;
     tracing::info!(account = %me.id, delivery = %id, "delivery queued again");
-    Ok((StatusCode::ACCEPTED, axum::Json(view(d, Some(attempts)))))
+    Ok((StatusCode::ACCEPTED, axum::Json(view(d, attempts, true))))
 }
 
 /// `POST /v1/deliveries/recover`: a time window of creation.

@@ -154,7 +154,8 @@ async fn the_payload_is_exactly_the_spec_document() {
             .starts_with("v1,")
     );
     let d = wait_status(&app, &acct, "delivered").await;
-    assert_eq!(d["attempts"], 1);
+    assert_eq!(d["attempt_count"], 1);
+    assert_eq!(d["attempts"].as_array().map(Vec::len), Some(1));
     assert_eq!(d["payload"], body);
     assert_eq!(d["msg_id"], r.header("webhook-id").expect("id"));
 
@@ -290,7 +291,7 @@ async fn two_failures_then_success_is_three_attempts_with_one_webhook_id() {
         .collect();
     assert_eq!(ids.len(), 1, "the webhook-id is stable across retries");
     let d = wait_status(&app, &acct, "delivered").await;
-    let log = d["attempt_log"].as_array().expect("attempts");
+    let log = d["attempts"].as_array().expect("attempts");
     assert_eq!(
         log.iter().map(|a| a["status"].clone()).collect::<Vec<_>>(),
         vec![json!(500), json!(503), json!(200)]
@@ -340,7 +341,7 @@ async fn retry_after_is_honoured_and_exhaustion_fails_then_resend_delivers() {
     run_once(&app, &acct, None).await;
     let got = rx.wait_for("/end", 2, Duration::from_secs(10)).await;
     let d = wait_status(&app, &acct, "failed").await;
-    let log = d["attempt_log"].as_array().expect("attempts").clone();
+    let log = d["attempts"].as_array().expect("attempts").clone();
     assert_eq!(log.len(), 4, "first try plus one per scheduled delay");
     let at = |i: usize| {
         chrono::DateTime::parse_from_rfc3339(log[i]["at"].as_str().expect("at")).expect("time")
@@ -368,7 +369,7 @@ async fn retry_after_is_honoured_and_exhaustion_fails_then_resend_delivers() {
         .await;
     assert_eq!(status, 202);
     let d = wait_status(&app, &acct, "delivered").await;
-    assert_eq!(d["attempts"], 5);
+    assert_eq!(d["attempt_count"], 5);
     assert_eq!(
         rx.requests_to("/end")
             .iter()
