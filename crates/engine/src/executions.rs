@@ -136,20 +136,15 @@ impl Executions {
         let parsed = self.parsed(flow)?;
         let input = input_for(account, flow, &request);
         let record = ExecutionRecord {
-            id: input.id,
-            account_id: account.id,
-            flow_id: flow.id.to_string(),
-            flow_version: flow.version,
-            contact: request.contact,
-            status: "running".into(),
-            reason: None,
             call: serde_json::to_value(&request.call).unwrap_or_default(),
             recordings: request.recordings,
-            variables: serde_json::json!({}),
-            persisted: serde_json::json!({}),
-            trace: serde_json::json!([]),
-            started_at: flowhook_storage::now_millis(),
-            finished_at: None,
+            ..ExecutionRecord::running(
+                input.id,
+                account.id,
+                flow.id.as_str(),
+                flow.version,
+                &request.contact,
+            )
         };
         self.store.insert_execution(&record).await?;
         let hangup = Hangup::default();

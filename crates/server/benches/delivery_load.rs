@@ -147,12 +147,7 @@ fn main() {
             };
             store.insert_webhook(&hook).await.expect("hook");
             for i in 0..n {
-                let exec = ExecutionRecord {
-                    id: ExecutionId::generate(), account_id: account, flow_id: "Bench001".into(), flow_version: 1,
-                    contact: "918000374000".into(), status: "running".into(), reason: None, call: json!({}),
-                    recordings: json!([]), variables: json!({}), persisted: json!({}), trace: json!([]),
-                    started_at: flowhook_storage::now_millis(), finished_at: None,
-                };
+                let exec = ExecutionRecord::running(ExecutionId::generate(), account, "Bench001", 1, "918000374000");
                 store.insert_execution(&exec).await.expect("insert");
                 let d = DeliveryRecord::new(account, hook.id, exec.id, payload(&format!("drain-{i}")));
                 store.finish_execution(&exec, Some(&d)).await.expect("finish");

@@ -30,6 +30,34 @@ pub struct ExecutionRecord {
     pub finished_at: Option<i64>,
 }
 
+impl ExecutionRecord {
+    /// An execution that starts now: `running`, with no variables or trace yet.
+    pub fn running(
+        id: ExecutionId,
+        account_id: AccountId,
+        flow_id: &str,
+        flow_version: i64,
+        contact: &str,
+    ) -> ExecutionRecord {
+        ExecutionRecord {
+            id,
+            account_id,
+            flow_id: flow_id.to_owned(),
+            flow_version,
+            contact: contact.to_owned(),
+            status: "running".into(),
+            reason: None,
+            call: serde_json::json!({}),
+            recordings: serde_json::json!([]),
+            variables: serde_json::json!({}),
+            persisted: serde_json::json!({}),
+            trace: serde_json::json!([]),
+            started_at: now_millis(),
+            finished_at: None,
+        }
+    }
+}
+
 /// Which executions to list.
 #[derive(Debug, Clone, Default)]
 pub struct ExecutionFilter {

@@ -424,7 +424,6 @@ on_both!(
             AttemptOutcome, AttemptRecord, DeliveryFilter, DeliveryRecord, ExecutionRecord,
             now_millis,
         };
-        use serde_json::json;
         let acct = store
             .create_account(&new_account(21))
             .await
@@ -436,22 +435,13 @@ on_both!(
         // Deliveries are written with the end of their execution.
         let mut ids = Vec::new();
         for i in 0..5 {
-            let exec = ExecutionRecord {
-                id: ExecutionId::generate(),
-                account_id: acct,
-                flow_id: "Ab3dE6gH".into(),
-                flow_version: 1,
-                contact: format!("c{i}"),
-                status: "running".into(),
-                reason: None,
-                call: json!({}),
-                recordings: json!([]),
-                variables: json!({}),
-                persisted: json!({}),
-                trace: json!([]),
-                started_at: now_millis(),
-                finished_at: None,
-            };
+            let exec = ExecutionRecord::running(
+                ExecutionId::generate(),
+                acct,
+                "Ab3dE6gH",
+                1,
+                &format!("c{i}"),
+            );
             store.insert_execution(&exec).await.expect("insert");
             let d = DeliveryRecord::new(acct, hook.id, exec.id, format!("{{\"n\":{i}}}"));
             ids.push(d.id);
@@ -637,7 +627,6 @@ on_both!(
     |store: Arc<dyn Store>, _url: String| async move {
         use flowhook_core::ids::ExecutionId;
         use flowhook_storage::{DeliveryRecord, ExecutionRecord, now_millis};
-        use serde_json::json;
         let acct = store
             .create_account(&new_account(22))
             .await
@@ -646,22 +635,7 @@ on_both!(
         let hook = webhook(acct, "end", true);
         store.insert_webhook(&hook).await.expect("hook");
         for _ in 0..200 {
-            let exec = ExecutionRecord {
-                id: ExecutionId::generate(),
-                account_id: acct,
-                flow_id: "Ab3dE6gH".into(),
-                flow_version: 1,
-                contact: "c".into(),
-                status: "running".into(),
-                reason: None,
-                call: json!({}),
-                recordings: json!([]),
-                variables: json!({}),
-                persisted: json!({}),
-                trace: json!([]),
-                started_at: now_millis(),
-                finished_at: None,
-            };
+            let exec = ExecutionRecord::running(ExecutionId::generate(), acct, "Ab3dE6gH", 1, "c");
             store.insert_execution(&exec).await.expect("insert");
             store
                 .finish_execution(
