@@ -18,16 +18,43 @@ pub async fn fresh_postgres_url(test: &str) -> Option<String> {
         eprintln!("SKIPPED on PostgreSQL: {test} (set {TEST_DATABASE_ENV} to run it)");
         return None;
     };
-    let name = format!("flowhook_t_{}", uuid::Uuid::new_v4().simple());
+    let now = crate::now_millis() / 1000;
+    let name = format!("flowhook_t_{now}_{}", uuid::Uuid::new_v4().simple());
     let mut admin = sqlx::PgConnection::connect(&base)
         .await
         .unwrap_or_else(|e| panic!("{TEST_DATABASE_ENV} is set but unusable: {e}"));
+    drop_stale_databases(&mut admin, now).await;
     sqlx::query(&format!("CREATE DATABASE {name}"))
         .execute(&mut admin)
         .await
         .unwrap_or_else(|e| panic!("cannot create test database {name}: {e}"));
     let _ = admin.close().await;
     Some(replace_database(&base, &name))
+}
+
+/// Test databases are named `flowhook_t_<unix seconds>_<random>`; those over two
+/// hours old belong to runs long finished and are dropped (best effort), so
+/// repeated test runs do not fill the server.
+async fn drop_stale_databases(admin: &mut sqlx::PgConnection, now: i64) {
+    let Ok(names) = sqlx::query_scalar::<_, String>(
+        "SELECT datname FROM pg_database WHERE datname LIKE 'flowhook\\_t\\_%'",
+    )
+    .fetch_all(&mut *admin)
+    .await
+    else {
+        return;
+    };
+    for name in names {
+        let created = name
+            .strip_prefix("flowhook_t_")
+            .and_then(|rest| rest.split('_').next())
+            .and_then(|t| t.parse::<i64>().ok());
+        if created.is_some_and(|t| now - t > 2 * 3600) {
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&mut *admin)
+                .await;
+        }
+    }
 }
 
 /// `postgres://u@h:p/old?x` → `postgres://u@h:p/new?x`.
