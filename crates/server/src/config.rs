@@ -285,12 +285,15 @@ impl Config {
             }
         };
         let delivery_lease = match raw.delivery_lease_seconds.unwrap_or(60) {
-            s if s > delivery_timeout.as_secs() && s <= 3600 => std::time::Duration::from_secs(s),
+            // The lease covers an attempt plus its database work on both sides.
+            s if s >= delivery_timeout.as_secs() + 5 && s <= 3600 => {
+                std::time::Duration::from_secs(s)
+            }
             other => {
                 return Err(bad(
                     "delivery_lease_seconds",
                     format!(
-                        "{other} must be longer than the delivery timeout ({} s) and at most 3600",
+                        "{other} must be at least the delivery timeout ({} s) plus 5 s, and at most 3600",
                         delivery_timeout.as_secs()
                     ),
                 ));

@@ -50,7 +50,19 @@ impl Application {
                     "marked executions cut off by the last stop as failed"
                 );
             }
+            // Likewise, leases on deliveries belong to a process that is gone.
+            let released = store
+                .release_leases(None)
+                .await
+                .map_err(|e| e.to_string())?;
+            if released > 0 {
+                tracing::warn!(
+                    released,
+                    "took back deliveries claimed before the last stop"
+                );
+            }
         }
+
         let state = AppState::new(store, egress, Arc::new(config));
         let router = crate::api::router(state.clone());
         Ok(Application {

@@ -232,7 +232,7 @@ async fn sigkill_with_2000_outstanding(kind: &str) {
     };
     let rx = Receiver::start().await;
     let http = reqwest::Client::new();
-    let mut server = start_server(&db, dir.path(), 3);
+    let mut server = start_server(&db, dir.path(), 7);
     let (key, flow) = provision(&http, &server, &rx).await;
     enqueue(&http, &server, &key, &flow, 2000).await;
     let outstanding = queue_depth(&http, &server).await.expect("metrics");
@@ -249,7 +249,7 @@ async fn sigkill_with_2000_outstanding(kind: &str) {
     server.child.wait().expect("reaped");
     *rx.status.lock().expect("lock") = 200;
 
-    let mut server = start_server(&db, dir.path(), 3);
+    let mut server = start_server(&db, dir.path(), 7);
     wait_delivered(&rx, 2000, Duration::from_secs(120)).await;
     assert_eq!(rx.delivered(), 2000, "every message, each webhook-id once");
     let mut depth = None;

@@ -121,25 +121,27 @@ pub struct QueueStats {
 /// Storage of the outbox.
 #[async_trait::async_trait]
 pub trait DeliveryStore {
-    /// Leases up to `limit` due deliveries to `owner` until `now + lease_ms`.
+    /// Leases up to `limit` due deliveries until `now + lease_ms`. `lease` names
+    /// this one claim (`<worker>:<n>`): only it may record their attempts, so a
+    /// task whose lease expired and was claimed again cannot record twice.
     async fn claim_deliveries(
         &self,
-        owner: &str,
+        lease: &str,
         now: i64,
         lease_ms: i64,
         limit: i64,
     ) -> Result<Vec<DeliveryRecord>, StoreError>;
-    /// Records an attempt and its outcome; false (and nothing written) if `owner`
-    /// no longer holds the lease.
+    /// Records an attempt and its outcome; false (and nothing written) if `lease`
+    /// no longer holds the delivery.
     async fn record_attempt(
         &self,
-        owner: &str,
+        lease: &str,
         attempt: &AttemptRecord,
         outcome: AttemptOutcome,
     ) -> Result<bool, StoreError>;
-    /// Gives up leases: those of `owner`, or every lease when `None` (at the start
-    /// of an embedded server, which owns its database alone).
-    async fn release_leases(&self, owner: Option<&str>) -> Result<u64, StoreError>;
+    /// Gives up leases: those of every claim of `worker`, or every lease when
+    /// `None` (at the start of an embedded server, which owns its database alone).
+    async fn release_leases(&self, worker: Option<&str>) -> Result<u64, StoreError>;
     async fn delivery(
         &self,
         account: AccountId,
@@ -154,7 +156,8 @@ pub trait DeliveryStore {
         filter: &DeliveryFilter,
     ) -> Result<Vec<DeliveryRecord>, StoreError>;
     /// Queues a delivery again for a new round of attempts, due now (same
-    /// `webhook-id`); false if there is no such delivery.
+    /// `webhook-id`); false if there is no such delivery or an attempt is in
+    /// flight (its lease is live), since queueing it then would send it twice.
     async fn requeue(&self, account: AccountId, id: DeliveryId) -> Result<bool, StoreError>;
     /// Queues again every failed delivery created in `[from, to)`; how many.
     async fn requeue_failed(
@@ -175,12 +178,15 @@ pub(crate) const CLAIM_SQLITE: &str = "UPDATE deliveries SET lease_owner = $1, l
                  ORDER BY next_attempt_at LIMIT $4)
     RETURNING id, account_id, webhook_id, execution_id, msg_id, payload, status, attempts, round_attempts, next_attempt_at, last_status, last_error, created_at, updated_at, delivered_at";
 
-/// PostgreSQL: rows another server is claiming right now are skipped, not waited on.
-pub(crate) const CLAIM_POSTGRES: &str = "UPDATE deliveries SET lease_owner = $1, lease_until = $2
-    WHERE id IN (SELECT id FROM deliveries WHERE status = 'pending' AND next_attempt_at <= $3
-                   AND (lease_until IS NULL OR lease_until < $3)
-                 ORDER BY next_attempt_at LIMIT $4 FOR UPDATE SKIP LOCKED)
-    RETURNING id, account_id, webhook_id, execution_id, msg_id, payload, status, attempts, round_attempts, next_attempt_at, last_status, last_error, created_at, updated_at, delivered_at";
+/// PostgreSQL: rows another server is claiming right now are skipped, not waited
+/// on. The due rows are picked once (`MATERIALIZED`), so a re-evaluated
+/// sub-select can never lease more than `$4`.
+pub(crate) const CLAIM_POSTGRES: &str = "WITH due AS MATERIALIZED (
+        SELECT id FROM deliveries WHERE status = 'pending' AND next_attempt_at <= $3
+          AND (lease_until IS NULL OR lease_until < $3)
+        ORDER BY next_attempt_at LIMIT $4 FOR UPDATE SKIP LOCKED)
+    UPDATE deliveries d SET lease_owner = $1, lease_until = $2 FROM due WHERE d.id = due.id
+    RETURNING d.id, d.account_id, d.webhook_id, d.execution_id, d.msg_id, d.payload, d.status, d.attempts, d.round_attempts, d.next_attempt_at, d.last_status, d.last_error, d.created_at, d.updated_at, d.delivered_at";
 
 macro_rules! delivery_from_row {
     ($row:expr) => {{
@@ -249,13 +255,13 @@ macro_rules! impl_delivery_store {
         impl DeliveryStore for $store {
             async fn claim_deliveries(
                 &self,
-                owner: &str,
+                lease: &str,
                 now: i64,
                 lease_ms: i64,
                 limit: i64,
             ) -> Result<Vec<DeliveryRecord>, StoreError> {
                 let rows = sqlx::query($claim)
-                    .bind(owner)
+                    .bind(lease)
                     .bind(now + lease_ms)
                     .bind(now)
                     .bind(limit)
@@ -266,7 +272,7 @@ macro_rules! impl_delivery_store {
 
             async fn record_attempt(
                 &self,
-                owner: &str,
+                lease: &str,
                 a: &AttemptRecord,
                 outcome: AttemptOutcome,
             ) -> Result<bool, StoreError> {
@@ -283,7 +289,7 @@ macro_rules! impl_delivery_store {
                      WHERE id = $1 AND lease_owner = $2",
                 )
                 .bind(a.delivery_id.to_string())
-                .bind(owner)
+                .bind(lease)
                 .bind(status)
                 .bind(next_at)
                 .bind(a.status)
@@ -297,9 +303,10 @@ macro_rules! impl_delivery_store {
                 }
                 sqlx::query(
                     "INSERT INTO delivery_attempts (delivery_id, attempt, at, status, duration_us, response, error)
-                     VALUES ($1, (SELECT attempts FROM deliveries WHERE id = $1), $2, $3, $4, $5, $6)",
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
                 )
                 .bind(a.delivery_id.to_string())
+                .bind(a.attempt)
                 .bind(a.at)
                 .bind(a.status)
                 .bind(a.duration_us)
@@ -311,12 +318,12 @@ macro_rules! impl_delivery_store {
                 Ok(true)
             }
 
-            async fn release_leases(&self, owner: Option<&str>) -> Result<u64, StoreError> {
+            async fn release_leases(&self, worker: Option<&str>) -> Result<u64, StoreError> {
                 let done = sqlx::query(
                     "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL
-                     WHERE lease_owner IS NOT NULL AND ($1 IS NULL OR lease_owner = $1)",
+                     WHERE lease_owner IS NOT NULL AND ($1 IS NULL OR lease_owner LIKE $1 || ':%')",
                 )
-                .bind(owner)
+                .bind(worker)
                 .execute(self.writer())
                 .await?;
                 Ok(done.rows_affected())
@@ -401,11 +408,12 @@ macro_rules! impl_delivery_store {
                 let done = sqlx::query(
                     "UPDATE deliveries SET status = 'pending', round_attempts = 0, next_attempt_at = $3,
                         lease_owner = NULL, lease_until = NULL, updated_at = $3
-                     WHERE account_id = $1 AND id = $2",
+                     WHERE account_id = $1 AND id = $2 AND (lease_until IS NULL OR lease_until < $3)",
                 )
                 .bind(account.to_string())
                 .bind(id.to_string())
                 .bind(now)
+
                 .execute(self.writer())
                 .await?;
                 Ok(done.rows_affected() == 1)

@@ -456,18 +456,18 @@ on_both!(
 
         let now = now_millis();
         let a = store
-            .claim_deliveries("worker-a", now, 60_000, 3)
+            .claim_deliveries("worker-a:1", now, 60_000, 3)
             .await
             .expect("claim");
         assert_eq!(a.len(), 3);
         let b = store
-            .claim_deliveries("worker-b", now, 60_000, 10)
+            .claim_deliveries("worker-b:1", now, 60_000, 10)
             .await
             .expect("claim");
         assert_eq!(b.len(), 2, "leased rows are not claimed twice");
         assert!(
             store
-                .claim_deliveries("worker-c", now, 60_000, 10)
+                .claim_deliveries("worker-c:1", now, 60_000, 10)
                 .await
                 .expect("claim")
                 .is_empty()
@@ -486,7 +486,7 @@ on_both!(
         assert!(
             !store
                 .record_attempt(
-                    "worker-b",
+                    "worker-b:1",
                     &attempt(&a[0], Some(503)),
                     AttemptOutcome::Retry { at: now + 1_000 }
                 )
@@ -497,7 +497,7 @@ on_both!(
         assert!(
             store
                 .record_attempt(
-                    "worker-a",
+                    "worker-a:1",
                     &attempt(&a[0], Some(503)),
                     AttemptOutcome::Retry { at: now + 1_000 }
                 )
@@ -506,14 +506,14 @@ on_both!(
         );
         assert!(
             store
-                .claim_deliveries("worker-c", now, 60_000, 10)
+                .claim_deliveries("worker-c:1", now, 60_000, 10)
                 .await
                 .expect("claim")
                 .is_empty(),
             "not due yet"
         );
         let retried = store
-            .claim_deliveries("worker-c", now + 1_000, 60_000, 10)
+            .claim_deliveries("worker-c:1", now + 1_000, 60_000, 10)
             .await
             .expect("claim");
         assert_eq!(
@@ -524,7 +524,7 @@ on_both!(
 
         // An expired lease is taken over (a crashed worker).
         let taken = store
-            .claim_deliveries("worker-d", now + 61_000, 60_000, 10)
+            .claim_deliveries("worker-d:1", now + 61_000, 60_000, 10)
             .await
             .expect("claim");
         assert_eq!(taken.len(), 4, "a's two, b's two");
@@ -532,20 +532,20 @@ on_both!(
         ok.error = None;
         assert!(
             !store
-                .record_attempt("worker-a", &ok, AttemptOutcome::Delivered)
+                .record_attempt("worker-a:1", &ok, AttemptOutcome::Delivered)
                 .await
                 .expect("record"),
             "a lost its lease"
         );
         assert!(
             store
-                .record_attempt("worker-d", &ok, AttemptOutcome::Delivered)
+                .record_attempt("worker-d:1", &ok, AttemptOutcome::Delivered)
                 .await
                 .expect("record")
         );
         assert!(
             store
-                .record_attempt("worker-d", &attempt(&a[2], None), AttemptOutcome::Failed)
+                .record_attempt("worker-d:1", &attempt(&a[2], None), AttemptOutcome::Failed)
                 .await
                 .expect("record")
         );
@@ -652,7 +652,7 @@ on_both!(
                 let mut mine = Vec::new();
                 loop {
                     let batch = store
-                        .claim_deliveries(&format!("w{i}"), now, 60_000, 7)
+                        .claim_deliveries(&format!("w{i}:1"), now, 60_000, 7)
                         .await
                         .expect("claim");
                     if batch.is_empty() {

@@ -49,6 +49,11 @@ enum Segment {
         /// path starts), judged from the literal text before it. Only used by
         /// [`Context::Url`], but computed at parse time so rendering stays one pass.
         url_authority: bool,
+        /// Whether the token sits outside a JSON string literal (a value position
+        /// such as `{"n": $flow.key.n}`), judged from the literal text before it.
+        /// Only used by [`Context::JsonString`], where such a value must be a JSON
+        /// number, boolean or null, so it cannot add structure.
+        json_bare: bool,
     },
 }
 
@@ -165,12 +170,36 @@ impl UrlState {
     }
 }
 
+/// Whether the literal text so far has left a JSON document inside a string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct JsonState {
+    in_string: bool,
+    /// The previous byte was a backslash inside a string.
+    escaped: bool,
+}
+
+impl JsonState {
+    fn advance(mut self, literal: &str) -> JsonState {
+        for b in literal.bytes() {
+            if self.escaped {
+                self.escaped = false;
+            } else if self.in_string && b == b'\\' {
+                self.escaped = true;
+            } else if b == b'"' {
+                self.in_string = !self.in_string;
+            }
+        }
+        self
+    }
+}
+
 struct Parser<'a> {
     source: &'a str,
     segments: Vec<Segment>,
     literal: String,
     literal_len: usize,
     url: UrlState,
+    json: JsonState,
 }
 
 /// Whether `b` may appear in a bare variable name.
@@ -191,6 +220,7 @@ impl<'a> Parser<'a> {
             literal: String::new(),
             literal_len: 0,
             url: UrlState::Scheme,
+            json: JsonState::default(),
         }
     }
 
@@ -205,6 +235,7 @@ impl<'a> Parser<'a> {
         if !self.literal.is_empty() {
             let text = std::mem::take(&mut self.literal);
             self.url = self.url.advance(&text);
+            self.json = self.json.advance(&text);
             self.literal_len += text.len();
             self.segments.push(Segment::Literal(text.into_boxed_str()));
         }
@@ -213,7 +244,12 @@ impl<'a> Parser<'a> {
     fn push_var(&mut self, var: VarName) {
         self.flush_literal();
         let url_authority = self.url != UrlState::Rest;
-        self.segments.push(Segment::Var { var, url_authority });
+        let json_bare = !self.json.in_string;
+        self.segments.push(Segment::Var {
+            var,
+            url_authority,
+            json_bare,
+        });
     }
 
     fn run(mut self) -> Result<Template, TemplateError> {

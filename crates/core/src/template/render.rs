@@ -16,8 +16,10 @@ use super::{Segment, Template};
 pub enum Context {
     /// No escaping: assignments, text bodies, values stored in variables.
     Plain,
-    /// Inside a JSON string literal: `"`, `\` and control characters are escaped
-    /// (no quotes are added; the literal text provides them).
+    /// A JSON document: inside a string literal, `"`, `\` and control characters
+    /// are escaped (no quotes are added; the literal text provides them); outside
+    /// quotes (`{"n": $flow.key.n}`) only a number, `true`, `false` or `null` is
+    /// accepted, anything else is refused.
     JsonString,
     /// XML text or attribute values: `& < > " '` become entities. Characters XML
     /// 1.0 cannot carry at all (most C0 controls, U+FFFE, U+FFFF) become U+FFFD.
@@ -75,6 +77,22 @@ pub enum RenderError {
         "the value of {var} cannot go into the scheme or host of a URL (only letters, digits, '.', '-' and ':' are allowed there)"
     )]
     UnsafeUrlValue { var: VarName },
+    #[error(
+        "the value of {var} stands outside quotes in a JSON body, where only a number, true, false or null may go; put the variable in quotes to send it as a string"
+    )]
+    UnsafeJsonValue { var: VarName },
+}
+
+/// A value in a JSON value position (outside quotes): only a scalar literal, so
+/// it cannot open an object or array or close the one it is in.
+fn push_json_scalar(out: &mut String, value: &str, var: &VarName) -> Result<(), RenderError> {
+    let scalar = matches!(value.trim(), "true" | "false" | "null")
+        || serde_json::from_str::<serde_json::Value>(value).is_ok_and(|v| v.is_number());
+    if !scalar {
+        return Err(RenderError::UnsafeJsonValue { var: var.clone() });
+    }
+    out.push_str(value);
+    Ok(())
 }
 
 impl Template {
@@ -100,7 +118,14 @@ impl Template {
         for segment in &self.segments {
             match segment {
                 Segment::Literal(text) => out.push_str(text),
-                Segment::Var { var, url_authority } => match vars.get(var) {
+                Segment::Var {
+                    var,
+                    url_authority,
+                    json_bare,
+                } => match vars.get(var) {
+                    Some(value) if context == Context::JsonString && *json_bare => {
+                        push_json_scalar(out, &value, var)?
+                    }
                     Some(value) => push_value(out, &value, var, context, *url_authority)?,
                     None => {
                         if !missing.contains(var) {

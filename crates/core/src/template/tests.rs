@@ -168,8 +168,10 @@ fn escapes_values_for_each_context() {
                 assert!(rendered.missing.is_empty());
             }
             (Err(name), Err(err)) => {
-                let (RenderError::HeaderInjection { var } | RenderError::UnsafeUrlValue { var }) =
-                    err;
+                let (RenderError::HeaderInjection { var }
+                | RenderError::UnsafeUrlValue { var }
+                | RenderError::UnsafeJsonValue { var }) = err;
+
                 assert_eq!(var.to_string(), *name, "{source:?} in {context:?}");
             }
             (want, got) => panic!("{source:?} in {context:?}: want {want:?}, got {got:?}"),
@@ -187,17 +189,18 @@ fn escapes_special_cases() {
     ];
     for (value, context, want) in cases {
         let vars = vars_of(&[("$flow.key.v", value)]);
-        let source = if *context == Context::Url {
-            "https://x/$flow.key.v"
-        } else {
-            "$flow.key.v"
+        // A JSON value is escaped as string content, so the token opens a string.
+        let (source, prefix) = match context {
+            Context::Url => ("https://x/$flow.key.v", ""),
+            Context::JsonString => ("\"$flow.key.v", "\""),
+            _ => ("$flow.key.v", ""),
         };
         let rendered = Template::parse(source)
             .expect("valid")
             .render(&vars, *context);
         assert_eq!(
             rendered.expect("renders").text,
-            *want,
+            format!("{prefix}{want}"),
             "{value:?} in {context:?}"
         );
     }
@@ -206,10 +209,12 @@ fn escapes_special_cases() {
 #[test]
 fn unset_variables_render_empty_and_are_reported_once() {
     let template = Template::parse("$flow.key.a-$flow.key.b-$flow.key.a").expect("valid");
-    let vars = vars_of(&[("$flow.key.b", "B")]);
+    // A number, so that it is also accepted outside quotes in JSON.
+    let vars = vars_of(&[("$flow.key.b", "7")]);
     for context in Context::ALL {
         let rendered = template.render(&vars, context).expect("renders");
-        assert_eq!(rendered.text, "-B-", "{context:?}");
+        assert_eq!(rendered.text, "-7-", "{context:?}");
+
         assert_eq!(rendered.missing, [var("$flow.key.a")]);
     }
 }
@@ -267,9 +272,10 @@ proptest! {
     #[test]
     fn json_string_rendering_is_valid_json(value in any::<String>()) {
         let vars = vars_of(&[("$flow.key.v", &value)]);
-        let template = Template::parse("$flow.key.v").expect("valid");
-        let rendered = template.render(&vars, Context::JsonString).expect("never fails");
-        let parsed: String = serde_json::from_str(&format!("\"{}\"", rendered.text))
+        let template = Template::parse("\"$flow.key.v\"").expect("valid");
+        let rendered = template.render(&vars, Context::JsonString).expect("never fails in a string");
+        let parsed: String = serde_json::from_str(&rendered.text)
+
             .map_err(|e| TestCaseError::fail(e.to_string()))?;
         prop_assert_eq!(parsed, value);
     }

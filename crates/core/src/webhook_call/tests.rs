@@ -257,3 +257,33 @@ fn statuses_map_to_failures() {
     assert_eq!(Failure::ResponseTooLarge.status_type(), "Invalid Response");
     assert_eq!(Failure::DestinationBlocked.status_type(), "Rejected");
 }
+
+#[test]
+fn a_value_outside_quotes_in_json_cannot_add_structure() {
+    let req = widget(
+        json!({"url": "https://api.invalid/", "body_type": "json", "body": "{\"n\": $flow.key.n, \"s\": \"$flow.key.n\"}"}),
+        json!({}),
+    );
+    for ok in ["42", "-1.5e3", "true", "null"] {
+        let r = render_request(&req.request, &vars(&[("$flow.key.n", ok)]), false).expect(ok);
+        assert!(r.body.expect("body").starts_with(&format!("{{\"n\": {ok}")));
+    }
+    for bad in ["{}", "[1]", "1, \"admin\": true", "\"x\"", "abc"] {
+        let refused =
+            render_request(&req.request, &vars(&[("$flow.key.n", bad)]), false).expect_err(bad);
+        assert_eq!(refused.failure, Failure::InvalidRequest, "{bad}");
+        assert!(
+            refused.message.contains("outside quotes"),
+            "{}",
+            refused.message
+        );
+    }
+    // Escaped quotes inside a literal string do not confuse the tracking.
+    let tricky = widget(
+        json!({"url": "https://api.invalid/", "body_type": "json", "body": "{\"a\": \"x\\\"y $flow.key.n\"}"}),
+        json!({}),
+    );
+    let r = render_request(&tricky.request, &vars(&[("$flow.key.n", "{}")]), false)
+        .expect("inside a string");
+    assert_eq!(r.body.as_deref(), Some("{\"a\": \"x\\\"y {}\"}"));
+}

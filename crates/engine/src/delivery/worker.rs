@@ -99,6 +99,8 @@ impl DeliveryWorker {
     pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
         let permits = Arc::new(Semaphore::new(self.config.concurrency));
         let mut tasks = JoinSet::new();
+        let mut claims = 0u64;
+
         tracing::info!(owner = %self.owner, "delivery worker started");
         while !*stop.borrow() {
             while tasks.try_join_next().is_some() {}
@@ -110,10 +112,12 @@ impl DeliveryWorker {
                 }
                 continue;
             }
+            claims += 1;
+            let lease = format!("{}:{claims}", self.owner);
             let claimed = self
                 .store
                 .claim_deliveries(
-                    &self.owner,
+                    &lease,
                     now_millis(),
                     self.config.lease.as_millis() as i64,
                     free as i64,
@@ -121,13 +125,15 @@ impl DeliveryWorker {
                 .await;
             match claimed {
                 Ok(batch) if !batch.is_empty() => {
+                    // At most `free` were claimed, so every permit is available
+                    // now: no claimed delivery waits while its lease runs.
                     for delivery in batch {
                         let Ok(permit) = permits.clone().acquire_owned().await else {
                             break;
                         };
-                        let worker = self.clone();
+                        let (worker, lease) = (self.clone(), lease.clone());
                         tasks.spawn(async move {
-                            worker.deliver(delivery).await;
+                            worker.deliver(&lease, delivery).await;
                             drop(permit);
                         });
                     }
@@ -164,7 +170,7 @@ impl DeliveryWorker {
     }
 
     /// One delivery: prepare, call, record.
-    async fn deliver(&self, delivery: DeliveryRecord) {
+    async fn deliver(&self, lease: &str, delivery: DeliveryRecord) {
         let started_at = now_millis();
         let started = Instant::now();
         let (status, response, error, retry_after) = match self.prepare(&delivery).await {
@@ -208,11 +214,7 @@ impl DeliveryWorker {
             response,
             error: error.clone(),
         };
-        match self
-            .store
-            .record_attempt(&self.owner, &attempt, outcome)
-            .await
-        {
+        match self.store.record_attempt(lease, &attempt, outcome).await {
             Ok(true) => {}
             Ok(false) => {
                 self.counters.lost_lease.fetch_add(1, Ordering::Relaxed);

@@ -7,8 +7,10 @@ use std::time::Duration;
 /// A failed exchange. Messages are written for the operator reading them.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum EgressError {
+    /// The message names the kind of network, not the address: tenants must not
+    /// learn internal addresses by probing. The operator's log has it.
     #[error(
-        "destination blocked: {host} resolves to {addr}, a {kind} address; the operator can allow it with FLOWHOOK_EGRESS_ALLOW_CIDRS"
+        "destination blocked: {host} is on a {kind} network, which this server does not call; the operator can allow networks with FLOWHOOK_EGRESS_ALLOW_CIDRS"
     )]
     Blocked {
         host: String,

@@ -124,10 +124,14 @@ impl Egress {
         self.check_literal_host(&req.url)?;
         let started = Instant::now();
         let deadline = req.timeout;
-        match tokio::time::timeout(deadline, self.exchange(req, started)).await {
+        let result = match tokio::time::timeout(deadline, self.exchange(req, started)).await {
             Ok(result) => result,
             Err(_) => Err(EgressError::Timeout(deadline)),
+        };
+        if let Err(EgressError::Blocked { host, addr, kind }) = &result {
+            tracing::warn!(%host, %addr, kind, "outgoing request blocked by the egress policy");
         }
+        result
     }
 
     /// reqwest does not consult the resolver for IP literals, so those are checked

@@ -77,8 +77,20 @@ fn special_v6(ip: Ipv6Addr) -> Option<&'static str> {
         Some("unique local (private)")
     } else if seg[0] & 0xffc0 == 0xfe80 {
         Some("link-local")
+    } else if seg[0] & 0xffc0 == 0xfec0 {
+        Some("site-local")
     } else if ip.is_multicast() {
         Some("multicast")
+    } else if seg[..3] == [0x64, 0xff9b, 1] {
+        Some("local-use NAT64")
+    } else if seg[..6] == [0, 0, 0, 0, 0, 0] || seg[..6] == [0, 0, 0, 0, 0xffff, 0] {
+        // IPv4-compatible (::a.b.c.d) and IPv4-translated (::ffff:0:a.b.c.d).
+        special_v4(Ipv4Addr::new(
+            (seg[6] >> 8) as u8,
+            seg[6] as u8,
+            (seg[7] >> 8) as u8,
+            seg[7] as u8,
+        ))
     } else if seg[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
         // NAT64 embeds an IPv4 address in the last 32 bits.
         special_v4(Ipv4Addr::new(
@@ -129,6 +141,16 @@ mod tests {
             p.check(ip("2002:7f00:1::")),
             Err("loopback"),
             "6to4 of 127.0.0.1"
+        );
+        assert_eq!(
+            p.check(ip("::127.0.0.1")),
+            Err("loopback"),
+            "IPv4-compatible"
+        );
+        assert_eq!(
+            p.check(ip("::ffff:0:127.0.0.1")),
+            Err("loopback"),
+            "IPv4-translated"
         );
     }
 

@@ -219,12 +219,12 @@ pub async fn update_account(
             ));
         }
     }
-    if let Some(entries) = &input.whitelist {
-        state
-            .store
-            .set_whitelist(account.id, &parse_whitelist(entries)?)
-            .await?;
-    }
+    // Everything is checked before anything is written, so a 422 changes nothing.
+    let whitelist = input
+        .whitelist
+        .as_deref()
+        .map(parse_whitelist)
+        .transpose()?;
     let patch = AccountPatch {
         allow_http: input.allow_http,
         timezone: parse_timezone(input.timezone.as_deref())?,
@@ -233,6 +233,9 @@ pub async fn update_account(
             .providers
             .map(|p| seal_secrets(&state.master_key, &p, &account.providers)),
     };
+    if let Some(list) = &whitelist {
+        state.store.set_whitelist(account.id, list).await?;
+    }
     let updated = state
         .store
         .update_account(account.id, &patch)
@@ -300,6 +303,13 @@ fn seal_secrets(
                 })
                 .collect(),
         ),
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| seal_secrets(master, v, old.get(i).unwrap_or(&Value::Null)))
+                .collect(),
+        ),
         other => other.clone(),
     }
 }
@@ -317,6 +327,7 @@ fn mask_secrets(value: &serde_json::Value) -> serde_json::Value {
                 })
                 .collect(),
         ),
+        Value::Array(items) => Value::Array(items.iter().map(mask_secrets).collect()),
         other => other.clone(),
     }
 }

@@ -165,8 +165,14 @@ pub async fn resend_delivery(
 ) -> Result<(StatusCode, axum::Json<DeliveryView>), ApiError> {
     let id = delivery_id(&id)?;
     if !state.store.requeue(me.id, id).await? {
-        return Err(ApiError::not_found("delivery"));
+        return Err(match state.store.delivery(me.id, id).await? {
+            Some(_) => ApiError::conflict(
+                "an attempt of this delivery is in flight; resend it when it ends",
+            ),
+            None => ApiError::not_found("delivery"),
+        });
     }
+
     state.executions.wake_deliveries();
     let (d, attempts) = state
         .store

@@ -115,30 +115,13 @@ fn start_request(input: StartExecution) -> Result<StartRequest, ApiError> {
     {
         return Err(bad("contact must be 1–128 characters without spaces".into()));
     }
-    let mut call = BTreeMap::new();
-    for (name, value) in input.call {
-        if !CALL_NAMES.contains(&name.as_str()) {
-            return Err(bad(format!(
-                "call.{name} is not a call detail; known: {}",
-                CALL_NAMES.join(", ")
-            )));
-        }
-        if let Some(text) = text_of(value) {
-            call.insert(name, text);
-        }
-    }
-    let mut keys = Variables::new();
-    for (name, value) in input.keys {
-        let var = VarName::parse(&name).map_err(|e| bad(format!("keys: `{name}`: {e}")))?;
-        if !matches!(var.namespace(), Namespace::FlowKey | Namespace::FlowSyskey) {
-            return Err(bad(format!(
-                "keys: {var}: a trigger sets only $flow.key.* and $flow.syskey.*"
-            )));
-        }
-        if let Some(text) = text_of(value) {
-            keys.insert(var, text);
-        }
-    }
+    let call = call_details(input.call)?;
+    let keys = variables(
+        "keys",
+        input.keys,
+        &[Namespace::FlowKey, Namespace::FlowSyskey],
+    )?;
+
     Ok(StartRequest {
         contact,
         call,
@@ -232,16 +215,27 @@ pub async fn start_execution(
         .await
         .map_err(engine_error)?;
     let uuid = prepared.id();
+    // The run is its own task either way, so a caller that hangs up while
+    // waiting cannot cut an execution (and its flow-end message) in half.
+    let executions = state.executions.clone();
+    let run = tokio::spawn(async move { executions.run(prepared).await });
     if wait {
-        let record = state.executions.run(prepared).await.map_err(engine_error)?;
+        let record = run
+            .await
+            .map_err(ApiError::internal)?
+            .map_err(engine_error)?;
         return Ok(axum::Json(view(record, true)).into_response());
     }
-    let executions = state.executions.clone();
     tokio::spawn(async move {
-        if let Err(e) = executions.run(prepared).await {
-            tracing::error!(execution = %uuid, error = %e, "execution could not be recorded");
+        match run.await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                tracing::error!(execution = %uuid, error = %e, "execution could not be recorded")
+            }
+            Err(e) => tracing::error!(execution = %uuid, error = %e, "execution task failed"),
         }
     });
+
     Ok((
         StatusCode::ACCEPTED,
         axum::Json(Started {

@@ -365,16 +365,19 @@ pub async fn check_webhook(
         Some(id) => Some(load(&state, &me, id).await?),
         None => None,
     };
+    // A stored webhook is only ever checked at its own URL: its credentials and
+    // headers must not be sent to a URL the caller chooses.
     let url = match (&input.url, &stored) {
-        (Some(u), _) => parse_url(&me, u)?,
+        (Some(u), None) => parse_url(&me, u)?,
         (None, Some(w)) => parse_url(&me, w.url.as_str())?,
-        (None, None) => {
+        (Some(_), Some(_)) | (None, None) => {
             return Err(ApiError::unprocessable(
                 "INVALID_BODY",
-                "give `url` or `webhook_id`",
+                "give either `url` or `webhook_id`, not both",
             ));
         }
     };
+
     let timeout = match input.timeout_seconds {
         None => CHECK_TIMEOUT,
         Some(s @ 1..=30) => Duration::from_secs(s),

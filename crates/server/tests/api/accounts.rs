@@ -128,7 +128,7 @@ async fn allow_http_is_the_operators_decision() {
     assert_eq!(status, 200);
     assert_eq!(body["allow_http"], true);
     let (status, body) = app
-        .call(Method::PATCH, &path, &acct.key, Some(json!({"timezone": "Europe/Berlin", "providers": {"translate": {"api_key": "k-123", "url": "u"}}})))
+        .call(Method::PATCH, &path, &acct.key, Some(json!({"timezone": "Europe/Berlin", "providers": {"translate": {"api_key": "k-123", "url": "u"}, "nlu": [{"token": "t-456"}]}})))
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["timezone"], "Europe/Berlin");
@@ -137,6 +137,24 @@ async fn allow_http_is_the_operators_decision() {
         "provider keys never come back"
     );
     assert_eq!(body["providers"]["translate"]["url"], "u");
+    assert_eq!(
+        body["providers"]["nlu"][0]["token"], "***",
+        "inside arrays too"
+    );
+    assert!(!body.to_string().contains("t-456"));
+    // A bad field changes nothing, not even the fields before it.
+    let (status, _) = app
+        .call(
+            Method::PATCH,
+            &path,
+            &acct.key,
+            Some(json!({"whitelist": ["127.0.0.2"], "timezone": "Mars/Base"})),
+        )
+        .await;
+    assert_eq!(status, 422);
+    let (_, me) = app.call(Method::GET, &path, &acct.key, None).await;
+    assert_eq!(me["whitelist"], json!([]), "the whitelist was not written");
+
     let other = app.create_account(false).await;
     let (status, _) = app.call(Method::GET, &path, &other.key, None).await;
     assert_eq!(status, 404, "accounts cannot see each other");

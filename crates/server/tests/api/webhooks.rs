@@ -381,3 +381,40 @@ async fn checking_a_stored_webhook_uses_its_auth_and_remembers_the_result() {
     assert_eq!(stored["last_check"]["ok"], true);
     assert_eq!(stored["last_check"]["status"], 200);
 }
+
+#[tokio::test]
+async fn a_stored_webhooks_credentials_never_go_to_another_url() {
+    let receiver = TestReceiver::start().await;
+    let app = spawn_with(
+        Db::Sqlite,
+        Options {
+            allow_cidrs: Some("127.0.0.0/8".into()),
+            ..Options::default()
+        },
+    )
+    .await
+    .expect("app");
+    let acct = app.create_account(true).await;
+    let (_, created) = app
+        .call(
+            Method::POST,
+            "/v1/webhooks",
+            &acct.key,
+            Some(hook("crm", "https://hooks.invalid/in", false)),
+        )
+        .await;
+    let id = created["id"].as_str().expect("id");
+    let (status, problem) = app
+        .call(
+            Method::POST,
+            "/v1/webhooks/check",
+            &acct.key,
+            Some(json!({"webhook_id": id, "url": receiver.url("/steal")})),
+        )
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (422, Some("INVALID_BODY"))
+    );
+    assert!(receiver.requests().is_empty());
+}
