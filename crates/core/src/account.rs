@@ -145,6 +145,16 @@ pub fn parse_net(s: &str) -> Result<IpNet, String> {
         .map_err(|_| format!("`{s}` is not an IP address or CIDR network"))
 }
 
+/// Parses a comma-separated list of networks (`FLOWHOOK_EGRESS_ALLOW_CIDRS`);
+/// blanks are skipped, so "" is the empty list.
+pub fn parse_net_list(text: &str) -> Result<Vec<IpNet>, String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(parse_net)
+        .collect()
+}
+
 /// An IPv4 address seen through an IPv6 socket (`::ffff:a.b.c.d`) is the IPv4 one.
 pub fn canonical(addr: IpAddr) -> IpAddr {
     match addr {

@@ -140,31 +140,43 @@ const RESERVED_HEADERS: &[&str] = &[
 impl HeaderPair {
     pub const MAX_HEADERS: usize = 50;
 
-    /// Checks a header name is an RFC 9110 token and the value has no CR, LF or NUL.
+    /// Checks the name with [`check_header_name`] and the value with
+    /// [`check_header_value`].
     pub fn validate(&self) -> Result<(), String> {
-        let name_ok = !self.key.is_empty()
-            && self.key.len() <= 256
-            && self
-                .key
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
-        if !name_ok {
-            return Err(format!("`{}` is not a valid header name", self.key));
-        }
-        if RESERVED_HEADERS.contains(&self.key.to_ascii_lowercase().as_str()) {
-            return Err(format!(
-                "header `{}` is set by flowhook and cannot be configured",
-                self.key
-            ));
-        }
-        if self.value.len() > 8192 || self.value.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
-            return Err(format!(
-                "the value of header `{}` must be at most 8192 bytes without CR, LF or NUL",
-                self.key
-            ));
-        }
-        Ok(())
+        check_header_name(&self.key)?;
+        check_header_value(&self.key, &self.value)
     }
+}
+
+/// A header name someone may configure: an RFC 9110 token of at most 256 bytes
+/// that flowhook does not set itself. Shared by the webhook registry and the
+/// webhook widget, so both refuse the same names.
+pub fn check_header_name(name: &str) -> Result<(), String> {
+    let token = !name.is_empty()
+        && name.len() <= 256
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+    if !token {
+        return Err(format!("`{name}` is not a valid header name"));
+    }
+    if RESERVED_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
+        return Err(format!(
+            "header `{name}` is set by flowhook and cannot be configured"
+        ));
+    }
+    Ok(())
+}
+
+/// A header value (or the literal text of a header template): at most 8 KiB,
+/// no CR, LF or NUL.
+pub fn check_header_value(name: &str, value: &str) -> Result<(), String> {
+    if value.len() > 8192 || value.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
+        return Err(format!(
+            "the value of header `{name}` must be at most 8192 bytes without CR, LF or NUL"
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

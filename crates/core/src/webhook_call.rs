@@ -168,6 +168,14 @@ pub fn render_request(
             format!("url `{url_text}` has an empty host"),
         ));
     }
+    // A `.` or `..` path segment (also as `%2e`) would be resolved away by the
+    // URL parser, letting a value climb out of the path the author wrote.
+    if let Some(segment) = dot_segment(&url_text) {
+        return Err(refuse(
+            Failure::InvalidRequest,
+            format!("url `{url_text}` has a `{segment}` path segment"),
+        ));
+    }
     let url = WebhookUrl::parse(&url_text)
         .map_err(|e| refuse(Failure::InvalidRequest, format!("url `{url_text}`: {e}")))?;
     url.check_scheme(allow_http)
@@ -210,6 +218,18 @@ pub fn render_request(
         headers,
         body,
         missing,
+    })
+}
+
+/// The first `.`/`..` segment (in any encoding) of a URL's path, if any.
+fn dot_segment(url: &str) -> Option<&str> {
+    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let path_start = after_scheme.find('/')?;
+    let path = &after_scheme[path_start..];
+    let path = &path[..path.find(['?', '#']).unwrap_or(path.len())];
+    path.split('/').find(|segment| {
+        let decoded = segment.to_ascii_lowercase().replace("%2e", ".");
+        decoded == "." || decoded == ".."
     })
 }
 

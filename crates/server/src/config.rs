@@ -244,9 +244,9 @@ impl Config {
         };
         let master_key = MasterKey::parse(&master_text).map_err(|e| bad("master_key", e))?;
 
-        let egress_allow_cidrs = split_list(raw.egress_allow_cidrs.as_deref())
-            .map(|c| flowhook_core::account::parse_net(c).map_err(|e| bad("egress_allow_cidrs", e)))
-            .collect::<Result<Vec<_>, _>>()?;
+        let egress_allow_cidrs =
+            flowhook_core::account::parse_net_list(raw.egress_allow_cidrs.as_deref().unwrap_or(""))
+                .map_err(|e| bad("egress_allow_cidrs", e))?;
 
         let schedule_text = raw
             .retry_schedule

@@ -140,18 +140,10 @@ async fn execute(args: &RunArgs) -> Result<ExecutionOutcome, String> {
         Some(path) => MemoryUserKeys::with(&contact, object_of_texts(path)?),
         None => MemoryUserKeys::default(),
     };
-    let allow = args
-        .egress_allow_cidrs
-        .as_deref()
-        .unwrap_or("")
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|c| {
-            flowhook_core::account::parse_net(c)
-                .map_err(|e| format!("FLOWHOOK_EGRESS_ALLOW_CIDRS: {e}"))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let allow =
+        flowhook_core::account::parse_net_list(args.egress_allow_cidrs.as_deref().unwrap_or(""))
+            .map_err(|e| format!("FLOWHOOK_EGRESS_ALLOW_CIDRS: {e}"))?;
+
     let egress = Egress::new(EgressConfig {
         policy: EgressPolicy::new(allow),
         ..EgressConfig::default()

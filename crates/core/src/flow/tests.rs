@@ -183,8 +183,24 @@ fn reports_validation_errors() {
             |d| d["widgets"]["lookup"]["request"]["headers"][0]["key"] = json!("X Id"),
             &[(
                 Some("lookup"),
-                "request.headers[0].key: \"X Id\" is not a header name",
+                "request.headers[0]: `X Id` is not a valid header name",
             )],
+        ),
+        (
+            |d| d["widgets"]["lookup"]["request"]["headers"][0]["key"] = json!("Host"),
+            &[(Some("lookup"), "header `Host` is set by flowhook")],
+        ),
+        (
+            |d| d["widgets"]["lookup"]["request"]["headers"][0]["value"] = json!("a\r\nX-Evil: 1"),
+            &[(Some("lookup"), "without CR, LF or NUL")],
+        ),
+        (
+            |d| {
+                d["widgets"]["lookup"]["request"]["headers"][0]["key"] = json!("authorization");
+                d["widgets"]["lookup"]["request"]["auth"] =
+                    json!({"type": "basic", "username": "u", "password": "p"});
+            },
+            &[(Some("lookup"), "an Authorization header and basic auth")],
         ),
         (
             |d| d["widgets"]["lookup"]["request"]["body"] = json!("{}"),

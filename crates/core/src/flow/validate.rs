@@ -363,6 +363,12 @@ fn request(errors: &mut Errors, doc: &RequestDoc) -> Request {
         },
     };
     let headers = params(errors, "request.headers", &doc.headers, true);
+    let custom_authorization = headers
+        .iter()
+        .any(|h| h.key.eq_ignore_ascii_case("authorization"));
+    if custom_authorization && matches!(auth, Auth::Basic { .. }) {
+        errors.push("request.headers: an Authorization header and basic auth would both set Authorization; keep one");
+    }
     let query = params(errors, "request.query", &doc.query, false);
     let body = errors.template("request.body", &doc.body);
     if doc.body_type == crate::http::BodyType::None && !doc.body.is_empty() {
@@ -385,11 +391,12 @@ fn params(errors: &mut Errors, field: &str, docs: &[ParamDoc], header: bool) -> 
         .map(|(i, p)| {
             if p.key.is_empty() {
                 errors.push(format!("{field}[{i}].key: empty"));
-            } else if header && !p.key.bytes().all(is_header_name_byte) {
-                errors.push(format!(
-                    "{field}[{i}].key: {:?} is not a header name",
-                    p.key
-                ));
+            } else if header {
+                let checked = crate::webhook::check_header_name(&p.key)
+                    .and_then(|()| crate::webhook::check_header_value(&p.key, &p.value));
+                if let Err(e) = checked {
+                    errors.push(format!("{field}[{i}]: {e}"));
+                }
             }
             Param {
                 key: p.key.clone(),
@@ -398,11 +405,6 @@ fn params(errors: &mut Errors, field: &str, docs: &[ParamDoc], header: bool) -> 
             }
         })
         .collect()
-}
-
-/// RFC 9110 `tchar`: what a header field name is made of.
-fn is_header_name_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 fn response(errors: &mut Errors, doc: &ResponseDoc) -> Response {

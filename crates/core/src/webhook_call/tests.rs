@@ -287,3 +287,29 @@ fn a_value_outside_quotes_in_json_cannot_add_structure() {
         .expect("inside a string");
     assert_eq!(r.body.as_deref(), Some("{\"a\": \"x\\\"y {}\"}"));
 }
+
+#[test]
+fn a_value_cannot_climb_out_of_the_path() {
+    let req = widget(
+        json!({"url": "https://api.invalid/users/$flow.key.id/profile"}),
+        json!({}),
+    );
+    for bad in ["..", "."] {
+        let refused =
+            render_request(&req.request, &vars(&[("$flow.key.id", bad)]), false).expect_err(bad);
+        assert_eq!(refused.failure, Failure::InvalidRequest, "{bad}");
+    }
+    // An encoded dot in a value is encoded again (`%252e`), so it stays data.
+    for fine in ["..x", "a.b", "...x", "%2e%2e"] {
+        let r = render_request(&req.request, &vars(&[("$flow.key.id", fine)]), false).expect(fine);
+        assert!(r.url.as_str().contains("/users/"), "{}", r.url);
+    }
+    let q = widget(
+        json!({"url": "https://api.invalid/x?next=$flow.key.id"}),
+        json!({}),
+    );
+    assert!(
+        render_request(&q.request, &vars(&[("$flow.key.id", "..")]), false).is_ok(),
+        "dots in a query are data"
+    );
+}

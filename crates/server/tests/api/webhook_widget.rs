@@ -167,7 +167,8 @@ async fn basic_auth_is_sent_and_redacted_in_the_trace() {
     let (app, acct, rx) = setup().await;
     let doc = flow(
         json!({"url": rx.url("/auth"), "auth": {"type": "basic", "username": "$flow.key.user", "password": "$flow.key.pw"},
-               "headers": [{"key": "X-Api-Key", "value": "k-$flow.key.pw"}, {"key": "X-Plain", "value": "visible"}]}),
+               "headers": [{"key": "X-Api-Key", "value": "k-$flow.key.pw"}, {"key": "X-Plain", "value": "visible"}],
+               "query": [{"key": "api_key", "value": "$flow.key.pw"}, {"key": "page", "value": "2"}]}),
         json!({}),
     );
     let exec = run(
@@ -202,6 +203,19 @@ async fn basic_auth_is_sent_and_redacted_in_the_trace() {
             .as_array()
             .expect("headers")
             .contains(&json!(["X-Plain", "visible"]))
+    );
+    let url = step(&exec)["detail"]["request"]["url"]
+        .as_str()
+        .expect("url");
+    assert!(
+        url.ends_with("/auth?api_key=***&page=2")
+            || url.ends_with("/auth?api_key=%2A%2A%2A&page=2"),
+        "{url}"
+    );
+    assert_eq!(
+        rx.requests_to("/auth")[0].path,
+        "/auth?api_key=s3cret-pw&page=2",
+        "the real request is untouched"
     );
 }
 

@@ -203,21 +203,34 @@ fn transport_failure(e: &EgressError) -> Failure {
     }
 }
 
-/// Header names whose values are credentials.
+/// Header and query parameter names whose values are credentials. Erring on
+/// the side of hiding: a trace is for debugging flows, not for reading keys.
 fn is_sensitive(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
-    [
-        "authorization",
-        "cookie",
-        "token",
-        "secret",
-        "password",
-        "api-key",
-        "apikey",
-        "x-api-key",
-    ]
-    .iter()
-    .any(|s| n.contains(s))
+    ["auth", "cookie", "token", "secret", "passw", "key", "sig"]
+        .iter()
+        .any(|s| n.contains(s))
+}
+
+/// The URL with the values of sensitive query parameters shown as `***`.
+fn url_trace(url: &url::Url) -> String {
+    if !url.query_pairs().any(|(k, _)| is_sensitive(&k)) {
+        return url.to_string();
+    }
+    let mut shown = url.clone();
+    let pairs: Vec<(String, String)> = url
+        .query_pairs()
+        .map(|(k, v)| {
+            let v = if is_sensitive(&k) {
+                "***".into()
+            } else {
+                v.into_owned()
+            };
+            (k.into_owned(), v)
+        })
+        .collect();
+    shown.query_pairs_mut().clear().extend_pairs(pairs);
+    shown.to_string()
 }
 
 fn headers_trace(headers: &[(String, String)]) -> Value {
@@ -245,7 +258,8 @@ fn request_trace(r: &RenderedRequest) -> Value {
     let (body, cut) = capped(r.body.as_deref().unwrap_or("").as_bytes());
     json!({
         "method": r.method.as_str(),
-        "url": r.url.as_str(),
+        "url": url_trace(r.url.as_url()),
+
         "headers": headers_trace(&r.headers),
         "body": r.body.as_ref().map(|_| body),
         "body_truncated": cut,
