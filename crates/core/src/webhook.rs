@@ -148,6 +148,55 @@ impl HeaderPair {
     }
 }
 
+/// Whether a header or query parameter name says its value is a credential
+/// (`Authorization`, `X-Api-Key`, `token`, …). Such values are sealed at rest and
+/// shown as `***`. Errs on the side of hiding.
+pub fn is_sensitive_name(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    ["auth", "cookie", "token", "secret", "passw", "key", "sig"]
+        .iter()
+        .any(|s| n.contains(s))
+}
+
+impl HeaderPair {
+    /// The form kept at rest: a sensitive value sealed with the master key.
+    pub fn sealed(&self, master: &crate::secret::MasterKey) -> HeaderPair {
+        HeaderPair {
+            key: self.key.clone(),
+            value: if is_sensitive_name(&self.key) {
+                master.seal(&self.value)
+            } else {
+                self.value.clone()
+            },
+        }
+    }
+
+    /// The value to send, from the form kept at rest.
+    pub fn opened(
+        &self,
+        master: &crate::secret::MasterKey,
+    ) -> Result<(String, String), crate::secret::SecretError> {
+        let value = if is_sensitive_name(&self.key) {
+            master.open(&self.value)?.expose().to_owned()
+        } else {
+            self.value.clone()
+        };
+        Ok((self.key.clone(), value))
+    }
+
+    /// The form an API answer shows: a sensitive value as `***`.
+    pub fn masked(&self) -> HeaderPair {
+        HeaderPair {
+            key: self.key.clone(),
+            value: if is_sensitive_name(&self.key) {
+                "***".into()
+            } else {
+                self.value.clone()
+            },
+        }
+    }
+}
+
 /// A header name someone may configure: an RFC 9110 token of at most 256 bytes
 /// that flowhook does not set itself. Shared by the webhook registry and the
 /// webhook widget, so both refuse the same names.

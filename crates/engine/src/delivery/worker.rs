@@ -265,8 +265,8 @@ impl DeliveryWorker {
             .headers
             .iter()
             .filter(|h| !h.key.eq_ignore_ascii_case("content-type"))
-            .map(|h| (h.key.clone(), h.value.clone()))
-            .collect();
+            .map(|h| h.opened(&self.master_key).map_err(|e| e.to_string()))
+            .collect::<Result<_, _>>()?;
         headers.push(("Content-Type".into(), "application/json".into()));
         headers.push(("webhook-id".into(), d.msg_id.clone()));
         headers.push(("webhook-timestamp".into(), timestamp.to_string()));

@@ -12,7 +12,7 @@ use axum::http::StatusCode;
 use flowhook_core::http::{BodyType, HttpMethod};
 use flowhook_core::ids::WebhookId;
 use flowhook_core::secret::SigningSecret;
-use flowhook_core::webhook::{HeaderPair, WebhookName, WebhookUrl};
+use flowhook_core::webhook::{HeaderPair, WebhookName, WebhookUrl, is_sensitive_name};
 use flowhook_core::webhook_call::basic_auth;
 use flowhook_engine::egress::OutboundRequest;
 use flowhook_storage::{AccountRecord, Sealed, StoredAuth, WebhookRecord};
@@ -112,7 +112,7 @@ fn view(w: &WebhookRecord, signing_secret: Option<String>) -> WebhookView {
             },
         },
         body_type: w.body_type.as_str().to_owned(),
-        headers: w.headers.clone(),
+        headers: w.headers.iter().map(HeaderPair::masked).collect(),
         is_default: w.is_default,
         signing_secret,
         last_check: w.last_check.clone(),
@@ -151,6 +151,23 @@ fn settings(
         h.validate()
             .map_err(|e| ApiError::unprocessable("INVALID_HEADER", e))?;
     }
+    // Sensitive values are sealed; one sent back as `***` (as answers show it)
+    // keeps the value already stored under that name.
+    let headers = input
+        .headers
+        .iter()
+        .map(|h| {
+            let kept = existing.filter(|_| h.value == "***").and_then(|w| {
+                w.headers
+                    .iter()
+                    .find(|old| old.key.eq_ignore_ascii_case(&h.key))
+            });
+            match kept {
+                Some(old) if is_sensitive_name(&h.key) => old.clone(),
+                _ => h.sealed(&state.master_key),
+            }
+        })
+        .collect();
     let auth = match input.auth {
         AuthInput::None => StoredAuth::None,
         AuthInput::Basic { username, password } => {
@@ -195,7 +212,7 @@ fn settings(
         url,
         auth,
         body_type: input.body_type,
-        headers: input.headers,
+        headers,
         is_default: input.is_default,
         signing_secret: existing
             .map(|w| w.signing_secret.clone())
@@ -399,8 +416,9 @@ pub async fn check_webhook(
         request.headers = w
             .headers
             .iter()
-            .map(|h| (h.key.clone(), h.value.clone()))
-            .collect();
+            .map(|h| h.opened(&state.master_key))
+            .collect::<Result<_, _>>()
+            .map_err(ApiError::internal)?;
         if let StoredAuth::Basic { username, password } = &w.auth {
             let password = state
                 .master_key

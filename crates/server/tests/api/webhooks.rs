@@ -383,6 +383,68 @@ async fn checking_a_stored_webhook_uses_its_auth_and_remembers_the_result() {
 }
 
 #[tokio::test]
+async fn credential_headers_are_sealed_masked_and_kept() {
+    let receiver = TestReceiver::start().await;
+    let app = spawn_with(
+        Db::Sqlite,
+        Options {
+            allow_cidrs: Some("127.0.0.1/32".into()),
+            ..Options::default()
+        },
+    )
+    .await
+    .expect("app");
+    let acct = app.create_account(true).await;
+    let mut body = hook("crm", &receiver.url("/in"), false);
+    body["auth"] = json!({"type": "none"});
+    body["headers"] =
+        json!([{"key": "X-Api-Key", "value": "k-live-123"}, {"key": "X-Tenant", "value": "acme"}]);
+    let (status, created) = app
+        .call(Method::POST, "/v1/webhooks", &acct.key, Some(body.clone()))
+        .await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(
+        created["headers"],
+        json!([{"key": "X-Api-Key", "value": "***"}, {"key": "X-Tenant", "value": "acme"}])
+    );
+    let id = created["id"].as_str().expect("id").to_owned();
+
+    // At rest the value is sealed.
+    let store = flowhook_storage::connect(&app.db_url).await.expect("store");
+    let account = flowhook_core::ids::AccountId::parse(&acct.id).expect("id");
+    let record = store
+        .webhook(
+            account,
+            flowhook_core::ids::WebhookId::parse(&id).expect("id"),
+        )
+        .await
+        .expect("get")
+        .expect("exists");
+    assert!(
+        record.headers[0].value.starts_with("v1:") && !record.headers[0].value.contains("k-live")
+    );
+
+    // Sending `***` back keeps it; the check sends the real value.
+    body["headers"][0]["value"] = json!("***");
+    body["name"] = json!("crm2");
+    let (status, _) = app
+        .call(
+            Method::PUT,
+            &format!("/v1/webhooks/{id}"),
+            &acct.key,
+            Some(body),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let result = check(&app, &acct.key, json!({"webhook_id": id})).await;
+    assert_eq!(result["ok"], true, "{result}");
+    assert_eq!(
+        receiver.requests()[0].header("x-api-key"),
+        Some("k-live-123")
+    );
+}
+
+#[tokio::test]
 async fn a_stored_webhooks_credentials_never_go_to_another_url() {
     let receiver = TestReceiver::start().await;
     let app = spawn_with(

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use flowhook_core::flow::widgets::{Response, Webhook};
 use flowhook_core::vars::{VarName, VarStore};
+use flowhook_core::webhook::is_sensitive_name;
 use flowhook_core::webhook_call::{
     Failure, Refusal, RenderedRequest, map_response, render_request, result_variables,
 };
@@ -203,25 +204,16 @@ fn transport_failure(e: &EgressError) -> Failure {
     }
 }
 
-/// Header and query parameter names whose values are credentials. Erring on
-/// the side of hiding: a trace is for debugging flows, not for reading keys.
-fn is_sensitive(name: &str) -> bool {
-    let n = name.to_ascii_lowercase();
-    ["auth", "cookie", "token", "secret", "passw", "key", "sig"]
-        .iter()
-        .any(|s| n.contains(s))
-}
-
 /// The URL with the values of sensitive query parameters shown as `***`.
 fn url_trace(url: &url::Url) -> String {
-    if !url.query_pairs().any(|(k, _)| is_sensitive(&k)) {
+    if !url.query_pairs().any(|(k, _)| is_sensitive_name(&k)) {
         return url.to_string();
     }
     let mut shown = url.clone();
     let pairs: Vec<(String, String)> = url
         .query_pairs()
         .map(|(k, v)| {
-            let v = if is_sensitive(&k) {
+            let v = if is_sensitive_name(&k) {
                 "***".into()
             } else {
                 v.into_owned()
@@ -237,7 +229,16 @@ fn headers_trace(headers: &[(String, String)]) -> Value {
     Value::Array(
         headers
             .iter()
-            .map(|(k, v)| json!([k, if is_sensitive(k) { "***" } else { v.as_str() }]))
+            .map(|(k, v)| {
+                json!([
+                    k,
+                    if is_sensitive_name(k) {
+                        "***"
+                    } else {
+                        v.as_str()
+                    }
+                ])
+            })
             .collect(),
     )
 }
