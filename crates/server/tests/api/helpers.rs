@@ -44,6 +44,19 @@ pub async fn spawn_app() -> TestApp {
         .expect("sqlite is always available")
 }
 
+/// A server on SQLite whose egress client may reach `cidrs` (loopback receivers).
+pub async fn spawn_allowing(cidrs: &str) -> TestApp {
+    spawn_with(
+        Db::Sqlite,
+        Options {
+            allow_cidrs: Some(cidrs.into()),
+            ..Options::default()
+        },
+    )
+    .await
+    .expect("sqlite is always available")
+}
+
 /// A server on the given database; `None` when PostgreSQL is not configured
 /// (the skip has been printed).
 pub async fn spawn_with(db: Db, options: Options) -> Option<TestApp> {

@@ -8,23 +8,13 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::flows::post_flow;
-use crate::helpers::{
-    Account, Db, Options, Reply, TestApp, TestReceiver, refused_port, spawn_with,
-};
+use crate::helpers::{Account, Reply, TestApp, TestReceiver, refused_port, spawn_allowing};
 
 const TRICKY: &str = "a\"b<c&d/e\nf";
 
 async fn setup() -> (TestApp, Account, TestReceiver) {
     let receiver = TestReceiver::start().await;
-    let app = spawn_with(
-        Db::Sqlite,
-        Options {
-            allow_cidrs: Some("127.0.0.1/32".into()),
-            ..Options::default()
-        },
-    )
-    .await
-    .expect("app");
+    let app = spawn_allowing("127.0.0.1/32").await;
     let acct = app.create_account(true).await;
     (app, acct, receiver)
 }

@@ -3,7 +3,9 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{Db, Options, TestApp, TestReceiver, refused_port, spawn_app, spawn_with};
+use crate::helpers::{
+    Db, Options, TestApp, TestReceiver, refused_port, spawn_allowing, spawn_app, spawn_with,
+};
 
 fn hook(name: &str, url: &str, is_default: bool) -> Value {
     json!({
@@ -220,15 +222,7 @@ async fn check(app: &TestApp, key: &str, body: Value) -> Value {
 #[tokio::test]
 async fn check_button_reports_each_failure_distinctly() {
     let receiver = TestReceiver::start().await;
-    let app = spawn_with(
-        Db::Sqlite,
-        Options {
-            allow_cidrs: Some("127.0.0.1/32".into()),
-            ..Options::default()
-        },
-    )
-    .await
-    .expect("app");
+    let app = spawn_allowing("127.0.0.1/32").await;
     let acct = app.create_account(true).await;
 
     let ok = check(&app, &acct.key, json!({"url": receiver.url("/hook")})).await;
@@ -345,15 +339,7 @@ async fn loopback_is_blocked_unless_allowed() {
 #[tokio::test]
 async fn checking_a_stored_webhook_uses_its_auth_and_remembers_the_result() {
     let receiver = TestReceiver::start().await;
-    let app = spawn_with(
-        Db::Sqlite,
-        Options {
-            allow_cidrs: Some("127.0.0.0/8".into()),
-            ..Options::default()
-        },
-    )
-    .await
-    .expect("app");
+    let app = spawn_allowing("127.0.0.0/8").await;
     let acct = app.create_account(true).await;
     let (_, created) = app
         .call(
@@ -385,15 +371,7 @@ async fn checking_a_stored_webhook_uses_its_auth_and_remembers_the_result() {
 #[tokio::test]
 async fn credential_headers_are_sealed_masked_and_kept() {
     let receiver = TestReceiver::start().await;
-    let app = spawn_with(
-        Db::Sqlite,
-        Options {
-            allow_cidrs: Some("127.0.0.1/32".into()),
-            ..Options::default()
-        },
-    )
-    .await
-    .expect("app");
+    let app = spawn_allowing("127.0.0.1/32").await;
     let acct = app.create_account(true).await;
     let mut body = hook("crm", &receiver.url("/in"), false);
     body["auth"] = json!({"type": "none"});
@@ -447,15 +425,7 @@ async fn credential_headers_are_sealed_masked_and_kept() {
 #[tokio::test]
 async fn a_stored_webhooks_credentials_never_go_to_another_url() {
     let receiver = TestReceiver::start().await;
-    let app = spawn_with(
-        Db::Sqlite,
-        Options {
-            allow_cidrs: Some("127.0.0.0/8".into()),
-            ..Options::default()
-        },
-    )
-    .await
-    .expect("app");
+    let app = spawn_allowing("127.0.0.0/8").await;
     let acct = app.create_account(true).await;
     let (_, created) = app
         .call(
