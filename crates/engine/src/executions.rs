@@ -9,9 +9,10 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use flowhook_core::flow::{Flow, parse_flow};
+use flowhook_core::flow::{Flow, parse_flow, secrets};
 use flowhook_core::flow_end::{FlowEndPayload, Recording};
 use flowhook_core::ids::ExecutionId;
+use flowhook_core::secret::MasterKey;
 use flowhook_core::vars::Variables;
 use flowhook_storage::{
     AccountRecord, DeliveryRecord, ExecutionRecord, FlowRecord, Store, StoreError,
@@ -66,16 +67,24 @@ pub struct Executions {
     runner: Runner,
     /// Wakes the delivery worker when a flow-end message is enqueued.
     wake_deliveries: Arc<Notify>,
+    /// Opens credentials sealed in stored flow documents.
+    master_key: MasterKey,
     flows: Mutex<HashMap<(String, i64), Arc<Flow>>>,
     live: Mutex<HashMap<ExecutionId, Hangup>>,
 }
 
 impl Executions {
-    pub fn new(store: Arc<dyn Store>, runner: Runner, wake_deliveries: Arc<Notify>) -> Executions {
+    pub fn new(
+        store: Arc<dyn Store>,
+        runner: Runner,
+        wake_deliveries: Arc<Notify>,
+        master_key: MasterKey,
+    ) -> Executions {
         Executions {
             store,
             runner,
             wake_deliveries,
+            master_key,
             flows: Mutex::new(HashMap::new()),
             live: Mutex::new(HashMap::new()),
         }
@@ -92,7 +101,12 @@ impl Executions {
         {
             return Ok(flow.clone());
         }
-        let flow = Arc::new(parse_flow(&record.document).map_err(|errors| {
+        // The stored document keeps literal credentials sealed; open them for the run.
+        let mut doc: serde_json::Value = serde_json::from_str(&record.document)
+            .map_err(|e| ExecutionError::InvalidFlow(e.to_string()))?;
+        secrets::open(&mut doc, &self.master_key)
+            .map_err(|e| ExecutionError::InvalidFlow(e.to_string()))?;
+        let flow = Arc::new(parse_flow(&doc.to_string()).map_err(|errors| {
             ExecutionError::InvalidFlow(
                 errors
                     .iter()

@@ -39,6 +39,7 @@ impl AppState {
                 store.clone(),
                 Runner::new(egress.clone()),
                 wake.clone(),
+                config.master_key.clone(),
             )),
             deliveries: Arc::new(DeliveryWorker::new(
                 store.clone(),

@@ -13,6 +13,7 @@
 //! serializes back to the JSON it was saved as.
 
 pub mod document;
+pub mod secrets;
 mod validate;
 pub mod widgets;
 

@@ -8,7 +8,7 @@
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use flowhook_core::flow::{Flow, FlowError, parse_flow};
+use flowhook_core::flow::{Flow, FlowError, parse_flow, secrets};
 use flowhook_core::ids::FlowId;
 use flowhook_storage::FlowRecord;
 use serde::Serialize;
@@ -48,12 +48,27 @@ pub struct Valid {
     pub name: String,
 }
 
+/// The document to store: literal credentials sealed (see `flow::secrets`);
+/// `previous` is the stored document it replaces.
+fn sealed(state: &AppState, document: &str, previous: Option<&str>) -> Result<String, ApiError> {
+    let mut doc: serde_json::Value = serde_json::from_str(document).map_err(ApiError::internal)?;
+    let previous = previous
+        .map(serde_json::from_str::<serde_json::Value>)
+        .transpose()
+        .map_err(ApiError::internal)?;
+    secrets::seal(&mut doc, &state.master_key, previous.as_ref());
+    Ok(doc.to_string())
+}
+
 fn view(r: &FlowRecord) -> Result<FlowView, ApiError> {
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&r.document).map_err(ApiError::internal)?;
+    secrets::mask(&mut doc);
     Ok(FlowView {
         id: r.id.to_string(),
         version: r.version,
         name: r.name.clone(),
-        document: RawValue::from_string(r.document.clone()).map_err(ApiError::internal)?,
+        document: RawValue::from_string(doc.to_string()).map_err(ApiError::internal)?,
         created_at: rfc3339(r.created_at),
         updated_at: rfc3339(r.updated_at),
     })
@@ -102,6 +117,7 @@ pub async fn create_flow(
     body: Bytes,
 ) -> Result<(StatusCode, axum::Json<Saved>), ApiError> {
     let (flow, document) = validated(&headers, &body)?;
+    let document = sealed(&state, &document, None)?;
     let name = &flow.settings().name;
     // A fresh random id colliding is improbable; retry once on the unique key.
     let mut attempt = 0;
@@ -144,6 +160,12 @@ pub async fn update_flow(
 ) -> Result<axum::Json<Saved>, ApiError> {
     let id = flow_id(&id)?;
     let (flow, document) = validated(&headers, &body)?;
+    let current = state
+        .store
+        .flow(me.id, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("flow"))?;
+    let document = sealed(&state, &document, Some(&current.document))?;
     let record = state
         .store
         .update_flow(me.id, &id, &flow.settings().name, &document)

@@ -574,3 +574,67 @@ async fn a_widget_can_be_tested_from_the_editor() {
         .await;
     assert_eq!(status, 404);
 }
+
+#[tokio::test]
+async fn literal_credentials_in_a_flow_are_sealed_masked_and_still_sent() {
+    let (app, acct, rx) = setup().await;
+    let doc = flow(
+        json!({"url": rx.url("/lit"), "auth": {"type": "basic", "username": "u", "password": "lit-pw"},
+               "headers": [{"key": "X-Api-Key", "value": "k-1"}]}),
+        json!({}),
+    );
+    let (status, saved) = post_flow(&app, &acct.key, "/v1/flows", Method::POST, &doc).await;
+    assert_eq!(status, 201, "{saved}");
+    let id = saved["id"].as_str().expect("id").to_owned();
+
+    let (_, shown) = app
+        .call(Method::GET, &format!("/v1/flows/{id}"), &acct.key, None)
+        .await;
+    let request = &shown["document"]["widgets"]["call"]["request"];
+    assert_eq!(request["auth"]["password"], "***");
+    assert_eq!(request["headers"][0]["value"], "***");
+    let store = flowhook_storage::connect(&app.db_url).await.expect("store");
+    let account = flowhook_core::ids::AccountId::parse(&acct.id).expect("id");
+    let flow_id = flowhook_core::ids::FlowId::parse(&id).expect("id");
+    let stored = store
+        .flow(account, &flow_id)
+        .await
+        .expect("get")
+        .expect("exists");
+    assert!(
+        !stored.document.contains("lit-pw") && !stored.document.contains("k-1"),
+        "sealed at rest"
+    );
+
+    start_and_wait(&app, &acct.key, &id).await;
+    // The editor saves back what it was shown: the masks keep the stored values.
+    let (status, _) = post_flow(
+        &app,
+        &acct.key,
+        &format!("/v1/flows/{id}"),
+        Method::PUT,
+        &shown["document"].to_string(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    start_and_wait(&app, &acct.key, &id).await;
+    let seen = rx.requests_to("/lit");
+    assert_eq!(seen.len(), 2);
+    for r in seen {
+        assert_eq!(r.header("authorization"), Some("Basic dTpsaXQtcHc="));
+        assert_eq!(r.header("x-api-key"), Some("k-1"));
+    }
+}
+
+async fn start_and_wait(app: &TestApp, key: &str, id: &str) -> Value {
+    let (status, exec) = app
+        .call(
+            Method::POST,
+            &format!("/v1/flows/{id}/executions"),
+            key,
+            Some(json!({"contact": "1", "wait": true})),
+        )
+        .await;
+    assert_eq!(status, 200, "{exec}");
+    exec
+}
