@@ -169,7 +169,7 @@ pub async fn list_accounts(
 async fn target(state: &AppState, caller: Caller, id: &str) -> Result<AccountRecord, ApiError> {
     let id = AccountId::parse(id).ok_or_else(|| ApiError::not_found("account"))?;
     match caller {
-        Caller::Account(me) if me.id == id => Ok(me),
+        Caller::Account(me) if me.id == id => Ok(*me),
         Caller::Account(_) => Err(ApiError::not_found("account")),
         Caller::Admin => state
             .store

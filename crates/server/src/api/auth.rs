@@ -24,7 +24,7 @@ pub struct AccountCaller(pub AccountRecord);
 /// Either of the two, for calls both may make.
 pub enum Caller {
     Admin,
-    Account(AccountRecord),
+    Account(Box<AccountRecord>),
 }
 
 fn bearer(parts: &Parts) -> Result<&str, ApiError> {
@@ -106,6 +106,8 @@ impl FromRequestParts<AppState> for Caller {
         if state.is_admin_token(token) {
             return Ok(Caller::Admin);
         }
-        account_for(parts, state, token).await.map(Caller::Account)
+        account_for(parts, state, token)
+            .await
+            .map(|a| Caller::Account(Box::new(a)))
     }
 }
