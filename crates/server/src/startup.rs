@@ -20,6 +20,9 @@ pub struct Application {
 impl Application {
     /// Start-up failures are messages for the operator.
     pub async fn build(config: Config) -> Result<Application, String> {
+        for file in &config.generated {
+            tracing::warn!(file = %file.display(), "generated a new secret; keep this file safe and private");
+        }
         let store = flowhook_storage::connect(&config.database_url)
             .await
             .map_err(|e| {
