@@ -376,7 +376,7 @@ async fn retry_after_is_honoured_and_exhaustion_fails_then_resend_delivers(db: D
     };
     let gap = (at(1) - at(0)).num_milliseconds();
     assert!(
-        (900..1900).contains(&gap),
+        (900..3000).contains(&gap),
         "Retry-After: 1 was honoured, not the 0 s schedule: {gap} ms"
     );
     assert_eq!(got[0].header("webhook-id"), got[1].header("webhook-id"));
