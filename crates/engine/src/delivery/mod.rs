@@ -2,7 +2,7 @@
 //! the outbox, sends each signed (Standard Webhooks) through the egress client,
 //! records the attempt and reschedules or finishes it.
 //!
-//! One delivery goes through typed steps: [`worker`]'s `prepare` (load the
+//! One delivery goes through steps: [`worker`]'s `prepare` (load the
 //! webhook, open its secrets, sign), `call` (one guarded request), `record` (the
 //! attempt and the next state, in one transaction) — with [`schedule`] deciding
 //! when the next attempt is.

@@ -4,7 +4,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use flowhook_core::http::HttpMethod;
 use flowhook_core::secret::{MasterKey, SigningSecret};
 use flowhook_core::webhook_call::basic_auth;
 use flowhook_storage::{
@@ -68,11 +67,6 @@ pub struct DeliveryWorker {
     owner: String,
     wake: Arc<Notify>,
     pub counters: Arc<DeliveryCounters>,
-}
-
-/// A delivery ready to send.
-struct Prepared {
-    request: OutboundRequest,
 }
 
 impl DeliveryWorker {
@@ -175,7 +169,7 @@ impl DeliveryWorker {
         let started = Instant::now();
         let (status, response, error, retry_after) = match self.prepare(&delivery).await {
             Err(error) => (None, None, Some(error), None),
-            Ok(prepared) => match self.egress.send(prepared.request).await {
+            Ok(request) => match self.egress.send(request).await {
                 Err(e) => (None, None, Some(e.to_string()), None),
                 Ok(resp) => {
                     let excerpt = String::from_utf8_lossy(&resp.body).into_owned();
@@ -239,7 +233,7 @@ impl DeliveryWorker {
     }
 
     /// Loads the webhook, opens its secrets and builds the signed request.
-    async fn prepare(&self, d: &DeliveryRecord) -> Result<Prepared, String> {
+    async fn prepare(&self, d: &DeliveryRecord) -> Result<OutboundRequest, String> {
         let hook = self
             .store
             .webhook(d.account_id, d.webhook_id)
@@ -277,20 +271,13 @@ impl DeliveryWorker {
                 basic_auth(username, open(&password.0)?.expose()),
             ));
         }
-        let method = if hook.method == HttpMethod::Get {
-            HttpMethod::Post
-        } else {
-            hook.method
-        };
-        Ok(Prepared {
-            request: OutboundRequest {
-                method,
-                url: hook.url.as_url().clone(),
-                headers,
-                body: Some(body.to_vec()),
-                timeout: self.config.request_timeout,
-                max_response_bytes: EXCERPT_BYTES,
-            },
+        Ok(OutboundRequest {
+            method: hook.method,
+            url: hook.url.as_url().clone(),
+            headers,
+            body: Some(body.to_vec()),
+            timeout: self.config.request_timeout,
+            max_response_bytes: EXCERPT_BYTES,
         })
     }
 }
