@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use flowhook_core::flow::{Flow, parse_flow, secrets};
 use flowhook_core::flow_end::{FlowEndPayload, Recording};
@@ -17,7 +18,7 @@ use flowhook_core::vars::Variables;
 use flowhook_storage::{
     AccountRecord, DeliveryRecord, ExecutionRecord, FlowRecord, Store, StoreError,
 };
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 
 use crate::runner::{AccountContext, DryRun, ExecutionInput, Hangup, Runner, StoredUserKeys};
 
@@ -58,6 +59,12 @@ impl Prepared {
     }
 }
 
+/// How often a server records that its executions are still running.
+pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(10);
+/// How long a running execution may go without a heartbeat before any server
+/// presumes its server gone and marks it failed.
+pub const PRESUMED_GONE_AFTER: Duration = Duration::from_secs(60);
+
 /// Largest number of parsed flows kept; the cache is simply emptied when full.
 const FLOW_CACHE_SIZE: usize = 1024;
 
@@ -69,6 +76,8 @@ pub struct Executions {
     wake_deliveries: Arc<Notify>,
     /// Opens credentials sealed in stored flow documents.
     master_key: MasterKey,
+    /// This server, as the owner of the executions it runs.
+    owner: String,
     flows: Mutex<HashMap<(String, i64), Arc<Flow>>>,
     live: Mutex<HashMap<ExecutionId, Hangup>>,
 }
@@ -85,6 +94,7 @@ impl Executions {
             runner,
             wake_deliveries,
             master_key,
+            owner: crate::instance_id().to_owned(),
             flows: Mutex::new(HashMap::new()),
             live: Mutex::new(HashMap::new()),
         }
@@ -243,6 +253,44 @@ impl Executions {
             record.id,
             payload.to_json(),
         )))
+    }
+
+    /// Until `stop`: records every [`HEARTBEAT_EVERY`] that this server's
+    /// executions are alive, and marks failed the running executions of servers
+    /// silent for [`PRESUMED_GONE_AFTER`], so none stays `running` for ever.
+    pub async fn maintain(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(HEARTBEAT_EVERY) => {}
+                _ = stop.changed() => {}
+            }
+            if *stop.borrow() {
+                return;
+            }
+            let now = flowhook_storage::now_millis();
+            let live: Vec<ExecutionId> = self
+                .live
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .keys()
+                .copied()
+                .collect();
+            if let Err(e) = self
+                .store
+                .heartbeat_executions(&self.owner, &live, now)
+                .await
+            {
+                tracing::warn!(error = %e, "cannot record execution heartbeats");
+            }
+            let before = now - PRESUMED_GONE_AFTER.as_millis() as i64;
+            match self.store.fail_interrupted(before).await {
+                Ok(0) => {}
+                Ok(n) => {
+                    tracing::warn!(failed = n, "marked executions of a silent server as failed")
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot sweep interrupted executions"),
+            }
+        }
     }
 
     /// Wakes the delivery worker (after deliveries were queued again).

@@ -13,3 +13,16 @@ pub mod delivery;
 pub mod egress;
 pub mod executions;
 pub mod runner;
+
+/// This server process's name in shared state (execution owners, delivery
+/// leases): its pid and a random suffix, the same for the whole process.
+pub fn instance_id() -> &'static str {
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ID.get_or_init(|| {
+        format!(
+            "{}-{}",
+            std::process::id(),
+            hex::encode(flowhook_core::secret::random_bytes::<6>())
+        )
+    })
+}

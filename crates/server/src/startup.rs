@@ -89,6 +89,7 @@ impl Application {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let (stop, stopped) = tokio::sync::watch::channel(false);
+        let maintenance = tokio::spawn(self.state.executions.clone().maintain(stopped.clone()));
         let worker = tokio::spawn(self.state.deliveries.clone().run(stopped));
         tracing::info!(
             listen = %self.local_addr(),
@@ -105,6 +106,7 @@ impl Application {
         .await;
         let _ = stop.send(true);
         let _ = worker.await;
+        let _ = maintenance.await;
         served
     }
 }

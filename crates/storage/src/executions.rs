@@ -92,8 +92,16 @@ pub trait ExecutionStore {
         account: AccountId,
         filter: &ExecutionFilter,
     ) -> Result<Vec<ExecutionRecord>, StoreError>;
-    /// Marks executions still `running` that started before `before` as failed:
-    /// their process is gone. Returns how many.
+    /// Records that `owner` (a server) is still running these executions.
+    async fn heartbeat_executions(
+        &self,
+        owner: &str,
+        ids: &[ExecutionId],
+        now: i64,
+    ) -> Result<u64, StoreError>;
+    /// Marks as failed the executions still `running` whose last sign of life
+    /// (heartbeat, or start) is older than `before`: their server is gone.
+    /// Returns how many.
     async fn fail_interrupted(&self, before: i64) -> Result<u64, StoreError>;
 
     /// Every `$user.key` of a contact, as `(NAME, value)`.
@@ -236,12 +244,36 @@ macro_rules! impl_execution_store {
                 rows.iter().map(|r| execution_from_row!(r)).collect()
             }
 
+            async fn heartbeat_executions(
+                &self,
+                owner: &str,
+                ids: &[ExecutionId],
+                now: i64,
+            ) -> Result<u64, StoreError> {
+                if ids.is_empty() {
+                    return Ok(0);
+                }
+                let placeholders: Vec<String> = (3..ids.len() + 3).map(|i| format!("${i}")).collect();
+                let sql = format!(
+                    "UPDATE executions SET owner = $1, heartbeat_at = $2
+                     WHERE status = 'running' AND id IN ({})",
+                    placeholders.join(", ")
+                );
+                let mut query = sqlx::query(&sql).bind(owner).bind(now);
+                for id in ids {
+                    query = query.bind(id.to_string());
+                }
+                Ok(query.execute(self.writer()).await?.rows_affected())
+            }
+
             async fn fail_interrupted(&self, before: i64) -> Result<u64, StoreError> {
                 let done = sqlx::query(
-                    "UPDATE executions SET status = 'failed', reason = 'interrupted: the server stopped while it ran',
-                        finished_at = $1 WHERE status = 'running' AND started_at < $1",
+                    "UPDATE executions SET status = 'failed', reason = 'interrupted: its server stopped while it ran',
+                        finished_at = $2
+                     WHERE status = 'running' AND COALESCE(heartbeat_at, started_at) < $1",
                 )
                 .bind(before)
+                .bind(now_millis())
                 .execute(self.writer())
                 .await?;
                 Ok(done.rows_affected())

@@ -23,6 +23,11 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "deliveries",
         include_str!("../migrations/0003_deliveries.sql"),
     ),
+    (
+        4,
+        "execution_heartbeats",
+        include_str!("../migrations/0004_execution_heartbeats.sql"),
+    ),
 ];
 
 pub(crate) const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS flowhook_migrations (

@@ -674,3 +674,54 @@ on_both!(
         );
     }
 );
+
+on_both!(
+    heartbeats_keep_running_executions_alive,
+    |store: Arc<dyn Store>, _url: String| async move {
+        use flowhook_core::ids::ExecutionId;
+        use flowhook_storage::ExecutionRecord;
+        let acct = store
+            .create_account(&new_account(31))
+            .await
+            .expect("account")
+            .id;
+        let mut alive = ExecutionRecord::running(ExecutionId::generate(), acct, "Ab3dE6gH", 1, "a");
+        let mut orphan =
+            ExecutionRecord::running(ExecutionId::generate(), acct, "Ab3dE6gH", 1, "b");
+        alive.started_at = 1_000;
+        orphan.started_at = 1_000;
+        store.insert_execution(&alive).await.expect("insert");
+        store.insert_execution(&orphan).await.expect("insert");
+        assert_eq!(
+            store
+                .heartbeat_executions("server-1", &[alive.id], 50_000)
+                .await
+                .expect("beat"),
+            1
+        );
+        assert_eq!(
+            store.fail_interrupted(40_000).await.expect("sweep"),
+            1,
+            "only the silent one"
+        );
+        let got = |id| {
+            let store = store.clone();
+            async move {
+                store
+                    .execution(acct, id)
+                    .await
+                    .expect("get")
+                    .expect("exists")
+            }
+        };
+        assert_eq!(got(alive.id).await.status, "running");
+        let failed = got(orphan.id).await;
+        assert_eq!(failed.status, "failed");
+        assert!(failed.reason.expect("reason").contains("interrupted"));
+        assert_eq!(
+            store.fail_interrupted(60_000).await.expect("sweep"),
+            1,
+            "its heartbeat grew old too"
+        );
+    }
+);

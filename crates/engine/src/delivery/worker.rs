@@ -78,7 +78,7 @@ impl DeliveryWorker {
         wake: Arc<Notify>,
     ) -> DeliveryWorker {
         DeliveryWorker {
-            owner: format!("{}-{}", std::process::id(), uuid_like()),
+            owner: crate::instance_id().to_owned(),
             store,
             egress,
             master_key,
@@ -93,7 +93,6 @@ impl DeliveryWorker {
     pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
         let permits = Arc::new(Semaphore::new(self.config.concurrency));
         let mut tasks = JoinSet::new();
-        let mut claims = 0u64;
 
         tracing::info!(owner = %self.owner, "delivery worker started");
         while !*stop.borrow() {
@@ -106,8 +105,10 @@ impl DeliveryWorker {
                 }
                 continue;
             }
-            claims += 1;
-            let lease = format!("{}:{claims}", self.owner);
+            // Numbered per process, so no two claims of this server share a name.
+            static CLAIMS: AtomicU64 = AtomicU64::new(0);
+            let claim = CLAIMS.fetch_add(1, Ordering::Relaxed);
+            let lease = format!("{}:{claim}", self.owner);
             let claimed = self
                 .store
                 .claim_deliveries(
@@ -286,12 +287,4 @@ impl DeliveryWorker {
 fn jitter() -> f64 {
     let r = u64::from_le_bytes(flowhook_core::secret::random_bytes::<8>());
     (r as f64 / u64::MAX as f64) * 2.0 - 1.0
-}
-
-fn uuid_like() -> String {
-    hex_string(&flowhook_core::secret::random_bytes::<6>())
-}
-
-fn hex_string(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
