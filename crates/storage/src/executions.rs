@@ -184,8 +184,7 @@ macro_rules! impl_execution_store {
                 e: &ExecutionRecord,
                 delivery: Option<&DeliveryRecord>,
             ) -> Result<(), StoreError> {
-                let mut tx = self.writer().begin().await?;
-                sqlx::query(
+                let update = sqlx::query(
                     "UPDATE executions SET status = $3, reason = $4, variables = $5, persisted = $6, trace = $7,
                         finished_at = $8 WHERE account_id = $1 AND id = $2",
                 )
@@ -196,13 +195,20 @@ macro_rules! impl_execution_store {
                 .bind(e.variables.to_string())
                 .bind(e.persisted.to_string())
                 .bind(e.trace.to_string())
-                .bind(e.finished_at.unwrap_or_else(now_millis))
-                .execute(&mut *tx)
-                .await?;
-                if let Some(d) = delivery {
-                    crate::deliveries::insert_delivery!(&mut *tx, d)?;
+                .bind(e.finished_at.unwrap_or_else(now_millis));
+                match delivery {
+                    // One statement commits on its own; a transaction only
+                    // when the outbox row must land with it.
+                    None => {
+                        update.execute(self.writer()).await?;
+                    }
+                    Some(d) => {
+                        let mut tx = self.writer().begin().await?;
+                        update.execute(&mut *tx).await?;
+                        crate::deliveries::insert_delivery!(&mut *tx, d)?;
+                        tx.commit().await?;
+                    }
                 }
-                tx.commit().await?;
                 Ok(())
             }
 
