@@ -31,6 +31,10 @@ pub enum SecretError {
     BadSigningSecret,
 }
 
+/// Marks a value sealed with the master key where sealed and plain values share
+/// a field (headers, flow documents), so what is sealed says so itself.
+pub const SEALED_PREFIX: &str = "sealed:";
+
 /// A string that must not be shown: passwords, tokens, API keys.
 #[derive(Clone, PartialEq, Eq, Default)]
 pub struct SecretString(String);

@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::secret::SecretString;
+use crate::secret::{SEALED_PREFIX, SecretString};
 
 /// An absolute `http(s)` URL of a destination.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -159,36 +159,40 @@ pub fn is_sensitive_name(name: &str) -> bool {
 }
 
 impl HeaderPair {
-    /// The form kept at rest: a sensitive value sealed with the master key.
+    /// The form kept at rest: a sensitive value sealed with the master key, as
+    /// `sealed:…`. A value that merely looks sealed is sealed too, so a client
+    /// cannot have the server open a ciphertext of its choosing.
     pub fn sealed(&self, master: &crate::secret::MasterKey) -> HeaderPair {
+        let seal = is_sensitive_name(&self.key) || self.value.starts_with(SEALED_PREFIX);
         HeaderPair {
             key: self.key.clone(),
-            value: if is_sensitive_name(&self.key) {
-                master.seal(&self.value)
+            value: if seal {
+                format!("{SEALED_PREFIX}{}", master.seal(&self.value))
             } else {
                 self.value.clone()
             },
         }
     }
 
-    /// The value to send, from the form kept at rest.
+    /// The value to send, from the form kept at rest. What is sealed says so
+    /// itself, whatever the header's name.
     pub fn opened(
         &self,
         master: &crate::secret::MasterKey,
     ) -> Result<(String, String), crate::secret::SecretError> {
-        let value = if is_sensitive_name(&self.key) {
-            master.open(&self.value)?.expose().to_owned()
-        } else {
-            self.value.clone()
+        let value = match self.value.strip_prefix(SEALED_PREFIX) {
+            Some(sealed) => master.open(sealed)?.expose().to_owned(),
+            None => self.value.clone(),
         };
         Ok((self.key.clone(), value))
     }
 
-    /// The form an API answer shows: a sensitive value as `***`.
+    /// The form an API answer shows: a sensitive or sealed value as `***`.
     pub fn masked(&self) -> HeaderPair {
+        let hide = is_sensitive_name(&self.key) || self.value.starts_with(SEALED_PREFIX);
         HeaderPair {
             key: self.key.clone(),
-            value: if is_sensitive_name(&self.key) {
+            value: if hide {
                 "***".into()
             } else {
                 self.value.clone()

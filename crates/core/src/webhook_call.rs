@@ -162,10 +162,17 @@ pub fn render_request(
     let empty_host = url_text
         .split_once("://")
         .is_some_and(|(_, rest)| rest.is_empty() || rest.starts_with(['/', '?', '#']));
+    // Refusal messages land in traces: they show the URL without its query,
+    // whose values may be credentials.
+    let shown = url_text
+        .split(['?', '#'])
+        .next()
+        .unwrap_or_default()
+        .to_owned();
     if empty_host {
         return Err(refuse(
             Failure::InvalidRequest,
-            format!("url `{url_text}` has an empty host"),
+            format!("url `{shown}` has an empty host"),
         ));
     }
     // A `.` or `..` path segment (also as `%2e`) would be resolved away by the
@@ -173,11 +180,15 @@ pub fn render_request(
     if let Some(segment) = dot_segment(&url_text) {
         return Err(refuse(
             Failure::InvalidRequest,
-            format!("url `{url_text}` has a `{segment}` path segment"),
+            format!("url `{shown}` has a `{segment}` path segment"),
         ));
     }
-    let url = WebhookUrl::parse(&url_text)
-        .map_err(|e| refuse(Failure::InvalidRequest, format!("url `{url_text}`: {e}")))?;
+    let url = WebhookUrl::parse(&url_text).map_err(|e| {
+        refuse(
+            Failure::InvalidRequest,
+            format!("url `{shown}…` is not valid: {}", url_error(&e)),
+        )
+    })?;
     url.check_scheme(allow_http)
         .map_err(|e: UrlError| refuse(Failure::HttpNotAllowed, e.to_string()))?;
 
@@ -219,6 +230,17 @@ pub fn render_request(
         body,
         missing,
     })
+}
+
+/// A URL error without the URL text (which may hold credentials in its query).
+fn url_error(e: &UrlError) -> String {
+    match e {
+        UrlError::Malformed(text) => text
+            .rsplit_once(": ")
+            .map_or("malformed", |(_, reason)| reason)
+            .to_owned(),
+        other => other.to_string(),
+    }
 }
 
 /// The first `.`/`..` segment (in any encoding) of a URL's path, if any.

@@ -45,12 +45,33 @@ pub enum ExecutionError {
     Store(#[from] StoreError),
 }
 
+/// The executions running on this server, with their hangup switches.
+type Live = Arc<Mutex<HashMap<ExecutionId, Hangup>>>;
+
+/// Membership of the live set. Dropping it leaves the set — when the run ends,
+/// fails or panics, or if it never starts — so no execution is heartbeated (and
+/// kept `running`) after its run is gone.
+struct LiveEntry {
+    live: Live,
+    id: ExecutionId,
+}
+
+impl Drop for LiveEntry {
+    fn drop(&mut self) {
+        self.live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.id);
+    }
+}
+
 /// An execution that is stored and ready to run.
 pub struct Prepared {
     flow: Arc<Flow>,
     input: ExecutionInput,
     record: ExecutionRecord,
     hangup: Hangup,
+    live: LiveEntry,
 }
 
 impl Prepared {
@@ -79,7 +100,7 @@ pub struct Executions {
     /// This server, as the owner of the executions it runs.
     owner: String,
     flows: Mutex<HashMap<(String, i64), Arc<Flow>>>,
-    live: Mutex<HashMap<ExecutionId, Hangup>>,
+    live: Live,
 }
 
 impl Executions {
@@ -96,7 +117,7 @@ impl Executions {
             master_key,
             owner: crate::instance_id().to_owned(),
             flows: Mutex::new(HashMap::new()),
-            live: Mutex::new(HashMap::new()),
+            live: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 
@@ -179,11 +200,16 @@ impl Executions {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(input.id, hangup.clone());
+        let live = LiveEntry {
+            live: self.live.clone(),
+            id: input.id,
+        };
         Ok(Prepared {
             flow: parsed,
             input,
             record,
             hangup,
+            live,
         })
     }
 
@@ -194,16 +220,14 @@ impl Executions {
             input,
             mut record,
             hangup,
+            live,
         } = prepared;
         let user_keys = StoredUserKeys {
             store: self.store.clone(),
             account: input.account.id,
         };
         let outcome = self.runner.run(&flow, &input, &user_keys, &hangup).await;
-        self.live
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&input.id);
+        drop(live);
         record.status = outcome.status.as_str().to_owned();
         record.reason = outcome.reason;
         record.variables = serde_json::to_value(&outcome.variables).unwrap_or_default();

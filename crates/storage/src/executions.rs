@@ -256,20 +256,22 @@ macro_rules! impl_execution_store {
                 ids: &[ExecutionId],
                 now: i64,
             ) -> Result<u64, StoreError> {
-                if ids.is_empty() {
-                    return Ok(0);
+                // In chunks: both databases cap the parameters of one statement.
+                let mut updated = 0;
+                for chunk in ids.chunks(500) {
+                    let placeholders: Vec<String> = (3..chunk.len() + 3).map(|i| format!("${i}")).collect();
+                    let sql = format!(
+                        "UPDATE executions SET owner = $1, heartbeat_at = $2
+                         WHERE status = 'running' AND id IN ({})",
+                        placeholders.join(", ")
+                    );
+                    let mut query = sqlx::query(&sql).bind(owner).bind(now);
+                    for id in chunk {
+                        query = query.bind(id.to_string());
+                    }
+                    updated += query.execute(self.writer()).await?.rows_affected();
                 }
-                let placeholders: Vec<String> = (3..ids.len() + 3).map(|i| format!("${i}")).collect();
-                let sql = format!(
-                    "UPDATE executions SET owner = $1, heartbeat_at = $2
-                     WHERE status = 'running' AND id IN ({})",
-                    placeholders.join(", ")
-                );
-                let mut query = sqlx::query(&sql).bind(owner).bind(now);
-                for id in ids {
-                    query = query.bind(id.to_string());
-                }
-                Ok(query.execute(self.writer()).await?.rows_affected())
+                Ok(updated)
             }
 
             async fn fail_interrupted(&self, before: i64) -> Result<u64, StoreError> {

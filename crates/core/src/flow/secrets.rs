@@ -10,10 +10,9 @@
 
 use serde_json::Value;
 
-use crate::secret::{MasterKey, SecretError};
+use crate::secret::{MasterKey, SEALED_PREFIX as SEALED, SecretError};
 use crate::webhook::is_sensitive_name;
 
-const SEALED: &str = "sealed:";
 const MASK: &str = "***";
 
 /// Every credential field of a document: `(widget id, field name, value)`,
@@ -63,22 +62,33 @@ fn stored_values(doc: Option<&Value>) -> Vec<(String, String, Value)> {
 }
 
 /// Seals the credential fields of a document about to be stored. `previous` is
-/// the stored document this one replaces, for values sent back as `***`.
-pub fn seal(doc: &mut Value, master: &MasterKey, previous: Option<&Value>) {
+/// the stored document this one replaces: a value sent back as `***` keeps the
+/// one stored for the same widget and field. Everything else the client sent is
+/// sealed, even text that looks sealed, so a client can never make the server
+/// open a ciphertext of its choosing. A `***` with nothing stored to keep is an
+/// error naming the widget and field, rather than a credential of three stars.
+pub fn seal(doc: &mut Value, master: &MasterKey, previous: Option<&Value>) -> Result<(), String> {
     let before = stored_values(previous);
+    let mut dangling = None;
     for_each_credential(doc, |id, field, value| {
         let Some(text) = value.as_str() else { return };
-        if text.is_empty() || text.starts_with(SEALED) {
+        if text.is_empty() {
             return;
         }
-        let kept = (text == MASK)
-            .then(|| before.iter().find(|(i, f, _)| i == id && f == field))
-            .flatten();
-        *value = match kept {
-            Some((_, _, stored)) => stored.clone(),
-            None => Value::String(format!("{SEALED}{}", master.seal(text))),
-        };
+        if text == MASK {
+            match before.iter().find(|(i, f, _)| i == id && f == field) {
+                Some((_, _, stored)) => *value = stored.clone(),
+                None => {
+                    dangling.get_or_insert(format!(
+                        "widget {id:?}: {field} is `***` but no value is stored for it; send the credential itself"
+                    ));
+                }
+            }
+            return;
+        }
+        *value = Value::String(format!("{SEALED}{}", master.seal(text)));
     });
+    dangling.map_or(Ok(()), Err)
 }
 
 /// Opens sealed fields, for parsing the document to run it.
@@ -129,7 +139,7 @@ mod tests {
     #[test]
     fn sealed_masked_and_opened_again() {
         let mut stored = doc("lit-pw", "k-1");
-        seal(&mut stored, &master(), None);
+        seal(&mut stored, &master(), None).expect("seals");
         let text = stored.to_string();
         assert!(!text.contains("lit-pw") && !text.contains("k-1"), "{text}");
         assert!(text.contains("shown"), "other headers are untouched");
@@ -155,9 +165,9 @@ mod tests {
     #[test]
     fn a_mask_sent_back_keeps_the_stored_value() {
         let mut stored = doc("lit-pw", "k-1");
-        seal(&mut stored, &master(), None);
+        seal(&mut stored, &master(), None).expect("seals");
         let mut edited = doc("***", "k-2");
-        seal(&mut edited, &master(), Some(&stored));
+        seal(&mut edited, &master(), Some(&stored)).expect("seals");
         open(&mut edited, &master()).expect("opens");
         assert_eq!(edited, doc("lit-pw", "k-2"));
     }
@@ -165,8 +175,27 @@ mod tests {
     #[test]
     fn another_key_cannot_open() {
         let mut stored = doc("lit-pw", "k-1");
-        seal(&mut stored, &master(), None);
+        seal(&mut stored, &master(), None).expect("seals");
         let other = MasterKey::parse(&"cd".repeat(32)).expect("key");
         assert!(open(&mut stored, &other).is_err());
+    }
+
+    #[test]
+    fn a_mask_without_a_stored_value_and_a_forged_seal_are_refused() {
+        let mut new = doc("***", "k-1");
+        let err = seal(&mut new, &master(), None).expect_err("nothing to keep");
+        assert!(err.contains("auth.password"), "{err}");
+
+        // Text that looks sealed is sealed again, so opening gives it back as is.
+        let mut stored = doc("lit-pw", "k-1");
+        seal(&mut stored, &master(), None).expect("seals");
+        let forged = stored["widgets"]["w"]["request"]["auth"]["password"].clone();
+        let mut attack = doc(forged.as_str().expect("text"), "k-1");
+        seal(&mut attack, &master(), None).expect("seals");
+        open(&mut attack, &master()).expect("opens");
+        assert_eq!(
+            attack["widgets"]["w"]["request"]["auth"]["password"],
+            forged
+        );
     }
 }

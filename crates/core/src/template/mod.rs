@@ -54,6 +54,10 @@ enum Segment {
         /// Only used by [`Context::JsonString`], where such a value must be a JSON
         /// number, boolean or null, so it cannot add structure.
         json_bare: bool,
+        /// Whether the token directly follows an unpaired backslash inside a JSON
+        /// string (`"\$flow.key.x"`): the backslash would pair with the value's
+        /// first character, so [`Context::JsonString`] refuses any value there.
+        json_after_escape: bool,
     },
 }
 
@@ -245,10 +249,15 @@ impl<'a> Parser<'a> {
         self.flush_literal();
         let url_authority = self.url != UrlState::Rest;
         let json_bare = !self.json.in_string;
+        let json_after_escape = self.json.in_string && self.json.escaped;
+        // The value stands where the escaped character would; the literal after
+        // it is read as if that character had been there.
+        self.json.escaped = false;
         self.segments.push(Segment::Var {
             var,
             url_authority,
             json_bare,
+            json_after_escape,
         });
     }
 

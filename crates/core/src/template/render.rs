@@ -78,7 +78,7 @@ pub enum RenderError {
     )]
     UnsafeUrlValue { var: VarName },
     #[error(
-        "the value of {var} stands outside quotes in a JSON body, where only a number, true, false or null may go; put the variable in quotes to send it as a string"
+        "the value of {var} stands outside quotes in a JSON body (or right after a backslash in a string), where only a number, true, false or null may go; put the variable in quotes, without a backslash before it, to send it as a string"
     )]
     UnsafeJsonValue { var: VarName },
 }
@@ -86,7 +86,8 @@ pub enum RenderError {
 /// A value in a JSON value position (outside quotes): only a scalar literal, so
 /// it cannot open an object or array or close the one it is in.
 fn push_json_scalar(out: &mut String, value: &str, var: &VarName) -> Result<(), RenderError> {
-    let scalar = matches!(value.trim(), "true" | "false" | "null")
+    let value = value.trim();
+    let scalar = matches!(value, "true" | "false" | "null")
         || serde_json::from_str::<serde_json::Value>(value).is_ok_and(|v| v.is_number());
     if !scalar {
         return Err(RenderError::UnsafeJsonValue { var: var.clone() });
@@ -122,7 +123,11 @@ impl Template {
                     var,
                     url_authority,
                     json_bare,
+                    json_after_escape,
                 } => match vars.get(var) {
+                    Some(_) if context == Context::JsonString && *json_after_escape => {
+                        return Err(RenderError::UnsafeJsonValue { var: var.clone() });
+                    }
                     Some(value) if context == Context::JsonString && *json_bare => {
                         push_json_scalar(out, &value, var)?
                     }

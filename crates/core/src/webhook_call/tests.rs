@@ -313,3 +313,42 @@ fn a_value_cannot_climb_out_of_the_path() {
         "dots in a query are data"
     );
 }
+
+#[test]
+fn a_token_after_a_backslash_in_a_json_string_is_refused() {
+    let req = widget(
+        json!({"url": "https://api.invalid/", "body_type": "json",
+               "body": "{\"a\": \"\\$flow.key.x\", \"n\": $flow.key.n}"}),
+        json!({}),
+    );
+    let v = vars(&[("$flow.key.x", "n"), ("$flow.key.n", "[[1],{}]")]);
+    let refused =
+        render_request(&req.request, &v, false).expect_err("backslash pairs with the value");
+    assert_eq!(refused.failure, Failure::InvalidRequest);
+    // And the tracking stays in step: `n` is still outside quotes.
+    let plain = widget(
+        json!({"url": "https://api.invalid/", "body_type": "json",
+               "body": "{\"a\": \"x\", \"n\": $flow.key.n}"}),
+        json!({}),
+    );
+    assert!(render_request(&plain.request, &vars(&[("$flow.key.n", "[1]")]), false).is_err());
+}
+
+#[test]
+fn refusals_never_show_query_values() {
+    let req = widget(
+        json!({"url": "https://$flow.key.host/x", "query": [{"key": "api_key", "value": "$flow.key.k"}]}),
+        json!({}),
+    );
+    let refused = render_request(
+        &req.request,
+        &vars(&[("$flow.key.k", "very-secret")]),
+        false,
+    )
+    .expect_err("empty host");
+    assert!(
+        !refused.message.contains("very-secret"),
+        "{}",
+        refused.message
+    );
+}

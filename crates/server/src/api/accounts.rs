@@ -10,6 +10,7 @@ use axum::http::StatusCode;
 use flowhook_core::account::{AccountName, IpWhitelist, SecurityId, TimeZone};
 use flowhook_core::ids::AccountId;
 use flowhook_core::secret::MasterKey;
+use flowhook_core::webhook::is_sensitive_name;
 use flowhook_storage::{AccountPatch, AccountRecord, NewAccount};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -97,7 +98,7 @@ pub fn view(a: &AccountRecord) -> AccountView {
             .map(ToString::to_string)
             .collect(),
         calendar: a.calendar.clone(),
-        providers: mask_secrets(&a.providers),
+        providers: mask_secrets(&a.providers, false),
         created_at: rfc3339(a.created_at),
         updated_at: rfc3339(a.updated_at),
     }
@@ -231,7 +232,8 @@ pub async fn update_account(
         calendar: input.calendar,
         providers: input
             .providers
-            .map(|p| seal_secrets(&state.master_key, &p, &account.providers)),
+            .map(|p| seal_secrets(&state.master_key, &p, &account.providers, false))
+            .transpose()?,
     };
     if let Some(list) = &whitelist {
         state.store.set_whitelist(account.id, list).await?;
@@ -273,61 +275,60 @@ pub async fn put_whitelist(
     }))
 }
 
-/// Does this settings key hold a secret?
-fn is_secret_key(key: &str) -> bool {
-    let k = key.to_ascii_lowercase();
-    ["key", "token", "secret", "password"]
-        .iter()
-        .any(|s| k.contains(s))
-}
-
-/// Seals string values under secret-named keys. A value sent as `***` (as the API
-/// shows it) keeps the sealed value already stored.
+/// Seals every string under a key that names a secret (at any depth, arrays
+/// included). A `***` (as answers show it) keeps the value stored at the same
+/// place; a `***` with nothing stored there is an error, not a credential.
 fn seal_secrets(
     master: &MasterKey,
     new: &serde_json::Value,
     old: &serde_json::Value,
-) -> serde_json::Value {
+    secret: bool,
+) -> Result<serde_json::Value, ApiError> {
     use serde_json::Value;
-    match new {
+    Ok(match new {
+        Value::String(s) if secret && s == "***" => match old {
+            Value::String(_) => old.clone(),
+            _ => {
+                return Err(ApiError::unprocessable(
+                    "INVALID_BODY",
+                    "a provider secret is `***` but nothing is stored there; send the value itself",
+                ));
+            }
+        },
+        Value::String(s) if secret => Value::String(master.seal(s)),
         Value::Object(map) => Value::Object(
             map.iter()
                 .map(|(k, v)| {
                     let previous = old.get(k).unwrap_or(&Value::Null);
-                    let sealed = match v {
-                        Value::String(s) if is_secret_key(k) && s == "***" => previous.clone(),
-                        Value::String(s) if is_secret_key(k) => Value::String(master.seal(s)),
-                        other => seal_secrets(master, other, previous),
-                    };
-                    (k.clone(), sealed)
+                    let sealed = seal_secrets(master, v, previous, secret || is_sensitive_name(k))?;
+                    Ok((k.clone(), sealed))
                 })
-                .collect(),
+                .collect::<Result<_, ApiError>>()?,
         ),
         Value::Array(items) => Value::Array(
             items
                 .iter()
                 .enumerate()
-                .map(|(i, v)| seal_secrets(master, v, old.get(i).unwrap_or(&Value::Null)))
-                .collect(),
+                .map(|(i, v)| seal_secrets(master, v, old.get(i).unwrap_or(&Value::Null), secret))
+                .collect::<Result<_, _>>()?,
         ),
         other => other.clone(),
-    }
+    })
 }
 
-fn mask_secrets(value: &serde_json::Value) -> serde_json::Value {
+/// Shows every string under a key that names a secret as `***`.
+fn mask_secrets(value: &serde_json::Value, secret: bool) -> serde_json::Value {
     use serde_json::Value;
     match value {
+        Value::String(_) if secret => Value::String("***".into()),
         Value::Object(map) => Value::Object(
             map.iter()
-                .map(|(k, v)| match v {
-                    Value::String(_) if is_secret_key(k) => {
-                        (k.clone(), Value::String("***".into()))
-                    }
-                    other => (k.clone(), mask_secrets(other)),
-                })
+                .map(|(k, v)| (k.clone(), mask_secrets(v, secret || is_sensitive_name(k))))
                 .collect(),
         ),
-        Value::Array(items) => Value::Array(items.iter().map(mask_secrets).collect()),
+        Value::Array(items) => {
+            Value::Array(items.iter().map(|v| mask_secrets(v, secret)).collect())
+        }
         other => other.clone(),
     }
 }

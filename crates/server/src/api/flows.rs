@@ -56,7 +56,8 @@ fn sealed(state: &AppState, document: &str, previous: Option<&str>) -> Result<St
         .map(serde_json::from_str::<serde_json::Value>)
         .transpose()
         .map_err(ApiError::internal)?;
-    secrets::seal(&mut doc, &state.master_key, previous.as_ref());
+    secrets::seal(&mut doc, &state.master_key, previous.as_ref())
+        .map_err(|e| ApiError::unprocessable("INVALID_FLOW", e))?;
     Ok(doc.to_string())
 }
 

@@ -12,7 +12,7 @@ use axum::http::StatusCode;
 use flowhook_core::http::{BodyType, HttpMethod};
 use flowhook_core::ids::WebhookId;
 use flowhook_core::secret::SigningSecret;
-use flowhook_core::webhook::{HeaderPair, WebhookName, WebhookUrl, is_sensitive_name};
+use flowhook_core::webhook::{HeaderPair, WebhookName, WebhookUrl};
 use flowhook_core::webhook_call::basic_auth;
 use flowhook_engine::egress::OutboundRequest;
 use flowhook_storage::{AccountRecord, Sealed, StoredAuth, WebhookRecord};
@@ -157,17 +157,27 @@ fn settings(
         .headers
         .iter()
         .map(|h| {
-            let kept = existing.filter(|_| h.value == "***").and_then(|w| {
-                w.headers
-                    .iter()
-                    .find(|old| old.key.eq_ignore_ascii_case(&h.key))
-            });
-            match kept {
-                Some(old) if is_sensitive_name(&h.key) => old.clone(),
-                _ => h.sealed(&state.master_key),
+            if h.value != "***" {
+                return Ok(h.sealed(&state.master_key));
             }
+            existing
+                .and_then(|w| {
+                    w.headers
+                        .iter()
+                        .find(|old| old.key.eq_ignore_ascii_case(&h.key))
+                })
+                .cloned()
+                .ok_or_else(|| {
+                    ApiError::unprocessable(
+                        "INVALID_HEADER",
+                        format!(
+                            "header `{}` is `***` but no value is stored for it; send the value itself",
+                            h.key
+                        ),
+                    )
+                })
         })
-        .collect();
+        .collect::<Result<Vec<_>, _>>()?;
     let auth = match input.auth {
         AuthInput::None => StoredAuth::None,
         AuthInput::Basic { username, password } => {

@@ -142,6 +142,35 @@ async fn allow_http_is_the_operators_decision() {
         "inside arrays too"
     );
     assert!(!body.to_string().contains("t-456"));
+    let (status, body) = app
+        .call(
+            Method::PATCH,
+            &path,
+            &acct.key,
+            Some(
+                json!({"providers": {"api_keys": ["k-a", "k-b"], "translate": {"api_key": "***"}}}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["providers"]["api_keys"],
+        json!(["***", "***"]),
+        "strings in arrays under a secret key"
+    );
+    assert_eq!(body["providers"]["translate"]["api_key"], "***");
+    let (status, problem) = app
+        .call(
+            Method::PATCH,
+            &path,
+            &acct.key,
+            Some(json!({"providers": {"fresh": {"token": "***"}}})),
+        )
+        .await;
+    assert_eq!(
+        status, 422,
+        "a mask with nothing stored is refused: {problem}"
+    );
     // A bad field changes nothing, not even the fields before it.
     let (status, _) = app
         .call(

@@ -399,7 +399,8 @@ async fn credential_headers_are_sealed_masked_and_kept() {
         .expect("get")
         .expect("exists");
     assert!(
-        record.headers[0].value.starts_with("v1:") && !record.headers[0].value.contains("k-live")
+        record.headers[0].value.starts_with("sealed:v1:")
+            && !record.headers[0].value.contains("k-live")
     );
 
     // Sending `***` back keeps it; the check sends the real value.
