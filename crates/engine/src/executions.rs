@@ -291,29 +291,33 @@ impl Executions {
             if *stop.borrow() {
                 return;
             }
-            let now = flowhook_storage::now_millis();
-            let live: Vec<ExecutionId> = self
-                .live
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .keys()
-                .copied()
-                .collect();
-            if let Err(e) = self
-                .store
-                .heartbeat_executions(&self.owner, &live, now)
-                .await
-            {
-                tracing::warn!(error = %e, "cannot record execution heartbeats");
-            }
-            let before = now - PRESUMED_GONE_AFTER.as_millis() as i64;
-            match self.store.fail_interrupted(before).await {
-                Ok(0) => {}
-                Ok(n) => {
-                    tracing::warn!(failed = n, "marked executions of a silent server as failed")
-                }
-                Err(e) => tracing::warn!(error = %e, "cannot sweep interrupted executions"),
-            }
+            self.heartbeat_and_sweep(flowhook_storage::now_millis())
+                .await;
+        }
+    }
+
+    /// One round of [`Executions::maintain`] at time `now`: heartbeat this
+    /// server's live executions, then fail those silent for too long.
+    pub async fn heartbeat_and_sweep(&self, now: i64) {
+        let live: Vec<ExecutionId> = self
+            .live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .copied()
+            .collect();
+        if let Err(e) = self
+            .store
+            .heartbeat_executions(&self.owner, &live, now)
+            .await
+        {
+            tracing::warn!(error = %e, "cannot record execution heartbeats");
+        }
+        let before = now - PRESUMED_GONE_AFTER.as_millis() as i64;
+        match self.store.fail_interrupted(before).await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(failed = n, "marked executions of a silent server as failed"),
+            Err(e) => tracing::warn!(error = %e, "cannot sweep interrupted executions"),
         }
     }
 
