@@ -15,7 +15,13 @@ pub const TEST_DATABASE_ENV: &str = "FLOWHOOK_TEST_DATABASE_URL";
 /// `FLOWHOOK_TEST_DATABASE_URL` is not set.
 pub async fn fresh_postgres_url(test: &str) -> Option<String> {
     let Ok(base) = std::env::var(TEST_DATABASE_ENV) else {
-        eprintln!("SKIPPED on PostgreSQL: {test} (set {TEST_DATABASE_ENV} to run it)");
+        // Written to the process's stderr directly, not through `eprintln!`,
+        // which the test harness captures and hides for passing tests.
+        use std::io::Write as _;
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED on PostgreSQL: {test} (set {TEST_DATABASE_ENV} to run it)"
+        );
         return None;
     };
     let now = crate::now_millis() / 1000;
