@@ -74,6 +74,25 @@ fn webhook(account: AccountId, name: &str, is_default: bool) -> WebhookRecord {
     }
 }
 
+/// Runs an execution to its end with a flow-end delivery, as the engine does.
+async fn finish_with_delivery(
+    store: &Arc<dyn Store>,
+    acct: AccountId,
+    hook: WebhookId,
+    payload: String,
+) {
+    use flowhook_core::ids::ExecutionId;
+    use flowhook_storage::{DeliveryRecord, ExecutionRecord};
+    let mut exec = ExecutionRecord::running(ExecutionId::generate(), acct, "Ab3dE6gH", 1, "c");
+    store.insert_execution(&exec).await.expect("insert");
+    exec.status = "completed".into();
+    let delivery = DeliveryRecord::new(acct, hook, exec.id, payload);
+    store
+        .finish_execution(&exec, Some(&delivery))
+        .await
+        .expect("finish with delivery");
+}
+
 on_both!(
     accounts_round_trip,
     |store: Arc<dyn Store>, _url: String| async move {
@@ -419,10 +438,8 @@ on_both!(
 on_both!(
     the_outbox_claims_leases_and_records,
     |store: Arc<dyn Store>, _url: String| async move {
-        use flowhook_core::ids::ExecutionId;
         use flowhook_storage::{
-            AttemptOutcome, AttemptRecord, DeliveryFilter, DeliveryRecord, ExecutionRecord,
-            now_millis,
+            AttemptOutcome, AttemptRecord, DeliveryFilter, DeliveryRecord, now_millis,
         };
         let acct = store
             .create_account(&new_account(21))
@@ -433,24 +450,8 @@ on_both!(
         store.insert_webhook(&hook).await.expect("hook");
 
         // Deliveries are written with the end of their execution.
-        let mut ids = Vec::new();
         for i in 0..5 {
-            let exec = ExecutionRecord::running(
-                ExecutionId::generate(),
-                acct,
-                "Ab3dE6gH",
-                1,
-                &format!("c{i}"),
-            );
-            store.insert_execution(&exec).await.expect("insert");
-            let d = DeliveryRecord::new(acct, hook.id, exec.id, format!("{{\"n\":{i}}}"));
-            ids.push(d.id);
-            let mut done = exec.clone();
-            done.status = "completed".into();
-            store
-                .finish_execution(&done, Some(&d))
-                .await
-                .expect("finish with delivery");
+            finish_with_delivery(&store, acct, hook.id, format!("{{\"n\":{i}}}")).await;
         }
         assert_eq!(store.queue_stats().await.expect("stats").pending, 5);
 
@@ -625,8 +626,7 @@ on_both!(
 on_both!(
     concurrent_claims_never_overlap,
     |store: Arc<dyn Store>, _url: String| async move {
-        use flowhook_core::ids::ExecutionId;
-        use flowhook_storage::{DeliveryRecord, ExecutionRecord, now_millis};
+        use flowhook_storage::now_millis;
         let acct = store
             .create_account(&new_account(22))
             .await
@@ -635,15 +635,7 @@ on_both!(
         let hook = webhook(acct, "end", true);
         store.insert_webhook(&hook).await.expect("hook");
         for _ in 0..200 {
-            let exec = ExecutionRecord::running(ExecutionId::generate(), acct, "Ab3dE6gH", 1, "c");
-            store.insert_execution(&exec).await.expect("insert");
-            store
-                .finish_execution(
-                    &exec,
-                    Some(&DeliveryRecord::new(acct, hook.id, exec.id, "{}".into())),
-                )
-                .await
-                .expect("finish");
+            finish_with_delivery(&store, acct, hook.id, "{}".into()).await;
         }
         let now = now_millis();
         let claims = (0..8).map(|i| {

@@ -332,15 +332,7 @@ async fn two_failures_then_success_is_three_attempts_with_one_webhook_id(db: Db)
             .all(|a| a["duration_ms"].as_f64().is_some() && a["at"].is_string())
     );
 
-    let metrics = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("send")
-        .text()
-        .await
-        .expect("text");
+    let metrics = app.get_text("/metrics").await;
     assert!(
         metrics.contains("flowhook_delivery_attempts_total{outcome=\"delivered\"} 1"),
         "{metrics}"

@@ -124,6 +124,23 @@ impl TestApp {
         start(self.db_url.clone(), self.options.clone(), self._dir.clone()).await
     }
 
+    /// An unauthenticated GET of a service endpoint; the body as text.
+    pub async fn get_text(&self, path: &str) -> String {
+        self.http
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request reaches the server")
+            .text()
+            .await
+            .expect("body")
+    }
+
+    /// An unauthenticated GET of a service endpoint; the body as JSON.
+    pub async fn get_json(&self, path: &str) -> Value {
+        serde_json::from_str(&self.get_text(path).await).expect("json")
+    }
+
     pub async fn admin(
         &self,
         method: reqwest::Method,

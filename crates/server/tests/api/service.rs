@@ -5,36 +5,12 @@ use crate::helpers::spawn_app;
 #[tokio::test]
 async fn service_endpoints_answer() {
     let app = spawn_app().await;
-    let health: serde_json::Value = app
-        .http
-        .get(app.url("/healthz"))
-        .send()
-        .await
-        .expect("send")
-        .json()
-        .await
-        .expect("json");
+    let health = app.get_json("/healthz").await;
     assert_eq!(health["status"], "ok");
-    let ready: serde_json::Value = app
-        .http
-        .get(app.url("/readyz"))
-        .send()
-        .await
-        .expect("send")
-        .json()
-        .await
-        .expect("json");
+    let ready = app.get_json("/readyz").await;
     assert_eq!(ready["database"], "sqlite");
 
-    let metrics = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("send")
-        .text()
-        .await
-        .expect("text");
+    let metrics = app.get_text("/metrics").await;
     assert!(
         metrics.contains(
             "flowhook_http_requests_total{route=\"/healthz\",method=\"GET\",status=\"200\"} 1"
@@ -43,15 +19,7 @@ async fn service_endpoints_answer() {
     );
     assert!(metrics.contains("flowhook_database_up 1"));
 
-    let doc: serde_json::Value = app
-        .http
-        .get(app.url("/openapi.json"))
-        .send()
-        .await
-        .expect("send")
-        .json()
-        .await
-        .expect("json");
+    let doc = app.get_json("/openapi.json").await;
     for path in [
         "/v1/accounts",
         "/v1/whitelist",
