@@ -3,7 +3,8 @@
 use flowhook_core::account::{AccountName, IpWhitelist, TimeZone};
 use flowhook_core::ids::AccountId;
 
-use crate::{PgStore, SqliteStore, StoreError, corrupt, now_millis};
+use crate::db::{Conn, Database, Row, conflict_means, params};
+use crate::{StoreError, corrupt, now_millis};
 
 /// What is needed to create an account.
 #[derive(Debug, Clone)]
@@ -66,117 +67,149 @@ pub trait AccountStore {
 const COLUMNS: &str = "id, name, client_id, allow_http, timezone, whitelist, calendar, providers, created_at, updated_at";
 
 /// Reads an `AccountRecord` from a row of `COLUMNS`.
-macro_rules! account_from_row {
-    ($row:expr) => {{
-        use sqlx::Row as _;
-        let row = $row;
-        let id: String = row.try_get("id")?;
-        let tz: String = row.try_get("timezone")?;
-        let whitelist: String = row.try_get("whitelist")?;
-        let calendar: String = row.try_get("calendar")?;
-        let providers: String = row.try_get("providers")?;
-        Ok::<_, StoreError>(AccountRecord {
-            id: AccountId::parse(&id).ok_or_else(|| corrupt("account id", &id))?,
-            name: row.try_get("name")?,
-            client_id: row.try_get("client_id")?,
-            allow_http: row.try_get("allow_http")?,
-            timezone: TimeZone::parse(&tz).map_err(|e| corrupt("account time zone", e))?,
-            whitelist: serde_json::from_str(&whitelist).map_err(|e| corrupt("whitelist", e))?,
-            calendar: serde_json::from_str(&calendar).map_err(|e| corrupt("calendar", e))?,
-            providers: serde_json::from_str(&providers).map_err(|e| corrupt("providers", e))?,
-            created_at: row.try_get("created_at")?,
-            updated_at: row.try_get("updated_at")?,
-        })
-    }};
+fn account_from_row(row: &Row) -> Result<AccountRecord, StoreError> {
+    let id: String = row.get("id")?;
+    let tz: String = row.get("timezone")?;
+    let json = |col: &str| -> Result<serde_json::Value, StoreError> {
+        serde_json::from_str(&row.get::<String>(col)?).map_err(|e| corrupt(col, e))
+    };
+    Ok(AccountRecord {
+        id: AccountId::parse(&id).ok_or_else(|| corrupt("account id", &id))?,
+        name: row.get("name")?,
+        client_id: row.get("client_id")?,
+        allow_http: row.get("allow_http")?,
+        timezone: TimeZone::parse(&tz).map_err(|e| corrupt("account time zone", e))?,
+        whitelist: serde_json::from_str(&row.get::<String>("whitelist")?)
+            .map_err(|e| corrupt("whitelist", e))?,
+        calendar: json("calendar")?,
+        providers: json("providers")?,
+        created_at: row.get("created_at")?,
+        updated_at: row.get("updated_at")?,
+    })
 }
 
-macro_rules! impl_account_store {
-    ($store:ty) => {
-        #[async_trait::async_trait]
-        impl AccountStore for $store {
-            async fn create_account(&self, new: &NewAccount) -> Result<AccountRecord, StoreError> {
-                let now = now_millis();
-                sqlx::query(
+async fn account_by<C: Conn>(
+    c: &mut C,
+    column: &str,
+    value: String,
+) -> Result<Option<AccountRecord>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM accounts WHERE {column} = $1");
+    c.query_opt(&sql, &params![value])
+        .await?
+        .map(|r| account_from_row(&r))
+        .transpose()
+}
+
+#[async_trait::async_trait]
+impl<D: Database> AccountStore for D {
+    async fn create_account(&self, new: &NewAccount) -> Result<AccountRecord, StoreError> {
+        let now = now_millis();
+        let id = new.id.to_string();
+        let insert = params![
+            id.clone(),
+            new.name.as_str(),
+            new.client_id,
+            &new.security_hash,
+            new.allow_http,
+            new.timezone.name(),
+            now
+        ];
+        self.write(move |c| {
+            Box::pin(async move {
+                c.exec(
                     "INSERT INTO accounts (id, name, client_id, security_hash, allow_http, timezone, created_at, updated_at)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+                    &insert,
                 )
-                .bind(new.id.to_string())
-                .bind(new.name.as_str())
-                .bind(new.client_id)
-                .bind(&new.security_hash)
-                .bind(new.allow_http)
-                .bind(new.timezone.name())
-                .bind(now)
-                .execute(self.writer())
                 .await
-                .map_err(|e| StoreError::unique(e, "client id or security id already in use"))?;
-                self.account(new.id)
+                .map_err(conflict_means("client id or security id already in use"))?;
+                account_by(c, "id", id)
                     .await?
                     .ok_or_else(|| corrupt("account", "vanished after insert"))
-            }
+            })
+        })
+        .await
+    }
 
-            async fn account(&self, id: AccountId) -> Result<Option<AccountRecord>, StoreError> {
-                let sql = format!("SELECT {COLUMNS} FROM accounts WHERE id = $1");
-                let row = sqlx::query(&sql).bind(id.to_string()).fetch_optional(self.reader()).await?;
-                row.map(|r| account_from_row!(&r)).transpose()
-            }
+    async fn account(&self, id: AccountId) -> Result<Option<AccountRecord>, StoreError> {
+        let id = id.to_string();
+        self.read(move |c| Box::pin(account_by(c, "id", id))).await
+    }
 
-            async fn account_by_security_hash(
-                &self,
-                hash: &str,
-            ) -> Result<Option<AccountRecord>, StoreError> {
-                let sql = format!("SELECT {COLUMNS} FROM accounts WHERE security_hash = $1");
-                let row = sqlx::query(&sql).bind(hash).fetch_optional(self.reader()).await?;
-                row.map(|r| account_from_row!(&r)).transpose()
-            }
+    async fn account_by_security_hash(
+        &self,
+        hash: &str,
+    ) -> Result<Option<AccountRecord>, StoreError> {
+        let hash = hash.to_owned();
+        self.read(move |c| Box::pin(account_by(c, "security_hash", hash)))
+            .await
+    }
 
-            async fn accounts(&self) -> Result<Vec<AccountRecord>, StoreError> {
+    async fn accounts(&self) -> Result<Vec<AccountRecord>, StoreError> {
+        self.read(|c| {
+            Box::pin(async move {
                 let sql = format!("SELECT {COLUMNS} FROM accounts ORDER BY created_at, id");
-                let rows = sqlx::query(&sql).fetch_all(self.reader()).await?;
-                rows.iter().map(|r| account_from_row!(r)).collect()
-            }
+                c.query(&sql, &[])
+                    .await?
+                    .iter()
+                    .map(account_from_row)
+                    .collect()
+            })
+        })
+        .await
+    }
 
-            async fn update_account(
-                &self,
-                id: AccountId,
-                patch: &AccountPatch,
-            ) -> Result<Option<AccountRecord>, StoreError> {
-                let done = sqlx::query(
-                    "UPDATE accounts SET
-                        allow_http = COALESCE($2, allow_http),
-                        timezone = COALESCE($3, timezone),
-                        calendar = COALESCE($4, calendar),
-                        providers = COALESCE($5, providers),
-                        updated_at = $6
-                     WHERE id = $1",
-                )
-                .bind(id.to_string())
-                .bind(patch.allow_http)
-                .bind(patch.timezone.map(|t| t.name()))
-                .bind(patch.calendar.as_ref().map(|v| v.to_string()))
-                .bind(patch.providers.as_ref().map(|v| v.to_string()))
-                .bind(now_millis())
-                .execute(self.writer())
-                .await?;
-                if done.rows_affected() == 0 {
+    async fn update_account(
+        &self,
+        id: AccountId,
+        patch: &AccountPatch,
+    ) -> Result<Option<AccountRecord>, StoreError> {
+        let id = id.to_string();
+        let update = params![
+            id.clone(),
+            patch.allow_http,
+            patch.timezone.map(|t| t.name()),
+            patch.calendar.as_ref().map(|v| v.to_string()),
+            patch.providers.as_ref().map(|v| v.to_string()),
+            now_millis()
+        ];
+        self.write(move |c| {
+            Box::pin(async move {
+                let done = c
+                    .exec(
+                        "UPDATE accounts SET
+                            allow_http = COALESCE($2, allow_http),
+                            timezone = COALESCE($3, timezone),
+                            calendar = COALESCE($4, calendar),
+                            providers = COALESCE($5, providers),
+                            updated_at = $6
+                         WHERE id = $1",
+                        &update,
+                    )
+                    .await?;
+                if done == 0 {
                     return Ok(None);
                 }
-                self.account(id).await
-            }
+                account_by(c, "id", id).await
+            })
+        })
+        .await
+    }
 
-            async fn set_whitelist(&self, id: AccountId, list: &IpWhitelist) -> Result<bool, StoreError> {
-                let json = serde_json::to_string(list).map_err(|e| corrupt("whitelist", e))?;
-                let done = sqlx::query("UPDATE accounts SET whitelist = $2, updated_at = $3 WHERE id = $1")
-                    .bind(id.to_string())
-                    .bind(json)
-                    .bind(now_millis())
-                    .execute(self.writer())
+    async fn set_whitelist(&self, id: AccountId, list: &IpWhitelist) -> Result<bool, StoreError> {
+        let json = serde_json::to_string(list).map_err(|e| corrupt("whitelist", e))?;
+        let update = params![id.to_string(), json, now_millis()];
+        self.write(move |c| {
+            Box::pin(async move {
+                let done = c
+                    .exec(
+                        "UPDATE accounts SET whitelist = $2, updated_at = $3 WHERE id = $1",
+                        &update,
+                    )
                     .await?;
-                Ok(done.rows_affected() == 1)
-            }
-        }
-    };
+                Ok(done == 1)
+            })
+        })
+        .await
+    }
 }
-
-impl_account_store!(SqliteStore);
-impl_account_store!(PgStore);

@@ -15,7 +15,8 @@
 
 use flowhook_core::ids::{AccountId, DeliveryId, ExecutionId, WebhookId};
 
-use crate::{PgStore, SqliteStore, StoreError, corrupt, now_millis};
+use crate::db::{Conn, Database, Row, Value, params, write_one};
+use crate::{Backend, StoreError, corrupt, now_millis};
 
 /// A stored delivery.
 #[derive(Debug, Clone, PartialEq)]
@@ -188,266 +189,283 @@ pub(crate) const CLAIM_POSTGRES: &str = "WITH due AS MATERIALIZED (
     UPDATE deliveries d SET lease_owner = $1, lease_until = $2 FROM due WHERE d.id = due.id
     RETURNING d.id, d.account_id, d.webhook_id, d.execution_id, d.msg_id, d.payload, d.status, d.attempts, d.round_attempts, d.next_attempt_at, d.last_status, d.last_error, d.created_at, d.updated_at, d.delivered_at";
 
-macro_rules! delivery_from_row {
-    ($row:expr) => {{
-        use sqlx::Row as _;
-        let row = $row;
-        let text = |col: &str| -> Result<String, StoreError> { Ok(row.try_get::<String, _>(col)?) };
-        let id = text("id")?;
-        let account = text("account_id")?;
-        let webhook = text("webhook_id")?;
-        let execution = text("execution_id")?;
-        Ok::<_, StoreError>(DeliveryRecord {
-            id: DeliveryId::parse(&id).ok_or_else(|| corrupt("delivery id", &id))?,
-            account_id: AccountId::parse(&account)
-                .ok_or_else(|| corrupt("account id", &account))?,
-            webhook_id: WebhookId::parse(&webhook)
-                .ok_or_else(|| corrupt("webhook id", &webhook))?,
-            execution_id: ExecutionId::parse(&execution)
-                .ok_or_else(|| corrupt("execution id", &execution))?,
-            msg_id: text("msg_id")?,
-            payload: text("payload")?,
-            status: text("status")?,
-            attempts: row.try_get("attempts")?,
-            round_attempts: row.try_get("round_attempts")?,
-            next_attempt_at: row.try_get("next_attempt_at")?,
-            last_status: row.try_get("last_status")?,
-            last_error: row.try_get("last_error")?,
-            created_at: row.try_get("created_at")?,
-            updated_at: row.try_get("updated_at")?,
-            delivered_at: row.try_get("delivered_at")?,
+fn delivery_from_row(row: &Row) -> Result<DeliveryRecord, StoreError> {
+    let id: String = row.get("id")?;
+    let account: String = row.get("account_id")?;
+    let webhook: String = row.get("webhook_id")?;
+    let execution: String = row.get("execution_id")?;
+    Ok(DeliveryRecord {
+        id: DeliveryId::parse(&id).ok_or_else(|| corrupt("delivery id", &id))?,
+        account_id: AccountId::parse(&account).ok_or_else(|| corrupt("account id", &account))?,
+        webhook_id: WebhookId::parse(&webhook).ok_or_else(|| corrupt("webhook id", &webhook))?,
+        execution_id: ExecutionId::parse(&execution)
+            .ok_or_else(|| corrupt("execution id", &execution))?,
+        msg_id: row.get("msg_id")?,
+        payload: row.get("payload")?,
+        status: row.get("status")?,
+        attempts: row.get("attempts")?,
+        round_attempts: row.get("round_attempts")?,
+        next_attempt_at: row.get("next_attempt_at")?,
+        last_status: row.get("last_status")?,
+        last_error: row.get("last_error")?,
+        created_at: row.get("created_at")?,
+        updated_at: row.get("updated_at")?,
+        delivered_at: row.get("delivered_at")?,
+    })
+}
+
+/// Inserts a delivery (`finish_execution` runs it in the execution's unit of
+/// work), with [`insert_params`].
+pub(crate) const INSERT: &str = "INSERT INTO deliveries (id, account_id, webhook_id, execution_id, msg_id, payload, status, attempts, round_attempts, next_attempt_at, last_status, last_error, created_at, updated_at, delivered_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)";
+
+pub(crate) fn insert_params(d: &DeliveryRecord) -> Vec<Value> {
+    params![
+        d.id.to_string(),
+        d.account_id.to_string(),
+        d.webhook_id.to_string(),
+        d.execution_id.to_string(),
+        &d.msg_id,
+        &d.payload,
+        &d.status,
+        d.attempts,
+        d.round_attempts,
+        d.next_attempt_at,
+        d.last_status,
+        &d.last_error,
+        d.created_at,
+        d.updated_at,
+        d.delivered_at
+    ]
+}
+
+#[async_trait::async_trait]
+impl<D: Database> DeliveryStore for D {
+    async fn claim_deliveries(
+        &self,
+        lease: &str,
+        now: i64,
+        lease_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<DeliveryRecord>, StoreError> {
+        let claim = params![lease, now + lease_ms, now, limit];
+        let sql = match D::KIND {
+            Backend::Sqlite => CLAIM_SQLITE,
+            Backend::Postgres => CLAIM_POSTGRES,
+        };
+        self.write(move |c| {
+            Box::pin(async move {
+                c.query(sql, &claim)
+                    .await?
+                    .iter()
+                    .map(delivery_from_row)
+                    .collect()
+            })
         })
-    }};
-}
-
-/// Inserts a delivery inside a transaction (used by `finish_execution`).
-macro_rules! insert_delivery {
-    ($tx:expr, $d:expr) => {{
-        let d = $d;
-        sqlx::query(&format!(
-            "INSERT INTO deliveries ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-            crate::deliveries::COLUMNS
-        ))
-        .bind(d.id.to_string())
-        .bind(d.account_id.to_string())
-        .bind(d.webhook_id.to_string())
-        .bind(d.execution_id.to_string())
-        .bind(&d.msg_id)
-        .bind(&d.payload)
-        .bind(&d.status)
-        .bind(d.attempts)
-        .bind(d.round_attempts)
-        .bind(d.next_attempt_at)
-        .bind(d.last_status)
-        .bind(&d.last_error)
-        .bind(d.created_at)
-        .bind(d.updated_at)
-        .bind(d.delivered_at)
-        .execute($tx)
         .await
-    }};
-}
-pub(crate) use insert_delivery;
+    }
 
-macro_rules! impl_delivery_store {
-    ($store:ty, $claim:expr) => {
-        #[async_trait::async_trait]
-        impl DeliveryStore for $store {
-            async fn claim_deliveries(
-                &self,
-                lease: &str,
-                now: i64,
-                lease_ms: i64,
-                limit: i64,
-            ) -> Result<Vec<DeliveryRecord>, StoreError> {
-                let rows = sqlx::query($claim)
-                    .bind(lease)
-                    .bind(now + lease_ms)
-                    .bind(now)
-                    .bind(limit)
-                    .fetch_all(self.writer())
+    async fn record_attempt(
+        &self,
+        lease: &str,
+        a: &AttemptRecord,
+        outcome: AttemptOutcome,
+    ) -> Result<bool, StoreError> {
+        let (status, next_at, delivered_at) = match outcome {
+            AttemptOutcome::Delivered => ("delivered", a.at, Some(a.at)),
+            AttemptOutcome::Retry { at } => ("pending", at, None),
+            AttemptOutcome::Failed => ("failed", a.at, None),
+        };
+        let update = params![
+            a.delivery_id.to_string(),
+            lease,
+            status,
+            next_at,
+            a.status,
+            &a.error,
+            delivered_at,
+            a.at
+        ];
+        let insert = params![
+            a.delivery_id.to_string(),
+            a.attempt,
+            a.at,
+            a.status,
+            a.duration_us,
+            &a.response,
+            &a.error
+        ];
+        self.write(move |c| {
+            Box::pin(async move {
+                let updated = c
+                    .exec(
+                        "UPDATE deliveries SET status = $3, attempts = attempts + 1, round_attempts = round_attempts + 1,
+                            next_attempt_at = $4, last_status = $5, last_error = $6, delivered_at = $7, updated_at = $8,
+                            lease_owner = NULL, lease_until = NULL
+                         WHERE id = $1 AND lease_owner = $2",
+                        &update,
+                    )
                     .await?;
-                rows.iter().map(|r| delivery_from_row!(r)).collect()
-            }
-
-            async fn record_attempt(
-                &self,
-                lease: &str,
-                a: &AttemptRecord,
-                outcome: AttemptOutcome,
-            ) -> Result<bool, StoreError> {
-                let (status, next_at, delivered_at) = match outcome {
-                    AttemptOutcome::Delivered => ("delivered", a.at, Some(a.at)),
-                    AttemptOutcome::Retry { at } => ("pending", at, None),
-                    AttemptOutcome::Failed => ("failed", a.at, None),
-                };
-                let mut tx = self.writer().begin().await?;
-                let updated = sqlx::query(
-                    "UPDATE deliveries SET status = $3, attempts = attempts + 1, round_attempts = round_attempts + 1,
-                        next_attempt_at = $4, last_status = $5, last_error = $6, delivered_at = $7, updated_at = $8,
-                        lease_owner = NULL, lease_until = NULL
-                     WHERE id = $1 AND lease_owner = $2",
-                )
-                .bind(a.delivery_id.to_string())
-                .bind(lease)
-                .bind(status)
-                .bind(next_at)
-                .bind(a.status)
-                .bind(&a.error)
-                .bind(delivered_at)
-                .bind(a.at)
-                .execute(&mut *tx)
-                .await?;
-                if updated.rows_affected() == 0 {
+                if updated == 0 {
                     return Ok(false);
                 }
-                sqlx::query(
+                c.exec(
                     "INSERT INTO delivery_attempts (delivery_id, attempt, at, status, duration_us, response, error)
                      VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    &insert,
                 )
-                .bind(a.delivery_id.to_string())
-                .bind(a.attempt)
-                .bind(a.at)
-                .bind(a.status)
-                .bind(a.duration_us)
-                .bind(&a.response)
-                .bind(&a.error)
-                .execute(&mut *tx)
                 .await?;
-                tx.commit().await?;
                 Ok(true)
-            }
+            })
+        })
+        .await
+    }
 
-            async fn release_leases(&self, worker: Option<&str>) -> Result<u64, StoreError> {
-                let done = sqlx::query(
-                    "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL
-                     WHERE lease_owner IS NOT NULL AND ($1 IS NULL OR lease_owner LIKE $1 || ':%')",
-                )
-                .bind(worker)
-                .execute(self.writer())
-                .await?;
-                Ok(done.rows_affected())
-            }
+    async fn release_leases(&self, worker: Option<&str>) -> Result<u64, StoreError> {
+        write_one(
+            self,
+            "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL
+             WHERE lease_owner IS NOT NULL AND ($1 IS NULL OR lease_owner LIKE $1 || ':%')",
+            params![worker],
+        )
+        .await
+    }
 
-            async fn delivery(
-                &self,
-                account: AccountId,
-                id: DeliveryId,
-            ) -> Result<Option<(DeliveryRecord, Vec<AttemptRecord>)>, StoreError> {
-                let sql = format!("SELECT {COLUMNS} FROM deliveries WHERE account_id = $1 AND id = $2");
-                let Some(row) = sqlx::query(&sql)
-                    .bind(account.to_string())
-                    .bind(id.to_string())
-                    .fetch_optional(self.reader())
-                    .await?
-                else {
+    async fn delivery(
+        &self,
+        account: AccountId,
+        id: DeliveryId,
+    ) -> Result<Option<(DeliveryRecord, Vec<AttemptRecord>)>, StoreError> {
+        let query = params![account.to_string(), id.to_string()];
+        self.read(move |c| {
+            Box::pin(async move {
+                let sql =
+                    format!("SELECT {COLUMNS} FROM deliveries WHERE account_id = $1 AND id = $2");
+                let Some(row) = c.query_opt(&sql, &query).await? else {
                     return Ok(None);
                 };
-                let delivery = delivery_from_row!(&row)?;
-                let attempts = self.attempts_of(&[id]).await?;
+                let delivery = delivery_from_row(&row)?;
+                let attempts = attempts_of(c, &[id]).await?;
                 Ok(Some((delivery, attempts)))
-            }
+            })
+        })
+        .await
+    }
 
-            async fn attempts_of(&self, ids: &[DeliveryId]) -> Result<Vec<AttemptRecord>, StoreError> {
-                if ids.is_empty() {
-                    return Ok(Vec::new());
-                }
-                let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
-                let sql = format!(
-                    "SELECT delivery_id, attempt, at, status, duration_us, response, error FROM delivery_attempts
-                     WHERE delivery_id IN ({}) ORDER BY delivery_id, attempt",
-                    placeholders.join(", ")
-                );
-                let mut query = sqlx::query(&sql);
-                for id in ids {
-                    query = query.bind(id.to_string());
-                }
-                let rows = query.fetch_all(self.reader()).await?;
-                rows.iter()
-                    .map(|r| {
-                        use sqlx::Row as _;
-                        let id: String = r.try_get("delivery_id")?;
-                        Ok(AttemptRecord {
-                            delivery_id: DeliveryId::parse(&id).ok_or_else(|| corrupt("delivery id", &id))?,
-                            attempt: r.try_get("attempt")?,
-                            at: r.try_get("at")?,
-                            status: r.try_get("status")?,
-                            duration_us: r.try_get("duration_us")?,
-                            response: r.try_get("response")?,
-                            error: r.try_get("error")?,
-                        })
-                    })
-                    .collect()
-            }
+    async fn attempts_of(&self, ids: &[DeliveryId]) -> Result<Vec<AttemptRecord>, StoreError> {
+        let ids = ids.to_vec();
+        self.read(move |c| Box::pin(async move { attempts_of(c, &ids).await }))
+            .await
+    }
 
-            async fn deliveries(
-                &self,
-                account: AccountId,
-                f: &DeliveryFilter,
-            ) -> Result<Vec<DeliveryRecord>, StoreError> {
+    async fn deliveries(
+        &self,
+        account: AccountId,
+        f: &DeliveryFilter,
+    ) -> Result<Vec<DeliveryRecord>, StoreError> {
+        let query = params![
+            account.to_string(),
+            &f.status,
+            &f.webhook_id,
+            f.from,
+            f.to,
+            f.limit
+        ];
+        self.read(move |c| {
+            Box::pin(async move {
                 let sql = format!(
                     "SELECT {COLUMNS} FROM deliveries WHERE account_id = $1
                        AND ($2 IS NULL OR status = $2) AND ($3 IS NULL OR webhook_id = $3)
                        AND ($4 IS NULL OR created_at >= $4) AND ($5 IS NULL OR created_at < $5)
                      ORDER BY created_at DESC, id DESC LIMIT $6"
                 );
-                let rows = sqlx::query(&sql)
-                    .bind(account.to_string())
-                    .bind(&f.status)
-                    .bind(&f.webhook_id)
-                    .bind(f.from)
-                    .bind(f.to)
-                    .bind(f.limit)
-                    .fetch_all(self.reader())
-                    .await?;
-                rows.iter().map(|r| delivery_from_row!(r)).collect()
-            }
+                c.query(&sql, &query)
+                    .await?
+                    .iter()
+                    .map(delivery_from_row)
+                    .collect()
+            })
+        })
+        .await
+    }
 
-            async fn requeue(&self, account: AccountId, id: DeliveryId) -> Result<bool, StoreError> {
-                let now = now_millis();
-                let done = sqlx::query(
-                    "UPDATE deliveries SET status = 'pending', round_attempts = 0, next_attempt_at = $3,
-                        lease_owner = NULL, lease_until = NULL, updated_at = $3
-                     WHERE account_id = $1 AND id = $2 AND (lease_until IS NULL OR lease_until < $3)",
-                )
-                .bind(account.to_string())
-                .bind(id.to_string())
-                .bind(now)
+    async fn requeue(&self, account: AccountId, id: DeliveryId) -> Result<bool, StoreError> {
+        Ok(write_one(
+            self,
+            "UPDATE deliveries SET status = 'pending', round_attempts = 0, next_attempt_at = $3,
+                lease_owner = NULL, lease_until = NULL, updated_at = $3
+             WHERE account_id = $1 AND id = $2 AND (lease_until IS NULL OR lease_until < $3)",
+            params![account.to_string(), id.to_string(), now_millis()],
+        )
+        .await?
+            == 1)
+    }
 
-                .execute(self.writer())
-                .await?;
-                Ok(done.rows_affected() == 1)
-            }
+    async fn requeue_failed(
+        &self,
+        account: AccountId,
+        from: i64,
+        to: i64,
+    ) -> Result<u64, StoreError> {
+        write_one(
+            self,
+            "UPDATE deliveries SET status = 'pending', round_attempts = 0, next_attempt_at = $4,
+                lease_owner = NULL, lease_until = NULL, updated_at = $4
+             WHERE account_id = $1 AND status = 'failed' AND created_at >= $2 AND created_at < $3",
+            params![account.to_string(), from, to, now_millis()],
+        )
+        .await
+    }
 
-            async fn requeue_failed(&self, account: AccountId, from: i64, to: i64) -> Result<u64, StoreError> {
-                let now = now_millis();
-                let done = sqlx::query(
-                    "UPDATE deliveries SET status = 'pending', round_attempts = 0, next_attempt_at = $4,
-                        lease_owner = NULL, lease_until = NULL, updated_at = $4
-                     WHERE account_id = $1 AND status = 'failed' AND created_at >= $2 AND created_at < $3",
-                )
-                .bind(account.to_string())
-                .bind(from)
-                .bind(to)
-                .bind(now)
-                .execute(self.writer())
-                .await?;
-                Ok(done.rows_affected())
-            }
-
-            async fn queue_stats(&self) -> Result<QueueStats, StoreError> {
-                use sqlx::Row as _;
-                let row = sqlx::query("SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM deliveries WHERE status = 'pending'")
-                    .fetch_one(self.reader())
-                    .await?;
+    async fn queue_stats(&self) -> Result<QueueStats, StoreError> {
+        self.read(|c| {
+            Box::pin(async move {
+                let row = c
+                    .query_opt(
+                        "SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM deliveries WHERE status = 'pending'",
+                        &[],
+                    )
+                    .await?
+                    .ok_or_else(|| corrupt("queue stats", "no row"))?;
                 Ok(QueueStats {
-                    pending: row.try_get("n")?,
-                    oldest_pending_at: row.try_get("oldest")?,
+                    pending: row.get("n")?,
+                    oldest_pending_at: row.get("oldest")?,
                 })
-            }
-        }
-    };
+            })
+        })
+        .await
+    }
 }
 
-impl_delivery_store!(SqliteStore, CLAIM_SQLITE);
-impl_delivery_store!(PgStore, CLAIM_POSTGRES);
+/// The attempts of several deliveries, in delivery then attempt order.
+async fn attempts_of<C: Conn>(
+    c: &mut C,
+    ids: &[DeliveryId],
+) -> Result<Vec<AttemptRecord>, StoreError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+    let sql = format!(
+        "SELECT delivery_id, attempt, at, status, duration_us, response, error FROM delivery_attempts
+         WHERE delivery_id IN ({}) ORDER BY delivery_id, attempt",
+        placeholders.join(", ")
+    );
+    let query: Vec<Value> = ids.iter().map(|id| Value::from(id.to_string())).collect();
+    c.query(&sql, &query)
+        .await?
+        .iter()
+        .map(|r| {
+            let id: String = r.get("delivery_id")?;
+            Ok(AttemptRecord {
+                delivery_id: DeliveryId::parse(&id).ok_or_else(|| corrupt("delivery id", &id))?,
+                attempt: r.get("attempt")?,
+                at: r.get("at")?,
+                status: r.get("status")?,
+                duration_us: r.get("duration_us")?,
+                response: r.get("response")?,
+                error: r.get("error")?,
+            })
+        })
+        .collect()
+}

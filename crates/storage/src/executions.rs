@@ -6,8 +6,9 @@
 
 use flowhook_core::ids::{AccountId, ExecutionId};
 
+use crate::db::{Conn, Database, Row, Value, conflict_means, params, write_one};
 use crate::deliveries::DeliveryRecord;
-use crate::{PgStore, SqliteStore, StoreError, corrupt, now_millis};
+use crate::{StoreError, corrupt, now_millis};
 
 /// A stored execution. JSON columns are kept as `serde_json::Value`s; the engine
 /// owns their shape.
@@ -121,116 +122,131 @@ pub trait ExecutionStore {
 
 const COLUMNS: &str = "id, account_id, flow_id, flow_version, contact, status, reason, call, recordings, variables, persisted, trace, started_at, finished_at";
 
-macro_rules! execution_from_row {
-    ($row:expr) => {{
-        use sqlx::Row as _;
-        let row = $row;
-        let id: String = row.try_get("id")?;
-        let account: String = row.try_get("account_id")?;
-        let json = |col: &str| -> Result<serde_json::Value, StoreError> {
-            let text: String = row.try_get(col)?;
-            serde_json::from_str(&text).map_err(|e| corrupt(col, e))
-        };
-        Ok::<_, StoreError>(ExecutionRecord {
-            id: ExecutionId::parse(&id).ok_or_else(|| corrupt("execution id", &id))?,
-            account_id: AccountId::parse(&account)
-                .ok_or_else(|| corrupt("account id", &account))?,
-            flow_id: row.try_get("flow_id")?,
-            flow_version: row.try_get("flow_version")?,
-            contact: row.try_get("contact")?,
-            status: row.try_get("status")?,
-            reason: row.try_get("reason")?,
-            call: json("call")?,
-            recordings: json("recordings")?,
-            variables: json("variables")?,
-            persisted: json("persisted")?,
-            trace: json("trace")?,
-            started_at: row.try_get("started_at")?,
-            finished_at: row.try_get("finished_at")?,
-        })
-    }};
+fn execution_from_row(row: &Row) -> Result<ExecutionRecord, StoreError> {
+    let id: String = row.get("id")?;
+    let account: String = row.get("account_id")?;
+    let json = |col: &str| -> Result<serde_json::Value, StoreError> {
+        serde_json::from_str(&row.get::<String>(col)?).map_err(|e| corrupt(col, e))
+    };
+    Ok(ExecutionRecord {
+        id: ExecutionId::parse(&id).ok_or_else(|| corrupt("execution id", &id))?,
+        account_id: AccountId::parse(&account).ok_or_else(|| corrupt("account id", &account))?,
+        flow_id: row.get("flow_id")?,
+        flow_version: row.get("flow_version")?,
+        contact: row.get("contact")?,
+        status: row.get("status")?,
+        reason: row.get("reason")?,
+        call: json("call")?,
+        recordings: json("recordings")?,
+        variables: json("variables")?,
+        persisted: json("persisted")?,
+        trace: json("trace")?,
+        started_at: row.get("started_at")?,
+        finished_at: row.get("finished_at")?,
+    })
 }
 
-macro_rules! impl_execution_store {
-    ($store:ty) => {
-        #[async_trait::async_trait]
-        impl ExecutionStore for $store {
-            async fn insert_execution(&self, e: &ExecutionRecord) -> Result<(), StoreError> {
-                sqlx::query(&format!(
+#[async_trait::async_trait]
+impl<D: Database> ExecutionStore for D {
+    async fn insert_execution(&self, e: &ExecutionRecord) -> Result<(), StoreError> {
+        // Serialized here, on the caller's thread: the writer only writes.
+        let insert = params![
+            e.id.to_string(),
+            e.account_id.to_string(),
+            &e.flow_id,
+            e.flow_version,
+            &e.contact,
+            &e.status,
+            &e.reason,
+            e.call.to_string(),
+            e.recordings.to_string(),
+            e.variables.to_string(),
+            e.persisted.to_string(),
+            e.trace.to_string(),
+            e.started_at,
+            e.finished_at
+        ];
+        self.write(move |c| {
+            Box::pin(async move {
+                let sql = format!(
                     "INSERT INTO executions ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
-                ))
-                .bind(e.id.to_string())
-                .bind(e.account_id.to_string())
-                .bind(&e.flow_id)
-                .bind(e.flow_version)
-                .bind(&e.contact)
-                .bind(&e.status)
-                .bind(&e.reason)
-                .bind(e.call.to_string())
-                .bind(e.recordings.to_string())
-                .bind(e.variables.to_string())
-                .bind(e.persisted.to_string())
-                .bind(e.trace.to_string())
-                .bind(e.started_at)
-                .bind(e.finished_at)
-                .execute(self.writer())
-                .await
-                .map_err(|err| StoreError::unique(err, "an execution with this id exists"))?;
+                );
+                c.exec(&sql, &insert)
+                    .await
+                    .map_err(conflict_means("an execution with this id exists"))?;
                 Ok(())
-            }
+            })
+        })
+        .await
+    }
 
-            async fn finish_execution(
-                &self,
-                e: &ExecutionRecord,
-                delivery: Option<&DeliveryRecord>,
-            ) -> Result<(), StoreError> {
-                let update = sqlx::query(
+    async fn finish_execution(
+        &self,
+        e: &ExecutionRecord,
+        delivery: Option<&DeliveryRecord>,
+    ) -> Result<(), StoreError> {
+        let update = params![
+            e.account_id.to_string(),
+            e.id.to_string(),
+            &e.status,
+            &e.reason,
+            e.variables.to_string(),
+            e.persisted.to_string(),
+            e.trace.to_string(),
+            e.finished_at.unwrap_or_else(now_millis)
+        ];
+        let insert = delivery.map(crate::deliveries::insert_params);
+        self.write(move |c| {
+            Box::pin(async move {
+                c.exec(
                     "UPDATE executions SET status = $3, reason = $4, variables = $5, persisted = $6, trace = $7,
                         finished_at = $8 WHERE account_id = $1 AND id = $2",
+                    &update,
                 )
-                .bind(e.account_id.to_string())
-                .bind(e.id.to_string())
-                .bind(&e.status)
-                .bind(&e.reason)
-                .bind(e.variables.to_string())
-                .bind(e.persisted.to_string())
-                .bind(e.trace.to_string())
-                .bind(e.finished_at.unwrap_or_else(now_millis));
-                match delivery {
-                    // One statement commits on its own; a transaction only
-                    // when the outbox row must land with it.
-                    None => {
-                        update.execute(self.writer()).await?;
-                    }
-                    Some(d) => {
-                        let mut tx = self.writer().begin().await?;
-                        update.execute(&mut *tx).await?;
-                        crate::deliveries::insert_delivery!(&mut *tx, d)?;
-                        tx.commit().await?;
-                    }
+                .await?;
+                if let Some(insert) = insert {
+                    c.exec(crate::deliveries::INSERT, &insert).await?;
                 }
                 Ok(())
-            }
+            })
+        })
+        .await
+    }
 
-            async fn execution(
-                &self,
-                account: AccountId,
-                id: ExecutionId,
-            ) -> Result<Option<ExecutionRecord>, StoreError> {
-                let sql = format!("SELECT {COLUMNS} FROM executions WHERE account_id = $1 AND id = $2");
-                let row = sqlx::query(&sql)
-                    .bind(account.to_string())
-                    .bind(id.to_string())
-                    .fetch_optional(self.reader())
-                    .await?;
-                row.map(|r| execution_from_row!(&r)).transpose()
-            }
+    async fn execution(
+        &self,
+        account: AccountId,
+        id: ExecutionId,
+    ) -> Result<Option<ExecutionRecord>, StoreError> {
+        let query = params![account.to_string(), id.to_string()];
+        self.read(move |c| {
+            Box::pin(async move {
+                let sql =
+                    format!("SELECT {COLUMNS} FROM executions WHERE account_id = $1 AND id = $2");
+                c.query_opt(&sql, &query)
+                    .await?
+                    .map(|r| execution_from_row(&r))
+                    .transpose()
+            })
+        })
+        .await
+    }
 
-            async fn executions(
-                &self,
-                account: AccountId,
-                f: &ExecutionFilter,
-            ) -> Result<Vec<ExecutionRecord>, StoreError> {
+    async fn executions(
+        &self,
+        account: AccountId,
+        f: &ExecutionFilter,
+    ) -> Result<Vec<ExecutionRecord>, StoreError> {
+        let query = params![
+            account.to_string(),
+            &f.flow_id,
+            &f.status,
+            f.from,
+            f.to,
+            f.limit
+        ];
+        self.read(move |c| {
+            Box::pin(async move {
                 // Unset filters bind NULL and match everything.
                 let sql = format!(
                     "SELECT {COLUMNS} FROM executions WHERE account_id = $1
@@ -238,89 +254,92 @@ macro_rules! impl_execution_store {
                        AND ($4 IS NULL OR started_at >= $4) AND ($5 IS NULL OR started_at < $5)
                      ORDER BY started_at DESC, id DESC LIMIT $6"
                 );
-                let rows = sqlx::query(&sql)
-                    .bind(account.to_string())
-                    .bind(&f.flow_id)
-                    .bind(&f.status)
-                    .bind(f.from)
-                    .bind(f.to)
-                    .bind(f.limit)
-                    .fetch_all(self.reader())
-                    .await?;
-                rows.iter().map(|r| execution_from_row!(r)).collect()
-            }
+                c.query(&sql, &query)
+                    .await?
+                    .iter()
+                    .map(execution_from_row)
+                    .collect()
+            })
+        })
+        .await
+    }
 
-            async fn heartbeat_executions(
-                &self,
-                owner: &str,
-                ids: &[ExecutionId],
-                now: i64,
-            ) -> Result<u64, StoreError> {
+    async fn heartbeat_executions(
+        &self,
+        owner: &str,
+        ids: &[ExecutionId],
+        now: i64,
+    ) -> Result<u64, StoreError> {
+        let owner = owner.to_owned();
+        let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
+        self.write(move |c| {
+            Box::pin(async move {
                 // In chunks: both databases cap the parameters of one statement.
                 let mut updated = 0;
                 for chunk in ids.chunks(500) {
-                    let placeholders: Vec<String> = (3..chunk.len() + 3).map(|i| format!("${i}")).collect();
+                    let placeholders: Vec<String> =
+                        (3..chunk.len() + 3).map(|i| format!("${i}")).collect();
                     let sql = format!(
                         "UPDATE executions SET owner = $1, heartbeat_at = $2
                          WHERE status = 'running' AND id IN ({})",
                         placeholders.join(", ")
                     );
-                    let mut query = sqlx::query(&sql).bind(owner).bind(now);
-                    for id in chunk {
-                        query = query.bind(id.to_string());
-                    }
-                    updated += query.execute(self.writer()).await?.rows_affected();
+                    let mut query = params![owner.as_str(), now];
+                    query.extend(chunk.iter().map(|id| Value::from(id.as_str())));
+                    updated += c.exec(&sql, &query).await?;
                 }
                 Ok(updated)
-            }
+            })
+        })
+        .await
+    }
 
-            async fn fail_interrupted(&self, before: i64) -> Result<u64, StoreError> {
-                let done = sqlx::query(
-                    "UPDATE executions SET status = 'failed', reason = 'interrupted: its server stopped while it ran',
-                        finished_at = $2
-                     WHERE status = 'running' AND COALESCE(heartbeat_at, started_at) < $1",
+    async fn fail_interrupted(&self, before: i64) -> Result<u64, StoreError> {
+        write_one(
+            self,
+            "UPDATE executions SET status = 'failed', reason = 'interrupted: its server stopped while it ran',
+                finished_at = $2
+             WHERE status = 'running' AND COALESCE(heartbeat_at, started_at) < $1",
+            params![before, now_millis()],
+        )
+        .await
+    }
+
+    async fn user_keys(
+        &self,
+        account: AccountId,
+        contact: &str,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let query = params![account.to_string(), contact];
+        self.read(move |c| {
+            Box::pin(async move {
+                c.query(
+                    "SELECT name, value FROM user_keys WHERE account_id = $1 AND contact = $2 ORDER BY name",
+                    &query,
                 )
-                .bind(before)
-                .bind(now_millis())
-                .execute(self.writer())
-                .await?;
-                Ok(done.rows_affected())
-            }
+                .await?
+                .iter()
+                .map(|r| Ok((r.at(0)?, r.at(1)?)))
+                .collect()
+            })
+        })
+        .await
+    }
 
-            async fn user_keys(&self, account: AccountId, contact: &str) -> Result<Vec<(String, String)>, StoreError> {
-                let rows = sqlx::query("SELECT name, value FROM user_keys WHERE account_id = $1 AND contact = $2 ORDER BY name")
-                    .bind(account.to_string())
-                    .bind(contact)
-                    .fetch_all(self.reader())
-                    .await?;
-                rows.iter()
-                    .map(|r| Ok((sqlx::Row::try_get(r, 0)?, sqlx::Row::try_get(r, 1)?)))
-                    .collect()
-            }
-
-            async fn set_user_key(
-                &self,
-                account: AccountId,
-                contact: &str,
-                name: &str,
-                value: &str,
-            ) -> Result<(), StoreError> {
-                sqlx::query(
-                    "INSERT INTO user_keys (account_id, contact, name, value, updated_at) VALUES ($1, $2, $3, $4, $5)
-                     ON CONFLICT (account_id, contact, name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-                )
-                .bind(account.to_string())
-                .bind(contact)
-                .bind(name)
-                .bind(value)
-                .bind(now_millis())
-                .execute(self.writer())
-                .await?;
-                Ok(())
-            }
-        }
-    };
+    async fn set_user_key(
+        &self,
+        account: AccountId,
+        contact: &str,
+        name: &str,
+        value: &str,
+    ) -> Result<(), StoreError> {
+        write_one(
+            self,
+            "INSERT INTO user_keys (account_id, contact, name, value, updated_at) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (account_id, contact, name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+            params![account.to_string(), contact, name, value, now_millis()],
+        )
+        .await?;
+        Ok(())
+    }
 }
-
-impl_execution_store!(SqliteStore);
-impl_execution_store!(PgStore);

@@ -3,7 +3,8 @@
 
 use flowhook_core::ids::{AccountId, FlowId};
 
-use crate::{PgStore, SqliteStore, StoreError, corrupt, now_millis};
+use crate::db::{Conn, Database, Row, conflict_means, params};
+use crate::{StoreError, corrupt, now_millis};
 
 /// One version of a flow.
 #[derive(Debug, Clone, PartialEq)]
@@ -56,152 +57,177 @@ const SELECT: &str =
     "SELECT f.id, f.account_id, f.name, v.version, v.document, f.created_at, f.updated_at
     FROM flows f JOIN flow_versions v ON v.flow_id = f.id";
 
-macro_rules! flow_from_row {
-    ($row:expr) => {{
-        use sqlx::Row as _;
-        let row = $row;
-        let id: String = row.try_get("id")?;
-        let account: String = row.try_get("account_id")?;
-        Ok::<_, StoreError>(FlowRecord {
-            id: FlowId::parse(&id).ok_or_else(|| corrupt("flow id", &id))?,
-            account_id: AccountId::parse(&account)
-                .ok_or_else(|| corrupt("account id", &account))?,
-            name: row.try_get("name")?,
-            version: row.try_get("version")?,
-            document: row.try_get("document")?,
-            created_at: row.try_get("created_at")?,
-            updated_at: row.try_get("updated_at")?,
-        })
-    }};
+fn flow_from_row(row: &Row) -> Result<FlowRecord, StoreError> {
+    let id: String = row.get("id")?;
+    let account: String = row.get("account_id")?;
+    Ok(FlowRecord {
+        id: FlowId::parse(&id).ok_or_else(|| corrupt("flow id", &id))?,
+        account_id: AccountId::parse(&account).ok_or_else(|| corrupt("account id", &account))?,
+        name: row.get("name")?,
+        version: row.get("version")?,
+        document: row.get("document")?,
+        created_at: row.get("created_at")?,
+        updated_at: row.get("updated_at")?,
+    })
 }
 
 const NAME_TAKEN: &str = "this account already has a flow with that name";
 
-macro_rules! impl_flow_store {
-    ($store:ty) => {
-        #[async_trait::async_trait]
-        impl FlowStore for $store {
-            async fn insert_flow(
-                &self,
-                account: AccountId,
-                id: &FlowId,
-                name: &str,
-                document: &str,
-            ) -> Result<FlowRecord, StoreError> {
-                let now = now_millis();
-                let mut tx = self.writer().begin().await?;
-                sqlx::query(
+/// The current version of a flow.
+async fn current<C: Conn>(
+    c: &mut C,
+    account: String,
+    id: String,
+) -> Result<Option<FlowRecord>, StoreError> {
+    let sql = format!("{SELECT} AND v.version = f.version WHERE f.account_id = $1 AND f.id = $2");
+    c.query_opt(&sql, &params![account, id])
+        .await?
+        .map(|r| flow_from_row(&r))
+        .transpose()
+}
+
+#[async_trait::async_trait]
+impl<D: Database> FlowStore for D {
+    async fn insert_flow(
+        &self,
+        account: AccountId,
+        id: &FlowId,
+        name: &str,
+        document: &str,
+    ) -> Result<FlowRecord, StoreError> {
+        let now = now_millis();
+        let record = FlowRecord {
+            id: id.clone(),
+            account_id: account,
+            name: name.to_owned(),
+            version: 1,
+            document: document.to_owned(),
+            created_at: now,
+            updated_at: now,
+        };
+        let flow = params![id.as_str(), account.to_string(), name, now];
+        let version = params![id.as_str(), document, now];
+        self.write(move |c| {
+            Box::pin(async move {
+                c.exec(
                     "INSERT INTO flows (id, account_id, name, version, created_at, updated_at)
                      VALUES ($1, $2, $3, 1, $4, $4)",
+                    &flow,
                 )
-                .bind(id.as_str())
-                .bind(account.to_string())
-                .bind(name)
-                .bind(now)
-                .execute(&mut *tx)
                 .await
-                .map_err(|e| StoreError::unique(e, NAME_TAKEN))?;
-                sqlx::query("INSERT INTO flow_versions (flow_id, version, document, created_at) VALUES ($1, 1, $2, $3)")
-                    .bind(id.as_str())
-                    .bind(document)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-                Ok(FlowRecord {
-                    id: id.clone(),
-                    account_id: account,
-                    name: name.to_owned(),
-                    version: 1,
-                    document: document.to_owned(),
-                    created_at: now,
-                    updated_at: now,
-                })
-            }
+                .map_err(conflict_means(NAME_TAKEN))?;
+                c.exec(
+                    "INSERT INTO flow_versions (flow_id, version, document, created_at) VALUES ($1, 1, $2, $3)",
+                    &version,
+                )
+                .await?;
+                Ok(())
+            })
+        })
+        .await?;
+        Ok(record)
+    }
 
-            async fn update_flow(
-                &self,
-                account: AccountId,
-                id: &FlowId,
-                name: &str,
-                document: &str,
-            ) -> Result<Option<FlowRecord>, StoreError> {
-                let now = now_millis();
-                let mut tx = self.writer().begin().await?;
-                let row = sqlx::query(
-                    "UPDATE flows SET version = version + 1, name = $3, updated_at = $4
-                     WHERE account_id = $1 AND id = $2 RETURNING version",
-                )
-                .bind(account.to_string())
-                .bind(id.as_str())
-                .bind(name)
-                .bind(now)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(|e| StoreError::unique(e, NAME_TAKEN))?;
+    async fn update_flow(
+        &self,
+        account: AccountId,
+        id: &FlowId,
+        name: &str,
+        document: &str,
+    ) -> Result<Option<FlowRecord>, StoreError> {
+        let now = now_millis();
+        let (account, id) = (account.to_string(), id.as_str().to_owned());
+        let update = params![account.clone(), id.clone(), name, now];
+        let document = document.to_owned();
+        self.write(move |c| {
+            Box::pin(async move {
+                let row = c
+                    .query_opt(
+                        "UPDATE flows SET version = version + 1, name = $3, updated_at = $4
+                         WHERE account_id = $1 AND id = $2 RETURNING version",
+                        &update,
+                    )
+                    .await
+                    .map_err(conflict_means(NAME_TAKEN))?;
                 let Some(row) = row else { return Ok(None) };
-                let version: i64 = sqlx::Row::try_get(&row, 0)?;
-                sqlx::query("INSERT INTO flow_versions (flow_id, version, document, created_at) VALUES ($1, $2, $3, $4)")
-                    .bind(id.as_str())
-                    .bind(version)
-                    .bind(document)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-                self.flow(account, id).await
-            }
+                let version: i64 = row.at(0)?;
+                c.exec(
+                    "INSERT INTO flow_versions (flow_id, version, document, created_at) VALUES ($1, $2, $3, $4)",
+                    &params![id.clone(), version, document, now],
+                )
+                .await?;
+                current(c, account, id).await
+            })
+        })
+        .await
+    }
 
-            async fn flow(&self, account: AccountId, id: &FlowId) -> Result<Option<FlowRecord>, StoreError> {
-                let sql = format!("{SELECT} AND v.version = f.version WHERE f.account_id = $1 AND f.id = $2");
-                let row = sqlx::query(&sql)
-                    .bind(account.to_string())
-                    .bind(id.as_str())
-                    .fetch_optional(self.reader())
-                    .await?;
-                row.map(|r| flow_from_row!(&r)).transpose()
-            }
+    async fn flow(
+        &self,
+        account: AccountId,
+        id: &FlowId,
+    ) -> Result<Option<FlowRecord>, StoreError> {
+        let (account, id) = (account.to_string(), id.as_str().to_owned());
+        self.read(move |c| Box::pin(current(c, account, id))).await
+    }
 
-            async fn flow_version(
-                &self,
-                account: AccountId,
-                id: &FlowId,
-                version: i64,
-            ) -> Result<Option<FlowRecord>, StoreError> {
-                let sql = format!("{SELECT} AND v.version = $3 WHERE f.account_id = $1 AND f.id = $2");
-                let row = sqlx::query(&sql)
-                    .bind(account.to_string())
-                    .bind(id.as_str())
-                    .bind(version)
-                    .fetch_optional(self.reader())
-                    .await?;
-                row.map(|r| flow_from_row!(&r)).transpose()
-            }
+    async fn flow_version(
+        &self,
+        account: AccountId,
+        id: &FlowId,
+        version: i64,
+    ) -> Result<Option<FlowRecord>, StoreError> {
+        let query = params![account.to_string(), id.as_str(), version];
+        self.read(move |c| {
+            Box::pin(async move {
+                let sql =
+                    format!("{SELECT} AND v.version = $3 WHERE f.account_id = $1 AND f.id = $2");
+                c.query_opt(&sql, &query)
+                    .await?
+                    .map(|r| flow_from_row(&r))
+                    .transpose()
+            })
+        })
+        .await
+    }
 
-            async fn flows(&self, account: AccountId) -> Result<Vec<FlowRecord>, StoreError> {
-                let sql = format!("{SELECT} AND v.version = f.version WHERE f.account_id = $1 ORDER BY f.name");
-                let rows = sqlx::query(&sql).bind(account.to_string()).fetch_all(self.reader()).await?;
-                rows.iter().map(|r| flow_from_row!(r)).collect()
-            }
+    async fn flows(&self, account: AccountId) -> Result<Vec<FlowRecord>, StoreError> {
+        let query = params![account.to_string()];
+        self.read(move |c| {
+            Box::pin(async move {
+                let sql = format!(
+                    "{SELECT} AND v.version = f.version WHERE f.account_id = $1 ORDER BY f.name"
+                );
+                c.query(&sql, &query)
+                    .await?
+                    .iter()
+                    .map(flow_from_row)
+                    .collect()
+            })
+        })
+        .await
+    }
 
-            async fn delete_flow(&self, account: AccountId, id: &FlowId) -> Result<bool, StoreError> {
-                let mut tx = self.writer().begin().await?;
-                let owned = sqlx::query("SELECT 1 FROM flows WHERE account_id = $1 AND id = $2")
-                    .bind(account.to_string())
-                    .bind(id.as_str())
-                    .fetch_optional(&mut *tx)
+    async fn delete_flow(&self, account: AccountId, id: &FlowId) -> Result<bool, StoreError> {
+        let owned = params![account.to_string(), id.as_str()];
+        let id = params![id.as_str()];
+        self.write(move |c| {
+            Box::pin(async move {
+                let owned = c
+                    .query_opt(
+                        "SELECT 1 FROM flows WHERE account_id = $1 AND id = $2",
+                        &owned,
+                    )
                     .await?
                     .is_some();
                 if owned {
-                    sqlx::query("DELETE FROM flow_versions WHERE flow_id = $1").bind(id.as_str()).execute(&mut *tx).await?;
-                    sqlx::query("DELETE FROM flows WHERE id = $1").bind(id.as_str()).execute(&mut *tx).await?;
+                    c.exec("DELETE FROM flow_versions WHERE flow_id = $1", &id)
+                        .await?;
+                    c.exec("DELETE FROM flows WHERE id = $1", &id).await?;
                 }
-                tx.commit().await?;
                 Ok(owned)
-            }
-        }
-    };
+            })
+        })
+        .await
+    }
 }
-
-impl_flow_store!(SqliteStore);
-impl_flow_store!(PgStore);

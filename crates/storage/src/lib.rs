@@ -3,10 +3,11 @@
 //! (several servers sharing one database).
 //!
 //! Layout: one file per concept (`accounts`, `webhooks`, …). Each declares its part
-//! of the interface as a trait and implements it once, in a macro expanded for both
-//! backends, so the SQL is written once and runs with each driver's concrete types.
-//! The few statements that differ between the two databases live in the backend
-//! files.
+//! of the interface as a trait and implements it once, for every
+//! [`db::Database`], so the SQL is written once and runs on both: SQLite through
+//! rusqlite with one writer thread that commits in groups (`sqlite.rs`),
+//! PostgreSQL through sqlx (`postgres.rs`). The few statements that differ
+//! between the two databases are chosen by [`Store::backend`].
 //!
 //! Invariants:
 //! - Both backends run the same migrations (`migrations/`), written in the portable
@@ -17,6 +18,7 @@
 use std::sync::Arc;
 
 pub mod accounts;
+mod db;
 pub mod deliveries;
 pub mod executions;
 pub mod flows;
@@ -33,7 +35,7 @@ pub use deliveries::{
 pub use executions::{ExecutionFilter, ExecutionRecord, ExecutionStore};
 pub use flows::{FlowRecord, FlowStore};
 pub use postgres::PgStore;
-pub use sqlite::SqliteStore;
+pub use sqlite::{SqliteStore, Synchronous};
 pub use webhooks::{StoredAuth, WebhookRecord, WebhookStore};
 
 /// The whole storage interface. Implemented by [`SqliteStore`] and [`PgStore`].
@@ -73,19 +75,7 @@ pub enum StoreError {
     #[error("stored data is unreadable: {0}")]
     Corrupt(String),
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
-}
-
-impl StoreError {
-    /// Maps a unique-constraint violation to `Conflict(message)`.
-    pub(crate) fn unique(err: sqlx::Error, message: &str) -> StoreError {
-        match &err {
-            sqlx::Error::Database(db) if db.is_unique_violation() => {
-                StoreError::Conflict(message.to_owned())
-            }
-            _ => StoreError::Database(err),
-        }
-    }
+    Database(String),
 }
 
 /// A value sealed with the master key (see `flowhook_core::secret::MasterKey`).
@@ -98,11 +88,26 @@ impl std::fmt::Debug for Sealed {
     }
 }
 
+/// Settings of a store.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StoreOptions {
+    /// SQLite's durability of a commit (ignored by PostgreSQL).
+    pub synchronous: Synchronous,
+}
+
+/// Opens the store a database URL names: `sqlite://path` or `postgres://…`,
+/// with default options.
+pub async fn connect(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    connect_with(url, StoreOptions::default()).await
+}
+
 /// Opens the store a database URL names: `sqlite://path` or `postgres://…`.
 /// Creates the SQLite file and its folder if needed, and applies migrations.
-pub async fn connect(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+pub async fn connect_with(url: &str, options: StoreOptions) -> Result<Arc<dyn Store>, StoreError> {
     if url.starts_with("sqlite:") {
-        Ok(Arc::new(SqliteStore::connect(url).await?))
+        Ok(Arc::new(
+            SqliteStore::connect(url, options.synchronous).await?,
+        ))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         Ok(Arc::new(PgStore::connect(url).await?))
     } else {

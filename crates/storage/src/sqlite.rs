@@ -1,74 +1,415 @@
-//! The embedded backend: one SQLite file in WAL mode.
+//! The embedded backend: one SQLite file in WAL mode, driven by rusqlite.
 //!
-//! SQLite allows one writer at a time, so writes go through a pool of exactly one
-//! connection (callers queue in the pool instead of failing with `SQLITE_BUSY`),
-//! while reads use a separate pool and run concurrently with the writer.
+//! SQLite has one writer at a time, so flowhook gives it exactly one: a
+//! dedicated **writer thread** owns the only writing connection. Callers send it
+//! units of work over a channel; it runs everything queued in **one
+//! transaction** (group commit), each unit inside its own savepoint so that one
+//! failing unit rolls back only its own writes, then commits and answers every
+//! caller. A caller is answered only after the commit that holds its writes.
+//!
+//! Reads run on a small pool of read-only connections on blocking threads; WAL
+//! lets them run while the writer writes, and they see every committed write.
+//!
+//! There is no thread hop per statement: a unit of work crosses to the writer
+//! once, however many statements it runs.
 
-use std::str::FromStr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use rusqlite::{Connection, OpenFlags};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 
+use crate::db::Database;
+use crate::db::{BoxFuture, Conn, Row, Value, Work};
 use crate::{Backend, StoreError};
+
+/// How SQLite makes a commit durable (`PRAGMA synchronous`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Synchronous {
+    /// WAL with `NORMAL`: a commit survives a crash of flowhook; a power loss
+    /// may lose the last commits before a checkpoint (never corrupts).
+    #[default]
+    Normal,
+    /// `FULL`: every commit is flushed to disk before callers are answered.
+    Full,
+}
+
+impl Synchronous {
+    pub fn parse(s: &str) -> Option<Synchronous> {
+        match s.to_ascii_lowercase().as_str() {
+            "normal" => Some(Synchronous::Normal),
+            "full" => Some(Synchronous::Full),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Synchronous::Normal => "normal",
+            Synchronous::Full => "full",
+        }
+    }
+}
+
+/// Most units of work committed in one transaction.
+const MAX_GROUP: usize = 512;
+/// Units of work waiting for the writer before senders wait too.
+const QUEUE: usize = 4096;
+/// Read-only connections (and reads running at once).
+const READERS: usize = 4;
+
+/// A connection and the statements it ran before (rusqlite's statement cache).
+pub struct SqliteConn(Connection);
+
+/// A unit of work for the writer thread: it runs inside the open transaction and
+/// returns what answers its caller once the commit's outcome is known.
+type Job = Box<dyn FnOnce(&mut SqliteConn) -> Answer + Send>;
+/// Answers a caller; given the commit's error, if the commit failed.
+type Answer = Box<dyn FnOnce(Option<&str>) + Send>;
 
 /// The SQLite implementation of [`crate::Store`].
 #[derive(Clone)]
 pub struct SqliteStore {
-    writer: SqlitePool,
-    reader: SqlitePool,
+    jobs: mpsc::Sender<Job>,
+    readers: Arc<Readers>,
+}
+
+struct Readers {
+    path: PathBuf,
+    permits: Semaphore,
+    idle: Mutex<Vec<SqliteConn>>,
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database at `sqlite://PATH` and migrates it.
-    pub async fn connect(url: &str) -> Result<SqliteStore, StoreError> {
-        let options = SqliteConnectOptions::from_str(url)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
-        if let Some(dir) = options.get_filename().parent()
-            && !dir.as_os_str().is_empty()
-        {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                StoreError::Corrupt(format!("cannot create {}: {e}", dir.display()))
-            })?;
+    /// Opens (creating if needed) the database at `sqlite://PATH`, migrates it and
+    /// starts its writer thread.
+    pub async fn connect(url: &str, synchronous: Synchronous) -> Result<SqliteStore, StoreError> {
+        let path = path_of(url)?;
+        let (jobs, queue) = mpsc::channel(QUEUE);
+        let writer_path = path.clone();
+        let writer = tokio::task::spawn_blocking(move || -> Result<SqliteConn, StoreError> {
+            if let Some(dir) = writer_path.parent()
+                && !dir.as_os_str().is_empty()
+            {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    StoreError::Corrupt(format!("cannot create {}: {e}", dir.display()))
+                })?;
+            }
+            let mut conn = open(&writer_path, false, synchronous)?;
+            conn.exec_now("BEGIN IMMEDIATE", &[])?;
+            match run_ready(Box::pin(crate::migrate::run(&mut conn, None))) {
+                Ok(()) => conn.exec_now("COMMIT", &[])?,
+                Err(e) => {
+                    let _ = conn.exec_now("ROLLBACK", &[]);
+                    return Err(e);
+                }
+            };
+            Ok(conn)
+        })
+        .await
+        .map_err(|e| StoreError::Database(format!("opening the database failed: {e}")))??;
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || write_loop(writer, queue))
+            .map_err(|e| StoreError::Database(format!("cannot start the writer thread: {e}")))?;
+        Ok(SqliteStore {
+            jobs,
+            readers: Arc::new(Readers {
+                path,
+                permits: Semaphore::new(READERS),
+                idle: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+}
+
+/// `sqlite://PATH` or `sqlite:PATH` (a `?…` suffix is ignored) → `PATH`.
+fn path_of(url: &str) -> Result<PathBuf, StoreError> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .ok_or_else(|| StoreError::Corrupt(format!("`{url}` is not a sqlite:// URL")))?;
+    let path = rest.split('?').next().unwrap_or_default();
+    if path.is_empty() || path == ":memory:" {
+        return Err(StoreError::Corrupt(
+            "the SQLite URL must name a file: sqlite://PATH".into(),
+        ));
+    }
+    Ok(PathBuf::from(path))
+}
+
+fn open(path: &Path, read_only: bool, synchronous: Synchronous) -> Result<SqliteConn, StoreError> {
+    let flags = OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | if read_only {
+            OpenFlags::SQLITE_OPEN_READ_ONLY
+        } else {
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE
+        };
+    let conn = Connection::open_with_flags(path, flags)
+        .map_err(|e| StoreError::Database(format!("cannot open {}: {e}", path.display())))?;
+    let setup = || -> rusqlite::Result<()> {
+        conn.busy_timeout(Duration::from_secs(10))?;
+        conn.pragma_update(None, "foreign_keys", true)?;
+        if !read_only {
+            conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get::<_, String>(0))?;
+            conn.pragma_update(None, "synchronous", synchronous.as_str())?;
         }
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options.clone())
-            .await?;
-        {
-            let mut conn = writer.acquire().await?;
-            crate::migrate::run_migrations!(&mut *conn, None::<&'static str>)?;
+        conn.set_prepared_statement_cache_capacity(128);
+        Ok(())
+    };
+    setup().map_err(db_error)?;
+    Ok(SqliteConn(conn))
+}
+
+/// The writer thread: takes the first waiting unit, then every unit that
+/// arrives while it works (up to [`MAX_GROUP`]), commits them together and
+/// answers them all. Ends when the store is dropped.
+fn write_loop(mut conn: SqliteConn, mut queue: mpsc::Receiver<Job>) {
+    let mut answers: Vec<Answer> = Vec::with_capacity(MAX_GROUP);
+    while let Some(first) = queue.blocking_recv() {
+        if let Err(e) = conn.exec_now("BEGIN IMMEDIATE", &[]) {
+            // The unit is dropped unanswered: its caller is told the writer failed.
+            tracing::error!(error = %e, "cannot begin a write transaction");
+            drop(first);
+            std::thread::sleep(Duration::from_millis(50));
+            continue;
         }
-        let reader = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options.read_only(true))
-            .await?;
-        Ok(SqliteStore { writer, reader })
+        let mut next = Some(first);
+        while let Some(job) = next.take() {
+            answers.push(job(&mut conn));
+            if answers.len() < MAX_GROUP {
+                next = queue.try_recv().ok();
+            }
+        }
+        let failed = match conn.exec_now("COMMIT", &[]) {
+            Ok(_) => None,
+            Err(e) => {
+                tracing::error!(error = %e, units = answers.len(), "a group commit failed");
+                let _ = conn.exec_now("ROLLBACK", &[]);
+                Some(e.to_string())
+            }
+        };
+        for answer in answers.drain(..) {
+            answer(failed.as_deref());
+        }
+    }
+}
+
+/// Drives a future that never waits (rusqlite is synchronous) to its end.
+fn run_ready<T>(mut future: BoxFuture<'_, Result<T, StoreError>>) -> Result<T, StoreError> {
+    match future
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+    {
+        Poll::Ready(result) => result,
+        Poll::Pending => Err(StoreError::Database(
+            "a SQLite operation waited, which it never should".into(),
+        )),
+    }
+}
+
+impl SqliteConn {
+    /// Runs `work` in a savepoint: its writes are kept if it succeeds and undone
+    /// if it fails (or panics), without touching the rest of the group.
+    fn in_savepoint<T>(&mut self, work: impl Work<SqliteConn, T>) -> Result<T, StoreError> {
+        self.exec_now("SAVEPOINT unit", &[])?;
+        let result =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_ready(work(&mut *self))))
+                .unwrap_or_else(|_| {
+                    Err(StoreError::Database("a storage operation panicked".into()))
+                });
+        if result.is_err() {
+            self.exec_now("ROLLBACK TO unit", &[])?;
+        }
+        self.exec_now("RELEASE unit", &[])?;
+        result
     }
 
-    pub(crate) fn writer(&self) -> &SqlitePool {
-        &self.writer
+    fn prepare(
+        &self,
+        sql: &str,
+        params: &[Value],
+    ) -> Result<rusqlite::CachedStatement<'_>, StoreError> {
+        let mut stmt = self.0.prepare_cached(sql).map_err(db_error)?;
+        // Placeholders are named `$N`; SQLite numbers them by first appearance.
+        for i in 1..=stmt.parameter_count() {
+            let n = stmt
+                .parameter_name(i)
+                .and_then(|name| name.strip_prefix('$'))
+                .and_then(|n| n.parse::<usize>().ok())
+                .ok_or_else(|| StoreError::Database(format!("bad placeholder {i} in {sql}")))?;
+            let value = params
+                .get(n - 1)
+                .ok_or_else(|| StoreError::Database(format!("no value for ${n} in {sql}")))?;
+            match value {
+                Value::Int(v) => stmt.raw_bind_parameter(i, v),
+                Value::Text(v) => stmt.raw_bind_parameter(i, v.as_deref()),
+                Value::Bool(v) => stmt.raw_bind_parameter(i, v),
+            }
+            .map_err(db_error)?;
+        }
+        Ok(stmt)
     }
 
-    pub(crate) fn reader(&self) -> &SqlitePool {
-        &self.reader
+    fn exec_now(&mut self, sql: &str, params: &[Value]) -> Result<u64, StoreError> {
+        let mut stmt = self.prepare(sql, params)?;
+        Ok(stmt.raw_execute().map_err(db_error)? as u64)
+    }
+
+    fn query_now(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>, StoreError> {
+        let mut stmt = self.prepare(sql, params)?;
+        let columns: Arc<[String]> = stmt.column_names().map(str::to_owned).collect();
+        let mut rows = stmt.raw_query();
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(db_error)? {
+            let mut values = Vec::with_capacity(columns.len());
+            for i in 0..columns.len() {
+                use rusqlite::types::ValueRef;
+                values.push(match row.get_ref(i).map_err(db_error)? {
+                    ValueRef::Null => Value::Text(None),
+                    ValueRef::Integer(v) => Value::Int(Some(v)),
+                    ValueRef::Text(t) => Value::Text(Some(String::from_utf8_lossy(t).into_owned())),
+                    ValueRef::Real(_) | ValueRef::Blob(_) => {
+                        return Err(StoreError::Corrupt(format!(
+                            "column {} has a type flowhook never writes",
+                            columns[i]
+                        )));
+                    }
+                });
+            }
+            out.push(Row {
+                columns: columns.clone(),
+                values,
+            });
+        }
+        Ok(out)
+    }
+}
+
+impl Conn for SqliteConn {
+    fn exec(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send {
+        std::future::ready(self.exec_now(sql, params))
+    }
+
+    fn query(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+    ) -> impl Future<Output = Result<Vec<Row>, StoreError>> + Send {
+        std::future::ready(self.query_now(sql, params))
+    }
+
+    fn batch(&mut self, sql: &str) -> impl Future<Output = Result<(), StoreError>> + Send {
+        std::future::ready(self.0.execute_batch(sql).map_err(db_error))
+    }
+}
+
+fn db_error(e: rusqlite::Error) -> StoreError {
+    use rusqlite::ffi;
+    match &e {
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.extended_code == ffi::SQLITE_CONSTRAINT_UNIQUE
+                || f.extended_code == ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
+        {
+            StoreError::Conflict(e.to_string())
+        }
+        _ => StoreError::Database(e.to_string()),
+    }
+}
+
+fn writer_gone() -> StoreError {
+    StoreError::Database("the database writer stopped".into())
+}
+
+impl Database for SqliteStore {
+    type Conn = SqliteConn;
+    const KIND: Backend = Backend::Sqlite;
+
+    fn read<T: Send + 'static>(
+        &self,
+        work: impl Work<SqliteConn, T>,
+    ) -> impl Future<Output = Result<T, StoreError>> + Send {
+        let readers = self.readers.clone();
+        async move {
+            let _permit = readers.permits.acquire().await.map_err(|_| writer_gone())?;
+            let pool = readers.clone();
+            tokio::task::spawn_blocking(move || {
+                let idle = pool.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+                let mut conn = match idle {
+                    Some(conn) => conn,
+                    None => open(&pool.path, true, Synchronous::Normal)?,
+                };
+                let result = run_ready(work(&mut conn));
+                pool.idle
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(conn);
+                result
+            })
+            .await
+            .map_err(|e| StoreError::Database(format!("a read failed: {e}")))?
+        }
+    }
+
+    fn write<T: Send + 'static>(
+        &self,
+        work: impl Work<SqliteConn, T>,
+    ) -> impl Future<Output = Result<T, StoreError>> + Send {
+        let jobs = self.jobs.clone();
+        async move {
+            let (reply, answer) = oneshot::channel();
+            let job: Job = Box::new(move |conn: &mut SqliteConn| -> Answer {
+                let result = conn.in_savepoint(work);
+                Box::new(move |commit_failed: Option<&str>| {
+                    let result = match commit_failed {
+                        None => result,
+                        Some(e) => Err(StoreError::Database(format!("commit failed: {e}"))),
+                    };
+                    let _ = reply.send(result);
+                })
+            });
+            jobs.send(job).await.map_err(|_| writer_gone())?;
+            answer.await.map_err(|_| writer_gone())?
+        }
     }
 }
 
 #[async_trait::async_trait]
 impl crate::Store for SqliteStore {
-    fn backend(&self) -> Backend {
-        Backend::Sqlite
+    fn backend(&self) -> crate::Backend {
+        crate::Backend::Sqlite
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.reader).await?;
-        sqlx::query("SELECT 1").execute(&self.writer).await?;
-        Ok(())
+        self.read(|c: &mut SqliteConn| {
+            Box::pin(async move { c.query("SELECT 1", &[]).await.map(drop) })
+        })
+        .await?;
+        self.write(|c: &mut SqliteConn| {
+            Box::pin(async move { c.query("SELECT 1", &[]).await.map(drop) })
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::path_of;
+
+    #[test]
+    fn urls_name_files() {
+        assert_eq!(path_of("sqlite://a/b.db").unwrap().to_str(), Some("a/b.db"));
+        assert_eq!(
+            path_of("sqlite:x.db?mode=rwc").unwrap().to_str(),
+            Some("x.db")
+        );
+        assert!(path_of("sqlite::memory:").is_err());
+        assert!(path_of("sqlite://").is_err());
     }
 }

@@ -8,7 +8,8 @@ use flowhook_core::http::{BodyType, HttpMethod};
 use flowhook_core::ids::{AccountId, WebhookId};
 use flowhook_core::webhook::{HeaderPair, WebhookUrl};
 
-use crate::{PgStore, Sealed, SqliteStore, StoreError, corrupt, now_millis};
+use crate::db::{Conn, Database, Row, Value, conflict_means, params, write_one};
+use crate::{Sealed, StoreError, corrupt, now_millis};
 
 /// Stored authentication; the password stays sealed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,56 +76,48 @@ pub trait WebhookStore {
 
 const COLUMNS: &str = "id, account_id, name, method, url, auth_type, auth_username, auth_password, body_type, headers, is_default, signing_secret, previous_secret, previous_until, last_check, created_at, updated_at";
 
-macro_rules! webhook_from_row {
-    ($row:expr) => {{
-        use sqlx::Row as _;
-        let row = $row;
-        let id: String = row.try_get("id")?;
-        let account: String = row.try_get("account_id")?;
-        let method: String = row.try_get("method")?;
-        let url: String = row.try_get("url")?;
-        let auth_type: String = row.try_get("auth_type")?;
-        let body_type: String = row.try_get("body_type")?;
-        let headers: String = row.try_get("headers")?;
-        let last_check: Option<String> = row.try_get("last_check")?;
-        let auth = match auth_type.as_str() {
-            "none" => StoredAuth::None,
-            "basic" => StoredAuth::Basic {
-                username: row
-                    .try_get::<Option<String>, _>("auth_username")?
+fn webhook_from_row(row: &Row) -> Result<WebhookRecord, StoreError> {
+    let id: String = row.get("id")?;
+    let account: String = row.get("account_id")?;
+    let method: String = row.get("method")?;
+    let url: String = row.get("url")?;
+    let auth_type: String = row.get("auth_type")?;
+    let body_type: String = row.get("body_type")?;
+    let headers: String = row.get("headers")?;
+    let last_check: Option<String> = row.get("last_check")?;
+    let auth = match auth_type.as_str() {
+        "none" => StoredAuth::None,
+        "basic" => StoredAuth::Basic {
+            username: row
+                .get::<Option<String>>("auth_username")?
+                .unwrap_or_default(),
+            password: Sealed(
+                row.get::<Option<String>>("auth_password")?
                     .unwrap_or_default(),
-                password: Sealed(
-                    row.try_get::<Option<String>, _>("auth_password")?
-                        .unwrap_or_default(),
-                ),
-            },
-            other => return Err(corrupt("webhook auth type", other)),
-        };
-        Ok::<_, StoreError>(WebhookRecord {
-            id: WebhookId::parse(&id).ok_or_else(|| corrupt("webhook id", &id))?,
-            account_id: AccountId::parse(&account)
-                .ok_or_else(|| corrupt("account id", &account))?,
-            name: row.try_get("name")?,
-            method: HttpMethod::parse(&method).ok_or_else(|| corrupt("webhook method", &method))?,
-            url: WebhookUrl::parse(&url).map_err(|e| corrupt("webhook url", e))?,
-            auth,
-            body_type: BodyType::parse(&body_type)
-                .ok_or_else(|| corrupt("body type", &body_type))?,
-            headers: serde_json::from_str(&headers).map_err(|e| corrupt("webhook headers", e))?,
-            is_default: row.try_get("is_default")?,
-            signing_secret: Sealed(row.try_get("signing_secret")?),
-            previous_secret: row
-                .try_get::<Option<String>, _>("previous_secret")?
-                .map(Sealed),
-            previous_until: row.try_get("previous_until")?,
-            last_check: last_check
-                .map(|c| serde_json::from_str(&c))
-                .transpose()
-                .map_err(|e| corrupt("webhook check", e))?,
-            created_at: row.try_get("created_at")?,
-            updated_at: row.try_get("updated_at")?,
-        })
-    }};
+            ),
+        },
+        other => return Err(corrupt("webhook auth type", other)),
+    };
+    Ok(WebhookRecord {
+        id: WebhookId::parse(&id).ok_or_else(|| corrupt("webhook id", &id))?,
+        account_id: AccountId::parse(&account).ok_or_else(|| corrupt("account id", &account))?,
+        name: row.get("name")?,
+        method: HttpMethod::parse(&method).ok_or_else(|| corrupt("webhook method", &method))?,
+        url: WebhookUrl::parse(&url).map_err(|e| corrupt("webhook url", e))?,
+        auth,
+        body_type: BodyType::parse(&body_type).ok_or_else(|| corrupt("body type", &body_type))?,
+        headers: serde_json::from_str(&headers).map_err(|e| corrupt("webhook headers", e))?,
+        is_default: row.get("is_default")?,
+        signing_secret: Sealed(row.get("signing_secret")?),
+        previous_secret: row.get::<Option<String>>("previous_secret")?.map(Sealed),
+        previous_until: row.get("previous_until")?,
+        last_check: last_check
+            .map(|c| serde_json::from_str(&c))
+            .transpose()
+            .map_err(|e| corrupt("webhook check", e))?,
+        created_at: row.get("created_at")?,
+        updated_at: row.get("updated_at")?,
+    })
 }
 
 fn auth_columns(auth: &StoredAuth) -> (&'static str, Option<&str>, Option<&str>) {
@@ -140,158 +133,173 @@ fn headers_json(hook: &WebhookRecord) -> Result<String, StoreError> {
 
 const NAME_TAKEN: &str = "this account already has a webhook with that name";
 
-/// Clears the account's current default (other than `hook`) inside a transaction.
-macro_rules! clear_default {
-    ($tx:expr, $hook:expr) => {
-        sqlx::query("UPDATE webhooks SET is_default = FALSE WHERE account_id = $1 AND id <> $2 AND is_default")
-            .bind($hook.account_id.to_string())
-            .bind($hook.id.to_string())
-            .execute($tx)
-            .await
-    };
+/// The columns a save writes, as `$1` (account) … `$12`, in the order of both
+/// the insert and the update below.
+fn save_params(hook: &WebhookRecord) -> Result<Vec<Value>, StoreError> {
+    let (auth_type, user, pass) = auth_columns(&hook.auth);
+    Ok(params![
+        hook.account_id.to_string(),
+        hook.id.to_string(),
+        &hook.name,
+        hook.method.as_str(),
+        hook.url.as_str(),
+        auth_type,
+        user,
+        pass,
+        hook.body_type.as_str(),
+        headers_json(hook)?,
+        hook.is_default,
+        now_millis()
+    ])
 }
-macro_rules! impl_webhook_store {
-    ($store:ty) => {
-        #[async_trait::async_trait]
-        impl WebhookStore for $store {
-            async fn insert_webhook(&self, hook: &WebhookRecord) -> Result<(), StoreError> {
-                let (auth_type, user, pass) = auth_columns(&hook.auth);
-                let mut tx = self.writer().begin().await?;
-                if hook.is_default {
-                    clear_default!(&mut *tx, hook)?;
+
+/// Saving a default webhook first clears the account's other default.
+const CLEAR_DEFAULT: &str =
+    "UPDATE webhooks SET is_default = FALSE WHERE account_id = $1 AND id <> $2 AND is_default";
+
+/// Reads one webhook matching `condition` (over `$1` account and maybe `$2`).
+async fn webhook_where<C: Conn>(
+    c: &mut C,
+    condition: &str,
+    params: Vec<Value>,
+) -> Result<Option<WebhookRecord>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM webhooks WHERE account_id = $1 AND {condition}");
+    c.query_opt(&sql, &params)
+        .await?
+        .map(|r| webhook_from_row(&r))
+        .transpose()
+}
+
+#[async_trait::async_trait]
+impl<D: Database> WebhookStore for D {
+    async fn insert_webhook(&self, hook: &WebhookRecord) -> Result<(), StoreError> {
+        let mut insert = save_params(hook)?;
+        insert.push(Value::from(hook.signing_secret.0.clone()));
+        let is_default = hook.is_default;
+        self.write(move |c| {
+            Box::pin(async move {
+                if is_default {
+                    c.exec(CLEAR_DEFAULT, &insert[..2]).await?;
                 }
-                sqlx::query(
-                    "INSERT INTO webhooks (id, account_id, name, method, url, auth_type, auth_username, auth_password,
-                        body_type, headers, is_default, signing_secret, created_at, updated_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)",
+                c.exec(
+                    "INSERT INTO webhooks (account_id, id, name, method, url, auth_type, auth_username, auth_password,
+                        body_type, headers, is_default, created_at, updated_at, signing_secret)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13)",
+                    &insert,
                 )
-                .bind(hook.id.to_string())
-                .bind(hook.account_id.to_string())
-                .bind(&hook.name)
-                .bind(hook.method.as_str())
-                .bind(hook.url.as_str())
-                .bind(auth_type)
-                .bind(user)
-                .bind(pass)
-                .bind(hook.body_type.as_str())
-                .bind(headers_json(hook)?)
-                .bind(hook.is_default)
-                .bind(&hook.signing_secret.0)
-                .bind(now_millis())
-                .execute(&mut *tx)
                 .await
-                .map_err(|e| StoreError::unique(e, NAME_TAKEN))?;
-                tx.commit().await?;
+                .map_err(conflict_means(NAME_TAKEN))?;
                 Ok(())
-            }
+            })
+        })
+        .await
+    }
 
-            async fn update_webhook(&self, hook: &WebhookRecord) -> Result<bool, StoreError> {
-                let (auth_type, user, pass) = auth_columns(&hook.auth);
-                let mut tx = self.writer().begin().await?;
-                if hook.is_default {
-                    clear_default!(&mut *tx, hook)?;
+    async fn update_webhook(&self, hook: &WebhookRecord) -> Result<bool, StoreError> {
+        let update = save_params(hook)?;
+        let is_default = hook.is_default;
+        self.write(move |c| {
+            Box::pin(async move {
+                if is_default {
+                    c.exec(CLEAR_DEFAULT, &update[..2]).await?;
                 }
-                let done = sqlx::query(
-                    "UPDATE webhooks SET name = $3, method = $4, url = $5, auth_type = $6, auth_username = $7,
-                        auth_password = $8, body_type = $9, headers = $10, is_default = $11, updated_at = $12
-                     WHERE account_id = $1 AND id = $2",
-                )
-                .bind(hook.account_id.to_string())
-                .bind(hook.id.to_string())
-                .bind(&hook.name)
-                .bind(hook.method.as_str())
-                .bind(hook.url.as_str())
-                .bind(auth_type)
-                .bind(user)
-                .bind(pass)
-                .bind(hook.body_type.as_str())
-                .bind(headers_json(hook)?)
-                .bind(hook.is_default)
-                .bind(now_millis())
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| StoreError::unique(e, NAME_TAKEN))?;
-                tx.commit().await?;
-                Ok(done.rows_affected() == 1)
-            }
+                let done = c
+                    .exec(
+                        "UPDATE webhooks SET name = $3, method = $4, url = $5, auth_type = $6, auth_username = $7,
+                            auth_password = $8, body_type = $9, headers = $10, is_default = $11, updated_at = $12
+                         WHERE account_id = $1 AND id = $2",
+                        &update,
+                    )
+                    .await
+                    .map_err(conflict_means(NAME_TAKEN))?;
+                Ok(done == 1)
+            })
+        })
+        .await
+    }
 
-            async fn webhook(
-                &self,
-                account: AccountId,
-                id: WebhookId,
-            ) -> Result<Option<WebhookRecord>, StoreError> {
-                let sql = format!("SELECT {COLUMNS} FROM webhooks WHERE account_id = $1 AND id = $2");
-                let row = sqlx::query(&sql)
-                    .bind(account.to_string())
-                    .bind(id.to_string())
-                    .fetch_optional(self.reader())
-                    .await?;
-                row.map(|r| webhook_from_row!(&r)).transpose()
-            }
+    async fn webhook(
+        &self,
+        account: AccountId,
+        id: WebhookId,
+    ) -> Result<Option<WebhookRecord>, StoreError> {
+        let query = params![account.to_string(), id.to_string()];
+        self.read(move |c| Box::pin(webhook_where(c, "id = $2", query)))
+            .await
+    }
 
-            async fn webhooks(&self, account: AccountId) -> Result<Vec<WebhookRecord>, StoreError> {
-                let sql = format!("SELECT {COLUMNS} FROM webhooks WHERE account_id = $1 ORDER BY created_at, id");
-                let rows = sqlx::query(&sql).bind(account.to_string()).fetch_all(self.reader()).await?;
-                rows.iter().map(|r| webhook_from_row!(r)).collect()
-            }
+    async fn webhooks(&self, account: AccountId) -> Result<Vec<WebhookRecord>, StoreError> {
+        let query = params![account.to_string()];
+        self.read(move |c| {
+            Box::pin(async move {
+                let sql = format!(
+                    "SELECT {COLUMNS} FROM webhooks WHERE account_id = $1 ORDER BY created_at, id"
+                );
+                c.query(&sql, &query)
+                    .await?
+                    .iter()
+                    .map(webhook_from_row)
+                    .collect()
+            })
+        })
+        .await
+    }
 
-            async fn default_webhook(
-                &self,
-                account: AccountId,
-            ) -> Result<Option<WebhookRecord>, StoreError> {
-                let sql = format!("SELECT {COLUMNS} FROM webhooks WHERE account_id = $1 AND is_default");
-                let row = sqlx::query(&sql).bind(account.to_string()).fetch_optional(self.reader()).await?;
-                row.map(|r| webhook_from_row!(&r)).transpose()
-            }
+    async fn default_webhook(
+        &self,
+        account: AccountId,
+    ) -> Result<Option<WebhookRecord>, StoreError> {
+        let query = params![account.to_string()];
+        self.read(move |c| Box::pin(webhook_where(c, "is_default", query)))
+            .await
+    }
 
-            async fn delete_webhook(&self, account: AccountId, id: WebhookId) -> Result<bool, StoreError> {
-                let done = sqlx::query("DELETE FROM webhooks WHERE account_id = $1 AND id = $2")
-                    .bind(account.to_string())
-                    .bind(id.to_string())
-                    .execute(self.writer())
-                    .await?;
-                Ok(done.rows_affected() == 1)
-            }
+    async fn delete_webhook(&self, account: AccountId, id: WebhookId) -> Result<bool, StoreError> {
+        Ok(write_one(
+            self,
+            "DELETE FROM webhooks WHERE account_id = $1 AND id = $2",
+            params![account.to_string(), id.to_string()],
+        )
+        .await?
+            == 1)
+    }
 
-            async fn rotate_secret(
-                &self,
-                account: AccountId,
-                id: WebhookId,
-                new_secret: &Sealed,
-                previous_until: i64,
-            ) -> Result<bool, StoreError> {
-                let done = sqlx::query(
-                    "UPDATE webhooks SET previous_secret = signing_secret, previous_until = $3,
-                        signing_secret = $4, updated_at = $5
-                     WHERE account_id = $1 AND id = $2",
-                )
-                .bind(account.to_string())
-                .bind(id.to_string())
-                .bind(previous_until)
-                .bind(&new_secret.0)
-                .bind(now_millis())
-                .execute(self.writer())
-                .await?;
-                Ok(done.rows_affected() == 1)
-            }
+    async fn rotate_secret(
+        &self,
+        account: AccountId,
+        id: WebhookId,
+        new_secret: &Sealed,
+        previous_until: i64,
+    ) -> Result<bool, StoreError> {
+        Ok(write_one(
+            self,
+            "UPDATE webhooks SET previous_secret = signing_secret, previous_until = $3,
+                signing_secret = $4, updated_at = $5
+             WHERE account_id = $1 AND id = $2",
+            params![
+                account.to_string(),
+                id.to_string(),
+                previous_until,
+                new_secret.0.clone(),
+                now_millis()
+            ],
+        )
+        .await?
+            == 1)
+    }
 
-            async fn record_check(
-                &self,
-                account: AccountId,
-                id: WebhookId,
-                result: &serde_json::Value,
-            ) -> Result<bool, StoreError> {
-                let done = sqlx::query("UPDATE webhooks SET last_check = $3 WHERE account_id = $1 AND id = $2")
-                    .bind(account.to_string())
-                    .bind(id.to_string())
-                    .bind(result.to_string())
-                    .execute(self.writer())
-                    .await?;
-                Ok(done.rows_affected() == 1)
-            }
-        }
-    };
+    async fn record_check(
+        &self,
+        account: AccountId,
+        id: WebhookId,
+        result: &serde_json::Value,
+    ) -> Result<bool, StoreError> {
+        Ok(write_one(
+            self,
+            "UPDATE webhooks SET last_check = $3 WHERE account_id = $1 AND id = $2",
+            params![account.to_string(), id.to_string(), result.to_string()],
+        )
+        .await?
+            == 1)
+    }
 }
-
-impl_webhook_store!(SqliteStore);
-impl_webhook_store!(PgStore);

@@ -1,0 +1,251 @@
+//! The one SQL interface both backends speak, so that every statement of every
+//! concept (`accounts`, `flows`, …) is written once.
+//!
+//! - [`Value`] is a typed parameter or column: integers, text and booleans are
+//!   all the schema uses (times are unix milliseconds, JSON is text). A NULL
+//!   parameter keeps its type, because PostgreSQL must know it.
+//! - [`Conn`] runs statements on one connection (inside a transaction when the
+//!   backend's `write` opened one). SQL uses `$1`, `$2`, … placeholders on both.
+//! - [`Database`] runs a unit of work: `read` on a reading connection, `write` in a
+//!   transaction that is committed before the caller is answered.
+//!
+//! Work is passed as a closure that owns its inputs and borrows the connection
+//! for the duration of a future ([`Work`]). On SQLite the future completes
+//! without ever waiting (rusqlite is synchronous), so it runs on the writer
+//! thread or a reading thread; on PostgreSQL it is awaited on the runtime.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use crate::StoreError;
+
+/// A boxed future that may borrow a connection for `'c`.
+pub(crate) type BoxFuture<'c, T> = Pin<Box<dyn Future<Output = T> + Send + 'c>>;
+
+/// A unit of work on a connection.
+pub(crate) trait Work<C, T>:
+    for<'c> FnOnce(&'c mut C) -> BoxFuture<'c, Result<T, StoreError>> + Send + 'static
+{
+}
+
+impl<C, T, F> Work<C, T> for F where
+    F: for<'c> FnOnce(&'c mut C) -> BoxFuture<'c, Result<T, StoreError>> + Send + 'static
+{
+}
+
+/// A parameter or column value.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Value {
+    Int(Option<i64>),
+    Text(Option<String>),
+    Bool(Option<bool>),
+}
+
+impl From<i64> for Value {
+    fn from(v: i64) -> Value {
+        Value::Int(Some(v))
+    }
+}
+impl From<Option<i64>> for Value {
+    fn from(v: Option<i64>) -> Value {
+        Value::Int(v)
+    }
+}
+impl From<bool> for Value {
+    fn from(v: bool) -> Value {
+        Value::Bool(Some(v))
+    }
+}
+impl From<Option<bool>> for Value {
+    fn from(v: Option<bool>) -> Value {
+        Value::Bool(v)
+    }
+}
+impl From<String> for Value {
+    fn from(v: String) -> Value {
+        Value::Text(Some(v))
+    }
+}
+impl From<&String> for Value {
+    fn from(v: &String) -> Value {
+        Value::Text(Some(v.clone()))
+    }
+}
+impl From<&str> for Value {
+    fn from(v: &str) -> Value {
+        Value::Text(Some(v.to_owned()))
+    }
+}
+impl From<Option<String>> for Value {
+    fn from(v: Option<String>) -> Value {
+        Value::Text(v)
+    }
+}
+impl From<Option<&str>> for Value {
+    fn from(v: Option<&str>) -> Value {
+        Value::Text(v.map(str::to_owned))
+    }
+}
+impl From<&Option<String>> for Value {
+    fn from(v: &Option<String>) -> Value {
+        Value::Text(v.clone())
+    }
+}
+
+/// `params![a, b, …]`: a `Vec<Value>` of anything convertible.
+macro_rules! params {
+    ($($v:expr),* $(,)?) => { vec![$($crate::db::Value::from($v)),*] };
+}
+pub(crate) use params;
+
+/// One result row, with its column names.
+#[derive(Debug, Clone)]
+pub(crate) struct Row {
+    pub(crate) columns: Arc<[String]>,
+    pub(crate) values: Vec<Value>,
+}
+
+impl Row {
+    /// The value of column `name`, converted; a missing column or a value of
+    /// another type is `Corrupt`.
+    pub(crate) fn get<T: FromValue>(&self, name: &str) -> Result<T, StoreError> {
+        let i = self
+            .columns
+            .iter()
+            .position(|c| c == name)
+            .ok_or_else(|| StoreError::Corrupt(format!("no column {name}")))?;
+        self.at(i)
+    }
+
+    /// The value of the `i`-th column, converted.
+    pub(crate) fn at<T: FromValue>(&self, i: usize) -> Result<T, StoreError> {
+        let value = self
+            .values
+            .get(i)
+            .ok_or_else(|| StoreError::Corrupt(format!("no column {i}")))?;
+        T::from_value(value).ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "column {} holds {value:?}, not {}",
+                self.columns.get(i).map(String::as_str).unwrap_or("?"),
+                std::any::type_name::<T>()
+            ))
+        })
+    }
+}
+
+/// Conversion out of a column value.
+pub(crate) trait FromValue: Sized {
+    fn from_value(v: &Value) -> Option<Self>;
+}
+
+impl FromValue for Option<i64> {
+    fn from_value(v: &Value) -> Option<Self> {
+        match v {
+            Value::Int(i) => Some(*i),
+            Value::Bool(b) => Some(b.map(i64::from)),
+            Value::Text(None) => Some(None),
+            Value::Text(Some(_)) => None,
+        }
+    }
+}
+impl FromValue for i64 {
+    fn from_value(v: &Value) -> Option<Self> {
+        Option::<i64>::from_value(v).flatten()
+    }
+}
+impl FromValue for Option<bool> {
+    fn from_value(v: &Value) -> Option<Self> {
+        match v {
+            Value::Bool(b) => Some(*b),
+            // SQLite keeps booleans as 0 and 1.
+            Value::Int(i) => Some(i.map(|i| i != 0)),
+            Value::Text(None) => Some(None),
+            Value::Text(Some(_)) => None,
+        }
+    }
+}
+impl FromValue for bool {
+    fn from_value(v: &Value) -> Option<Self> {
+        Option::<bool>::from_value(v).flatten()
+    }
+}
+impl FromValue for Option<String> {
+    fn from_value(v: &Value) -> Option<Self> {
+        match v {
+            Value::Text(t) => Some(t.clone()),
+            Value::Int(None) | Value::Bool(None) => Some(None),
+            _ => None,
+        }
+    }
+}
+impl FromValue for String {
+    fn from_value(v: &Value) -> Option<Self> {
+        Option::<String>::from_value(v).flatten()
+    }
+}
+
+/// Statements on one connection. Placeholders are `$1`, `$2`, …; a unique
+/// violation is reported as [`StoreError::Conflict`] with the database's text,
+/// which callers replace with their own (see [`conflict_means`]).
+pub(crate) trait Conn: Send {
+    /// Runs a statement that returns no rows; how many rows it changed.
+    fn exec(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    /// Runs a statement that returns rows (a `SELECT`, or a write `RETURNING`).
+    fn query(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+    ) -> impl Future<Output = Result<Vec<Row>, StoreError>> + Send;
+    /// Runs several statements without parameters (migrations).
+    fn batch(&mut self, sql: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The first row, if any.
+    fn query_opt(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+    ) -> impl Future<Output = Result<Option<Row>, StoreError>> + Send {
+        async move { Ok(self.query(sql, params).await?.into_iter().next()) }
+    }
+}
+
+/// Replaces the database's text of a unique violation by what it means.
+pub(crate) fn conflict_means(meaning: &'static str) -> impl Fn(StoreError) -> StoreError {
+    move |e| match e {
+        StoreError::Conflict(_) => StoreError::Conflict(meaning.to_owned()),
+        other => other,
+    }
+}
+
+/// Runs one statement as its own unit of work; how many rows it changed.
+pub(crate) async fn write_one<D: Database>(
+    db: &D,
+    sql: &'static str,
+    params: Vec<Value>,
+) -> Result<u64, StoreError> {
+    db.write(move |c| Box::pin(async move { c.exec(sql, &params).await }))
+        .await
+}
+
+/// A database: where units of work run.
+pub(crate) trait Database: Send + Sync + 'static {
+    type Conn: Conn;
+    /// Which database this is, for the few statements that differ.
+    const KIND: crate::Backend;
+    /// Runs `work` on a connection for reading.
+    fn read<T: Send + 'static>(
+        &self,
+        work: impl Work<Self::Conn, T>,
+    ) -> impl Future<Output = Result<T, StoreError>> + Send;
+    /// Runs `work` in a transaction; answers after the transaction committed
+    /// (an error from `work` rolls back what it wrote, and only that).
+    fn write<T: Send + 'static>(
+        &self,
+        work: impl Work<Self::Conn, T>,
+    ) -> impl Future<Output = Result<T, StoreError>> + Send;
+}
