@@ -3,7 +3,7 @@
 use flowhook_core::account::{AccountName, IpWhitelist, TimeZone};
 use flowhook_core::ids::AccountId;
 
-use crate::db::{Conn, Database, Row, conflict_means, params};
+use crate::db::{Conn, Database, Row, conflict_means, params, write_config};
 use crate::{StoreError, corrupt, now_millis};
 
 /// What is needed to create an account.
@@ -114,7 +114,7 @@ impl<D: Database> AccountStore for D {
             new.timezone.name(),
             now
         ];
-        self.write(move |c| {
+        write_config(self, move |c| {
             Box::pin(async move {
                 c.exec(
                     "INSERT INTO accounts (id, name, client_id, security_hash, allow_http, timezone, created_at, updated_at)
@@ -140,8 +140,13 @@ impl<D: Database> AccountStore for D {
         &self,
         hash: &str,
     ) -> Result<Option<AccountRecord>, StoreError> {
-        let hash = hash.to_owned();
-        self.read(move |c| Box::pin(account_by(c, "security_hash", hash)))
+        let cache = self.cache();
+        let load = self.read({
+            let hash = hash.to_owned();
+            move |c| Box::pin(account_by(c, "security_hash", hash))
+        });
+        cache
+            .through(&cache.accounts_by_hash, hash.to_owned(), load)
             .await
     }
 
@@ -173,7 +178,7 @@ impl<D: Database> AccountStore for D {
             patch.providers.as_ref().map(|v| v.to_string()),
             now_millis()
         ];
-        self.write(move |c| {
+        write_config(self, move |c| {
             Box::pin(async move {
                 let done = c
                     .exec(
@@ -199,7 +204,7 @@ impl<D: Database> AccountStore for D {
     async fn set_whitelist(&self, id: AccountId, list: &IpWhitelist) -> Result<bool, StoreError> {
         let json = serde_json::to_string(list).map_err(|e| corrupt("whitelist", e))?;
         let update = params![id.to_string(), json, now_millis()];
-        self.write(move |c| {
+        write_config(self, move |c| {
             Box::pin(async move {
                 let done = c
                     .exec(

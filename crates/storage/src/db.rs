@@ -232,11 +232,48 @@ pub(crate) async fn write_one<D: Database>(
         .await
 }
 
+/// [`write_one`] for a statement on accounts, flows or webhooks.
+pub(crate) async fn write_config_one<D: Database>(
+    db: &D,
+    sql: &'static str,
+    params: Vec<Value>,
+) -> Result<u64, StoreError> {
+    write_config(db, move |c| {
+        Box::pin(async move { c.exec(sql, &params).await })
+    })
+    .await
+}
+
+/// Runs a write to what the cache holds (accounts, flows, webhooks): the
+/// change is announced to other servers in the same transaction, and this
+/// server's cache is emptied once it committed. Every such write goes here.
+pub(crate) async fn write_config<D: Database, T: Send + 'static>(
+    db: &D,
+    work: impl Work<D::Conn, T>,
+) -> Result<T, StoreError> {
+    let result = db
+        .write(move |c| {
+            Box::pin(async move {
+                let value = work(&mut *c).await?;
+                D::announce_change(c).await?;
+                Ok(value)
+            })
+        })
+        .await;
+    db.cache().clear();
+    result
+}
+
 /// A database: where units of work run.
 pub(crate) trait Database: Send + Sync + 'static {
     type Conn: Conn;
     /// Which database this is, for the few statements that differ.
     const KIND: crate::Backend;
+    /// This store's cache of accounts, flows and webhooks.
+    fn cache(&self) -> &crate::cache::Cache;
+    /// Tells other servers sharing the database, on commit, that cached
+    /// records changed.
+    fn announce_change(c: &mut Self::Conn) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Runs `work` on a connection for reading.
     fn read<T: Send + 'static>(
         &self,

@@ -3,7 +3,7 @@
 
 use flowhook_core::ids::{AccountId, FlowId};
 
-use crate::db::{Conn, Database, Row, conflict_means, params};
+use crate::db::{Conn, Database, Row, conflict_means, params, write_config};
 use crate::{StoreError, corrupt, now_millis};
 
 /// One version of a flow.
@@ -107,7 +107,7 @@ impl<D: Database> FlowStore for D {
         };
         let flow = params![id.as_str(), account.to_string(), name, now];
         let version = params![id.as_str(), document, now];
-        self.write(move |c| {
+        write_config(self, move |c| {
             Box::pin(async move {
                 c.exec(
                     "INSERT INTO flows (id, account_id, name, version, created_at, updated_at)
@@ -139,7 +139,7 @@ impl<D: Database> FlowStore for D {
         let (account, id) = (account.to_string(), id.as_str().to_owned());
         let update = params![account.clone(), id.clone(), name, now];
         let document = document.to_owned();
-        self.write(move |c| {
+        write_config(self, move |c| {
             Box::pin(async move {
                 let row = c
                     .query_opt(
@@ -167,8 +167,14 @@ impl<D: Database> FlowStore for D {
         account: AccountId,
         id: &FlowId,
     ) -> Result<Option<FlowRecord>, StoreError> {
-        let (account, id) = (account.to_string(), id.as_str().to_owned());
-        self.read(move |c| Box::pin(current(c, account, id))).await
+        let cache = self.cache();
+        let load = self.read({
+            let (account, id) = (account.to_string(), id.as_str().to_owned());
+            move |c| Box::pin(current(c, account, id))
+        });
+        cache
+            .through(&cache.flows, (account, id.clone()), load)
+            .await
     }
 
     async fn flow_version(
@@ -211,7 +217,7 @@ impl<D: Database> FlowStore for D {
     async fn delete_flow(&self, account: AccountId, id: &FlowId) -> Result<bool, StoreError> {
         let owned = params![account.to_string(), id.as_str()];
         let id = params![id.as_str()];
-        self.write(move |c| {
+        write_config(self, move |c| {
             Box::pin(async move {
                 let owned = c
                     .query_opt(

@@ -18,6 +18,7 @@
 use std::sync::Arc;
 
 pub mod accounts;
+mod cache;
 mod db;
 pub mod deliveries;
 pub mod executions;

@@ -5,9 +5,11 @@
 
 use std::sync::Arc;
 
-use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions, PgRow, Postgres};
+use sqlx::postgres::{PgConnection, PgListener, PgPool, PgPoolOptions, PgRow, Postgres};
 use sqlx::{Column as _, Row as _, TypeInfo as _};
+use tokio::sync::oneshot;
 
+use crate::cache::Cache;
 use crate::db::{Conn, Database, Row, Value, Work};
 use crate::{Backend, StoreError};
 
@@ -15,7 +17,16 @@ use crate::{Backend, StoreError};
 #[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
+    cache: Arc<Cache>,
+    /// Dropped with the last clone of the store, which stops the listener.
+    _listening: Arc<oneshot::Sender<()>>,
 }
+
+/// The channel on which servers announce changes of cached records.
+const CHANGES: &str = "flowhook_cache";
+/// How long `connect` waits for the change listener before starting without
+/// a cache (it keeps trying in the background).
+const LISTENER_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A pooled connection, inside a transaction when it writes.
 pub enum PgConn {
@@ -34,11 +45,71 @@ impl PgStore {
             .connect(url)
             .await
             .map_err(db_error)?;
-        let store = PgStore { pool };
+        let cache = Arc::new(Cache::new(false));
+        let (stop, stopped) = oneshot::channel();
+        let (ready, listening) = oneshot::channel();
+        tokio::spawn(listen(pool.clone(), cache.clone(), ready, stopped));
+        if tokio::time::timeout(LISTENER_WAIT, listening)
+            .await
+            .is_err()
+        {
+            tracing::warn!("starting without a cache until the change listener connects");
+        }
+        let store = PgStore {
+            pool,
+            cache,
+            _listening: Arc::new(stop),
+        };
         store
             .write(|c: &mut PgConn| Box::pin(crate::migrate::run(c, Some(MIGRATION_LOCK))))
             .await?;
         Ok(store)
+    }
+}
+
+/// Empties `cache` whenever another server (or this one) announces a change;
+/// while not listening, the cache stores nothing. Says `ready` once it first
+/// listens; reconnects until `stop`.
+async fn listen(
+    pool: PgPool,
+    cache: Arc<Cache>,
+    ready: oneshot::Sender<()>,
+    mut stop: oneshot::Receiver<()>,
+) {
+    let mut ready = Some(ready);
+    loop {
+        let connected = async {
+            let mut listener = PgListener::connect_with(&pool).await?;
+            listener.listen(CHANGES).await?;
+            Ok::<_, sqlx::Error>(listener)
+        };
+        let mut listener = match connected.await {
+            Ok(listener) => listener,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for cache changes; retrying");
+                tokio::select! {
+                    _ = &mut stop => return,
+                    _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => continue,
+                }
+            }
+        };
+        cache.set_live(true);
+        if let Some(ready) = ready.take() {
+            let _ = ready.send(());
+        }
+        loop {
+            tokio::select! {
+                _ = &mut stop => return,
+                note = listener.try_recv() => match note {
+                    Ok(Some(_)) => cache.clear(),
+                    Ok(None) | Err(_) => {
+                        tracing::warn!("lost the cache-change listener; reconnecting");
+                        cache.set_live(false);
+                        break;
+                    }
+                },
+            }
+        }
     }
 }
 
@@ -156,6 +227,14 @@ impl Conn for PgConn {
 impl Database for PgStore {
     type Conn = PgConn;
     const KIND: Backend = Backend::Postgres;
+
+    fn cache(&self) -> &Cache {
+        &self.cache
+    }
+
+    async fn announce_change(c: &mut PgConn) -> Result<(), StoreError> {
+        c.exec(&format!("NOTIFY {CHANGES}"), &[]).await.map(drop)
+    }
 
     async fn read<T: Send + 'static>(&self, work: impl Work<PgConn, T>) -> Result<T, StoreError> {
         let mut conn = PgConn::Plain(self.pool.acquire().await.map_err(db_error)?);

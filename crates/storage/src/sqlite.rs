@@ -21,6 +21,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
+use crate::cache::Cache;
 use crate::db::Database;
 use crate::db::{BoxFuture, Conn, Row, Value, Work};
 use crate::{Backend, StoreError};
@@ -74,6 +75,8 @@ type Answer = Box<dyn FnOnce(Option<&str>) + Send>;
 pub struct SqliteStore {
     jobs: mpsc::Sender<Job>,
     readers: Arc<Readers>,
+    /// One server owns the file, so its own writes are all the changes.
+    cache: Arc<Cache>,
 }
 
 struct Readers {
@@ -121,6 +124,7 @@ impl SqliteStore {
                 permits: Semaphore::new(READERS),
                 idle: Mutex::new(Vec::new()),
             }),
+            cache: Arc::new(Cache::new(true)),
         })
     }
 }
@@ -330,6 +334,14 @@ fn writer_gone() -> StoreError {
 impl Database for SqliteStore {
     type Conn = SqliteConn;
     const KIND: Backend = Backend::Sqlite;
+
+    fn cache(&self) -> &Cache {
+        &self.cache
+    }
+
+    async fn announce_change(_: &mut SqliteConn) -> Result<(), StoreError> {
+        Ok(())
+    }
 
     fn read<T: Send + 'static>(
         &self,

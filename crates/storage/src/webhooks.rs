@@ -8,7 +8,9 @@ use flowhook_core::http::{BodyType, HttpMethod};
 use flowhook_core::ids::{AccountId, WebhookId};
 use flowhook_core::webhook::{HeaderPair, WebhookUrl};
 
-use crate::db::{Conn, Database, Row, Value, conflict_means, params, write_one};
+use crate::db::{
+    Conn, Database, Row, Value, conflict_means, params, write_config, write_config_one,
+};
 use crate::{Sealed, StoreError, corrupt, now_millis};
 
 /// Stored authentication; the password stays sealed.
@@ -176,7 +178,7 @@ impl<D: Database> WebhookStore for D {
         let mut insert = save_params(hook)?;
         insert.push(Value::from(hook.signing_secret.0.clone()));
         let is_default = hook.is_default;
-        self.write(move |c| {
+        write_config(self, move |c| {
             Box::pin(async move {
                 if is_default {
                     c.exec(CLEAR_DEFAULT, &insert[..2]).await?;
@@ -198,7 +200,7 @@ impl<D: Database> WebhookStore for D {
     async fn update_webhook(&self, hook: &WebhookRecord) -> Result<bool, StoreError> {
         let update = save_params(hook)?;
         let is_default = hook.is_default;
-        self.write(move |c| {
+        write_config(self, move |c| {
             Box::pin(async move {
                 if is_default {
                     c.exec(CLEAR_DEFAULT, &update[..2]).await?;
@@ -223,9 +225,10 @@ impl<D: Database> WebhookStore for D {
         account: AccountId,
         id: WebhookId,
     ) -> Result<Option<WebhookRecord>, StoreError> {
+        let cache = self.cache();
         let query = params![account.to_string(), id.to_string()];
-        self.read(move |c| Box::pin(webhook_where(c, "id = $2", query)))
-            .await
+        let load = self.read(move |c| Box::pin(webhook_where(c, "id = $2", query)));
+        cache.through(&cache.webhooks, (account, id), load).await
     }
 
     async fn webhooks(&self, account: AccountId) -> Result<Vec<WebhookRecord>, StoreError> {
@@ -249,13 +252,14 @@ impl<D: Database> WebhookStore for D {
         &self,
         account: AccountId,
     ) -> Result<Option<WebhookRecord>, StoreError> {
+        let cache = self.cache();
         let query = params![account.to_string()];
-        self.read(move |c| Box::pin(webhook_where(c, "is_default", query)))
-            .await
+        let load = self.read(move |c| Box::pin(webhook_where(c, "is_default", query)));
+        cache.through(&cache.default_webhooks, account, load).await
     }
 
     async fn delete_webhook(&self, account: AccountId, id: WebhookId) -> Result<bool, StoreError> {
-        Ok(write_one(
+        Ok(write_config_one(
             self,
             "DELETE FROM webhooks WHERE account_id = $1 AND id = $2",
             params![account.to_string(), id.to_string()],
@@ -271,7 +275,7 @@ impl<D: Database> WebhookStore for D {
         new_secret: &Sealed,
         previous_until: i64,
     ) -> Result<bool, StoreError> {
-        Ok(write_one(
+        Ok(write_config_one(
             self,
             "UPDATE webhooks SET previous_secret = signing_secret, previous_until = $3,
                 signing_secret = $4, updated_at = $5
@@ -294,7 +298,7 @@ impl<D: Database> WebhookStore for D {
         id: WebhookId,
         result: &serde_json::Value,
     ) -> Result<bool, StoreError> {
-        Ok(write_one(
+        Ok(write_config_one(
             self,
             "UPDATE webhooks SET last_check = $3 WHERE account_id = $1 AND id = $2",
             params![account.to_string(), id.to_string(), result.to_string()],

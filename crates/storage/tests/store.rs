@@ -717,3 +717,134 @@ on_both!(
         );
     }
 );
+
+on_both!(
+    cached_reads_follow_every_write,
+    |store: Arc<dyn Store>, _url: String| async move {
+        use flowhook_core::ids::FlowId;
+        let acct = store
+            .create_account(&new_account(21))
+            .await
+            .expect("account");
+        // Read once so that each lookup is cached, then change each record.
+        let id = FlowId::generate();
+        assert_eq!(store.flow(acct.id, &id).await.expect("flow"), None);
+        store
+            .insert_flow(acct.id, &id, "cached", "{\"v\":1}")
+            .await
+            .expect("insert");
+        assert_eq!(
+            store
+                .flow(acct.id, &id)
+                .await
+                .expect("flow")
+                .expect("saved")
+                .version,
+            1
+        );
+        store
+            .update_flow(acct.id, &id, "cached", "{\"v\":2}")
+            .await
+            .expect("update");
+        let flow = store
+            .flow(acct.id, &id)
+            .await
+            .expect("flow")
+            .expect("saved");
+        assert_eq!((flow.version, flow.document.as_str()), (2, "{\"v\":2}"));
+
+        assert_eq!(store.default_webhook(acct.id).await.expect("default"), None);
+        let hook = webhook(acct.id, "first", true);
+        store.insert_webhook(&hook).await.expect("hook");
+        assert_eq!(
+            store
+                .default_webhook(acct.id)
+                .await
+                .expect("default")
+                .map(|h| h.id),
+            Some(hook.id)
+        );
+        assert_eq!(
+            store
+                .webhook(acct.id, hook.id)
+                .await
+                .expect("hook")
+                .expect("saved")
+                .last_check,
+            None
+        );
+        let check = serde_json::json!({"ok": true});
+        store
+            .record_check(acct.id, hook.id, &check)
+            .await
+            .expect("check");
+        assert_eq!(
+            store
+                .webhook(acct.id, hook.id)
+                .await
+                .expect("hook")
+                .expect("saved")
+                .last_check,
+            Some(check)
+        );
+
+        let by_key = store
+            .account_by_security_hash("hash-21")
+            .await
+            .expect("by key")
+            .expect("found");
+        assert!(!by_key.allow_http);
+        let patch = AccountPatch {
+            allow_http: Some(true),
+            ..AccountPatch::default()
+        };
+        store.update_account(acct.id, &patch).await.expect("patch");
+        let by_key = store
+            .account_by_security_hash("hash-21")
+            .await
+            .expect("by key")
+            .expect("found");
+        assert!(by_key.allow_http);
+    }
+);
+
+/// Two servers on one PostgreSQL database: a change made through one is seen
+/// by the other even after the other cached the old record.
+#[tokio::test]
+async fn postgres_caches_follow_changes_made_by_another_server() {
+    use flowhook_core::ids::FlowId;
+    let Some(url) =
+        testing::fresh_postgres_url("postgres_caches_follow_changes_made_by_another_server").await
+    else {
+        return;
+    };
+    let one = flowhook_storage::connect(&url).await.expect("one");
+    let two = flowhook_storage::connect(&url).await.expect("two");
+    let acct = one.create_account(&new_account(22)).await.expect("account");
+    let id = FlowId::generate();
+    one.insert_flow(acct.id, &id, "shared", "{\"v\":1}")
+        .await
+        .expect("insert");
+    // `two` caches version 1 once its listener is up (until then it stores nothing).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    two.flow(acct.id, &id).await.expect("read");
+    one.update_flow(acct.id, &id, "shared", "{\"v\":2}")
+        .await
+        .expect("update");
+    loop {
+        let seen = two
+            .flow(acct.id, &id)
+            .await
+            .expect("read")
+            .expect("flow")
+            .version;
+        if seen == 2 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the second server kept version {seen}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
