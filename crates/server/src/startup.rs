@@ -23,7 +23,10 @@ impl Application {
         for file in &config.generated {
             tracing::warn!(file = %file.display(), "generated a new secret; keep this file safe and private");
         }
-        let store = flowhook_storage::connect(&config.database_url)
+        let options = flowhook_storage::StoreOptions {
+            synchronous: config.sqlite_synchronous,
+        };
+        let store = flowhook_storage::connect_with(&config.database_url, options)
             .await
             .map_err(|e| {
                 format!(
