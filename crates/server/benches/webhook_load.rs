@@ -1,44 +1,44 @@
-//! Load harness for the webhook widget: many executions of a one-webhook flow
-//! against a local receiver, next to a plain `reqwest` loop making the same
-//! requests, in the same run, with the same concurrency.
+//! Load harness for executions: a one-webhook flow (a POST with a templated
+//! JSON body to a JSON API on loopback, then a mandatory JSONPath mapping)
+//! driven closed-loop over many connections, beside baselines measured in the
+//! same run:
 //!
-//! Three measurements:
-//! - `reqwest`: the baseline, a bare client POSTing the same JSON body;
-//! - `runner`: the engine executing the flow in-process (render, guarded egress,
-//!   JSON mapping, result variables, trace), no storage;
-//! - `api`: the full path, `POST /v1/flows/{id}/executions` with `wait: true` on
-//!   the real server (embedded SQLite): auth, a stored execution before and after.
+//! - `reqwest`: a bare client calling the receiver directly (the network floor);
+//! - `runner`: flowhook's engine in-process (render, guarded egress, mapping,
+//!   result variables, trace), no HTTP server and no storage;
+//! - `relay`: a bare Rust relay in its own process — an axum handler making the
+//!   same reqwest call and parsing the same answer, storing nothing;
+//! - `api sqlite` / `api postgres`: the real `flowhook serve` process,
+//!   `POST /v1/flows/{id}/executions` with `wait: true`, durable (the execution
+//!   stored when it starts and when it ends).
+//!
+//! For each server process it reports executions/s, p50/p99, its CPU per
+//! execution, its RSS idle and under load, and for PostgreSQL the database's
+//! own CPU per execution.
 //!
 //! Run: `cargo bench -p flowhook --bench webhook_load` (env `LOAD_N`,
-//! `LOAD_CONCURRENCY` to change the size). Results go in BENCHMARKS.md.
+//! `LOAD_CONCURRENCY`, `LOAD_MODES`=comma list of reqwest,runner,relay,sqlite,
+//! postgres; PostgreSQL from `LOAD_POSTGRES_URL` or `FLOWHOOK_TEST_DATABASE_URL`).
+
+mod support;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use flowhook::config::{Config, RawSettings};
-use flowhook::startup::Application;
 use flowhook_core::flow::parse_flow;
 use flowhook_core::ids::{AccountId, ExecutionId};
 use flowhook_core::vars::{VarName, Variables};
 use flowhook_engine::egress::{Egress, EgressConfig, EgressPolicy};
 use flowhook_engine::runner::{AccountContext, ExecutionInput, Hangup, MemoryUserKeys, Runner};
 use serde_json::json;
+use support::{Server, drive, env_usize, report};
 
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+/// The receiver's answer.
+const ANSWER: &str = r#"{"data":{"id":"A-17","status":"shipped"},"total":12.5}"#;
 
 /// A receiver that answers every request with a small JSON document.
 async fn receiver() -> std::net::SocketAddr {
-    let app = axum::Router::new().fallback(|| async {
-        (
-            [("content-type", "application/json")],
-            r#"{"status":"shipped","order":{"id":"A-17","total":12.5}}"#,
-        )
-    });
+    let app =
+        axum::Router::new().fallback(|| async { ([("content-type", "application/json")], ANSWER) });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -47,111 +47,131 @@ async fn receiver() -> std::net::SocketAddr {
     addr
 }
 
-fn flow_doc(target: std::net::SocketAddr) -> String {
+fn flow_doc(target: &str) -> String {
     json!({
         "name": "load", "start": "lookup",
         "widgets": {
             "lookup": {"type": "webhook",
                 "request": {"method": "POST", "url": format!("http://{target}/orders/$flow.key.orderId"),
                             "body_type": "json", "body": "{\"order\": \"$flow.key.orderId\", \"cli\": \"$call.cli.number\"}"},
-                "response": {"mappings": [{"save_in": "$flow.key.status", "path": "$.status", "mandatory": true},
-                                          {"save_in": "$flow.key.total", "path": "$.order.total"}]},
+                "response": {"mappings": [{"save_in": "$flow.key.id", "path": "$.data.id", "mandatory": true}]},
                 "lines": [null, null]}
         }
     })
     .to_string()
 }
 
-/// Runs `n` jobs with `concurrency` workers; returns (elapsed, per-job latencies).
-async fn drive<F, Fut>(n: usize, concurrency: usize, job: F) -> (Duration, Vec<Duration>)
-where
-    F: Fn(usize) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = ()> + Send,
-{
-    let job = Arc::new(job);
-    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let started = Instant::now();
-    let mut workers = Vec::new();
-    for _ in 0..concurrency {
-        let (job, next) = (job.clone(), next.clone());
-        workers.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if i >= n {
-                    break;
-                }
-                let t = Instant::now();
-                job(i).await;
-                latencies.push(t.elapsed());
+/// The relay baseline, run as `LOAD_ROLE=relay LOAD_TARGET=ADDR <this bench>`:
+/// takes the same request flowhook takes, makes the same call, parses the same
+/// answer, and stores nothing.
+fn relay_main(target: String) {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async move {
+        let client = reqwest::Client::new();
+        let app = axum::Router::new().fallback(move |axum::Json(req): axum::Json<serde_json::Value>| {
+            let (client, target) = (client.clone(), target.clone());
+            async move {
+                let order = req["keys"]["$flow.key.orderId"].as_str().unwrap_or_default().to_owned();
+                let body = json!({"order": order, "cli": req["call"]["cli.number"]});
+                let answer: serde_json::Value = client
+                    .post(format!("http://{target}/orders/{order}"))
+                    .json(&body)
+                    .send()
+                    .await
+                    .expect("send")
+                    .json()
+                    .await
+                    .expect("json");
+                axum::Json(json!({"status": "completed", "variables": {"$flow.key.id": answer["data"]["id"]}}))
             }
-            latencies
-        }));
-    }
-    let mut all = Vec::with_capacity(n);
-    for w in workers {
-        all.extend(w.await.expect("worker"));
-    }
-    (started.elapsed(), all)
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        eprintln!("relay serving listen={}", listener.local_addr().expect("addr"));
+        axum::serve(listener, app).await.expect("serve");
+    });
 }
 
-fn report(name: &str, n: usize, (elapsed, mut lat): (Duration, Vec<Duration>)) -> f64 {
-    lat.sort();
-    let pct =
-        |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)].as_secs_f64() * 1000.0;
-    let rate = n as f64 / elapsed.as_secs_f64();
-    println!(
-        "{name:<8} {n:>6} calls in {:>6.2} s  {rate:>8.0}/s   p50 {:>6.2} ms  p99 {:>6.2} ms",
-        elapsed.as_secs_f64(),
-        pct(0.50),
-        pct(0.99)
+/// Drives `n` executions through `url` (flowhook's API or the relay) and reports.
+async fn load(
+    name: &str,
+    server: &Server,
+    url: String,
+    key: Option<String>,
+    n: usize,
+    concurrency: usize,
+) -> f64 {
+    let http = reqwest::Client::new();
+    let (rss_idle, _) = server.rss();
+    let cpu = server.cpu();
+    let pg = support::postgres_cpu();
+    let result = drive(n, concurrency, move |_| {
+        let (http, url, key) = (http.clone(), url.clone(), key.clone());
+        async move {
+            let mut req = http.post(&url).json(&json!({"contact": "918000374000",
+                "call": {"cli.number": "918000374000"}, "keys": {"$flow.key.orderId": "A-17"}, "wait": true}));
+            if let Some(key) = &key {
+                req = req.bearer_auth(key);
+            }
+            let exec: serde_json::Value = req.send().await.expect("send").json().await.expect("json");
+            assert_eq!(exec["variables"]["$flow.key.id"], "A-17", "{exec}");
+        }
+    })
+    .await;
+    let rate = report(name, n, result);
+    let cpu_ms = (server.cpu() - cpu) * 1000.0 / n as f64;
+    let (rss, peak) = server.rss();
+    print!(
+        "{:16} server CPU {cpu_ms:.3} ms/exec, RSS idle {rss_idle:.1} MB, after {rss:.1} MB (peak {peak:.1} MB)",
+        ""
     );
+    if name.contains("postgres") {
+        print!(
+            ", PostgreSQL CPU {:.3} ms/exec",
+            (support::postgres_cpu() - pg) * 1000.0 / n as f64
+        );
+    }
+    println!();
     rate
 }
 
 fn main() {
-    let n = env_usize("LOAD_N", 5000);
-    let concurrency = env_usize("LOAD_CONCURRENCY", 16);
+    if std::env::var("LOAD_ROLE").as_deref() == Ok("relay") {
+        return relay_main(std::env::var("LOAD_TARGET").expect("LOAD_TARGET"));
+    }
+    let n = env_usize("LOAD_N", 20_000);
+    let concurrency = env_usize("LOAD_CONCURRENCY", 64);
+    let modes =
+        std::env::var("LOAD_MODES").unwrap_or("reqwest,runner,relay,sqlite,postgres".into());
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async move {
-        let target = receiver().await;
-        println!("webhook widget load: {n} calls per mode, {concurrency} concurrent, receiver on {target}");
+        let target = receiver().await.to_string();
+        println!("webhook widget load: {n} executions per mode, {concurrency} connections, receiver on {target}");
+        let mut rates = std::collections::BTreeMap::new();
 
-        // Baseline: a bare client making the same request.
-        let client = reqwest::Client::new();
-        let url = format!("http://{target}/orders/A-17");
-        let base = report(
-            "reqwest",
-            n,
-            drive(n, concurrency, move |_| {
+        if modes.contains("reqwest") {
+            let client = reqwest::Client::new();
+            let url = format!("http://{target}/orders/A-17");
+            let rate = report("reqwest", n, drive(n, concurrency, move |_| {
                 let (client, url) = (client.clone(), url.clone());
                 async move {
-                    let resp = client
-                        .post(&url)
-                        .header("content-type", "application/json")
-                        .body(r#"{"order": "A-17", "cli": "918000374000"}"#)
-                        .send()
-                        .await
-                        .expect("send");
-                    let body: serde_json::Value = resp.json().await.expect("json");
-                    assert_eq!(body["status"], "shipped");
+                    let body: serde_json::Value = client.post(&url).header("content-type", "application/json")
+                        .body(r#"{"order": "A-17", "cli": "918000374000"}"#).send().await.expect("send")
+                        .json().await.expect("json");
+                    assert_eq!(body["data"]["id"], "A-17");
                 }
-            })
-            .await,
-        );
+            }).await);
+            rates.insert("reqwest", rate);
+        }
 
-        // The engine alone.
-        let flow = Arc::new(parse_flow(&flow_doc(target)).expect("flow"));
-        let egress = Egress::new(EgressConfig {
-            policy: EgressPolicy::new(vec!["127.0.0.1/32".parse().expect("net")]),
-            ..EgressConfig::default()
-        })
-        .expect("egress");
-        let runner = Arc::new(Runner::new(egress));
-        let runner_rate = report(
-            "runner",
-            n,
-            drive(n, concurrency, move |_| {
+        if modes.contains("runner") {
+            let flow = Arc::new(parse_flow(&flow_doc(&target)).expect("flow"));
+            let egress = Egress::new(EgressConfig {
+                policy: EgressPolicy::new(vec!["127.0.0.1/32".parse().expect("net")]),
+                ..EgressConfig::default()
+            })
+            .expect("egress");
+            let runner = Arc::new(Runner::new(egress));
+            let rate = report("runner", n, drive(n, concurrency, move |_| {
                 let (runner, flow) = (runner.clone(), flow.clone());
                 async move {
                     let mut keys = Variables::new();
@@ -165,58 +185,46 @@ fn main() {
                         keys,
                     };
                     let out = runner.run(&flow, &input, &MemoryUserKeys::default(), &Hangup::default()).await;
-                    assert_eq!(out.variables[&VarName::parse("$flow.key.status").expect("v")], "shipped");
+                    assert_eq!(out.variables[&VarName::parse("$flow.key.id").expect("v")], "A-17");
                 }
-            })
-            .await,
-        );
+            }).await);
+            rates.insert("runner", rate);
+        }
 
-        // The whole server.
-        let dir = tempfile::tempdir().expect("tempdir");
-        let config = Config::validate(RawSettings {
-            listen: Some("127.0.0.1:0".into()),
-            data_dir: Some(dir.path().to_path_buf()),
-            admin_token: Some("bench-admin-token-0123456789".into()),
-            master_key: Some("ab".repeat(32)),
-            egress_allow_cidrs: Some("127.0.0.1/32".into()),
-            log_format: None,
-            ..RawSettings::default()
-        })
-        .expect("config");
-        let app = Application::build(config).await.expect("app");
-        let addr = app.local_addr();
-        tokio::spawn(app.run_until(std::future::pending()));
-        let http = reqwest::Client::new();
-        let account: serde_json::Value = http
-            .post(format!("http://{addr}/v1/accounts"))
-            .bearer_auth("bench-admin-token-0123456789")
-            .json(&json!({"name": "bench", "allow_http": true}))
-            .send().await.expect("send").json().await.expect("json");
-        let key = account["security_id"].as_str().expect("key").to_owned();
-        let saved: serde_json::Value = http
-            .post(format!("http://{addr}/v1/flows"))
-            .bearer_auth(&key)
-            .header("content-type", "application/json")
-            .body(flow_doc(target))
-            .send().await.expect("send").json().await.expect("json");
-        let start_url = format!("http://{addr}/v1/flows/{}/executions", saved["id"].as_str().expect("id"));
-        let api_rate = report(
-            "api",
-            n,
-            drive(n, concurrency, move |_| {
-                let (http, url, key) = (http.clone(), start_url.clone(), key.clone());
-                async move {
-                    let exec: serde_json::Value = http
-                        .post(&url)
-                        .bearer_auth(&key)
-                        .json(&json!({"contact": "918000374000", "call": {"cli.number": "918000374000"},
-                                      "keys": {"$flow.key.orderId": "A-17"}, "wait": true}))
-                        .send().await.expect("send").json().await.expect("json");
-                    assert_eq!(exec["variables"]["$flow.key.status"], "shipped", "{exec}");
-                }
-            })
-            .await,
-        );
-        println!("ratio runner/reqwest {:.2}   api/reqwest {:.2}", runner_rate / base, api_rate / base);
+        if modes.contains("relay") {
+            let mut cmd = std::process::Command::new(std::env::current_exe().expect("exe"));
+            cmd.env("LOAD_ROLE", "relay").env("LOAD_TARGET", &target);
+            let relay = Server::spawn(cmd, "relay serving");
+            let url = format!("http://{}/relay", relay.addr);
+            let rate = load("relay", &relay, url, None, n, concurrency).await;
+            rates.insert("relay", rate);
+        }
+
+        for backend in ["sqlite", "postgres"] {
+            if !modes.contains(backend) {
+                continue;
+            }
+            let dir = tempfile::tempdir().expect("tempdir");
+            let Some(db) = support::database(backend, dir.path()).await else {
+                println!("api {backend}: skipped (set LOAD_POSTGRES_URL or FLOWHOOK_TEST_DATABASE_URL)");
+                continue;
+            };
+            let server = Server::flowhook(&db, dir.path(), &[]);
+            let http = reqwest::Client::new();
+            let key = support::account(&http, &server.addr).await;
+            let flow = support::flow(&http, &server.addr, &key, flow_doc(&target)).await;
+            let url = format!("http://{}/v1/flows/{flow}/executions", server.addr);
+            let rate = load(&format!("api {backend}"), &server, url, Some(key), n, concurrency).await;
+            rates.insert(if backend == "sqlite" { "api sqlite" } else { "api postgres" }, rate);
+        }
+
+        let ratio = |a: &str, b: &str| match (rates.get(a), rates.get(b)) {
+            (Some(x), Some(y)) => println!("ratio {a} / {b}: {:.2}", x / y),
+            _ => {}
+        };
+        ratio("runner", "reqwest");
+        ratio("api sqlite", "relay");
+        ratio("api postgres", "relay");
+        ratio("relay", "reqwest");
     });
 }

@@ -31,6 +31,11 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "execution_heartbeats",
         include_str!("../migrations/0004_execution_heartbeats.sql"),
     ),
+    (
+        5,
+        "running_index",
+        include_str!("../migrations/0005_running_index.sql"),
+    ),
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS flowhook_migrations (

@@ -155,6 +155,12 @@ fn open(path: &Path, read_only: bool, synchronous: Synchronous) -> Result<Sqlite
         .map_err(|e| StoreError::Database(format!("cannot open {}: {e}", path.display())))?;
     let setup = || -> rusqlite::Result<()> {
         conn.busy_timeout(Duration::from_secs(10))?;
+        // Plans never depend on bound values: otherwise a new `LIMIT $n` or a
+        // partial index makes SQLite re-prepare the statement on each binding.
+        conn.set_db_config(
+            rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+            true,
+        )?;
         conn.pragma_update(None, "foreign_keys", true)?;
         if !read_only {
             conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get::<_, String>(0))?;

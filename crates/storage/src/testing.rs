@@ -8,34 +8,49 @@
 
 use sqlx::Connection as _;
 
+use crate::redact_url;
+
 /// The environment variable naming the PostgreSQL server for tests.
 pub const TEST_DATABASE_ENV: &str = "FLOWHOOK_TEST_DATABASE_URL";
 
 /// A URL of a new, empty PostgreSQL database, or `None` (after printing why) when
-/// `FLOWHOOK_TEST_DATABASE_URL` is not set.
+/// `FLOWHOOK_TEST_DATABASE_URL` is not set. Under CI (`CI=true`) a missing
+/// database is a failure, not a skip: CI must run every test.
 pub async fn fresh_postgres_url(test: &str) -> Option<String> {
     let Ok(base) = std::env::var(TEST_DATABASE_ENV) else {
-        // Written to the process's stderr directly, not through `eprintln!`,
-        // which the test harness captures and hides for passing tests.
-        use std::io::Write as _;
-        let _ = writeln!(
-            std::io::stderr(),
+        skip_or_fail(&format!(
             "SKIPPED on PostgreSQL: {test} (set {TEST_DATABASE_ENV} to run it)"
-        );
+        ));
         return None;
     };
+    Some(fresh_postgres_url_from(&base).await)
+}
+
+/// Reports a test that cannot run here: on stderr, or as a panic under CI.
+pub fn skip_or_fail(why: &str) {
+    if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
+        panic!("{why}; under CI every test must run");
+    }
+    // Written to the process's stderr directly, not through `eprintln!`,
+    // which the test harness captures and hides for passing tests.
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "{why}");
+}
+
+/// A URL of a new, empty database on the PostgreSQL server `base` names.
+pub async fn fresh_postgres_url_from(base: &str) -> String {
     let now = crate::now_millis() / 1000;
     let name = format!("flowhook_t_{now}_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = sqlx::PgConnection::connect(&base)
+    let mut admin = sqlx::PgConnection::connect(base)
         .await
-        .unwrap_or_else(|e| panic!("{TEST_DATABASE_ENV} is set but unusable: {e}"));
+        .unwrap_or_else(|e| panic!("{} is unusable: {e}", redact_url(base)));
     drop_stale_databases(&mut admin, now).await;
     sqlx::query(&format!("CREATE DATABASE {name}"))
         .execute(&mut admin)
         .await
         .unwrap_or_else(|e| panic!("cannot create test database {name}: {e}"));
     let _ = admin.close().await;
-    Some(replace_database(&base, &name))
+    replace_database(base, &name)
 }
 
 /// Test databases are named `flowhook_t_<unix seconds>_<random>`; those over two

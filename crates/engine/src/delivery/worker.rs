@@ -38,7 +38,7 @@ impl DeliveryConfig {
             schedule: RetrySchedule::new(schedule_seconds),
             lease: Duration::from_secs(60),
             request_timeout: Duration::from_secs(30),
-            concurrency: 32,
+            concurrency: 256,
             poll: Duration::from_millis(500),
             grace: Duration::from_secs(10),
         }
@@ -90,15 +90,20 @@ impl DeliveryWorker {
 
     /// Runs until `stop` turns true; then lets attempts in flight finish (up to
     /// the grace period) and gives back the leases of any that did not.
+    ///
+    /// Claims come in batches: the worker claims again when a quarter of its
+    /// slots are free (or it has nothing in flight), not for every slot that
+    /// frees, so one claim serves many deliveries.
     pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
         let permits = Arc::new(Semaphore::new(self.config.concurrency));
+        let batch = (self.config.concurrency / 4).max(1);
         let mut tasks = JoinSet::new();
 
         tracing::info!(owner = %self.owner, "delivery worker started");
         while !*stop.borrow() {
             while tasks.try_join_next().is_some() {}
             let free = permits.available_permits();
-            if free == 0 {
+            if free < batch && !tasks.is_empty() {
                 tokio::select! {
                     _ = tasks.join_next() => {}
                     _ = stop.changed() => {}
@@ -119,10 +124,11 @@ impl DeliveryWorker {
                 )
                 .await;
             match claimed {
-                Ok(batch) if !batch.is_empty() => {
+                Ok(claimed) if !claimed.is_empty() => {
                     // At most `free` were claimed, so every permit is available
                     // now: no claimed delivery waits while its lease runs.
-                    for delivery in batch {
+                    let lease: Arc<str> = lease.into();
+                    for delivery in claimed {
                         let Ok(permit) = permits.clone().acquire_owned().await else {
                             break;
                         };
@@ -131,6 +137,14 @@ impl DeliveryWorker {
                             worker.deliver(&lease, delivery).await;
                             drop(permit);
                         });
+                    }
+                }
+                Ok(_) if !tasks.is_empty() => {
+                    // Nothing due now: wait for an attempt to end or new work.
+                    tokio::select! {
+                        _ = tasks.join_next() => {}
+                        _ = self.wake.notified() => {}
+                        _ = stop.changed() => {}
                     }
                 }
                 Ok(_) => {
