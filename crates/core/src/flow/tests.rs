@@ -475,3 +475,63 @@ fn webhook_templates_render_in_their_contexts() {
             .is_err()
     );
 }
+
+#[test]
+fn call_cli_is_another_name_of_call_cli_number() {
+    let doc = json!({
+        "name": "alias", "start": "s",
+        "widgets": {
+            "s": {"type": "store_variable", "assign": {"$flow.key.who": "caller $call.cli"}, "lines": ["c"]},
+            "c": {"type": "condition",
+                  "cases": [{"when": {"var": "$call.cli", "op": "eq", "value": "${call.cli}"}}],
+                  "lines": [null, null]}
+        }
+    });
+    let flow = parse(&doc).unwrap_or_else(|e| panic!("{e:?}"));
+    let mut vars = Variables::new();
+    vars.insert(var("$call.cli.number"), "918000000000".into());
+    let WidgetKind::StoreVariable(store) = &flow.widget("s").expect("s").kind else {
+        panic!()
+    };
+    store.apply(&mut vars);
+    assert_eq!(
+        vars.get(&var("$flow.key.who")).map(String::as_str),
+        Some("caller 918000000000")
+    );
+    let WidgetKind::Condition(condition) = &flow.widget("c").expect("c").kind else {
+        panic!()
+    };
+    assert_eq!(condition.cases[0].var, var("$call.cli.number"));
+    assert_eq!(condition.select_line(&vars), 0, "the case matched");
+    // The document keeps what the author wrote.
+    let text = serde_json::to_string(&flow).expect("serialize");
+    assert!(text.contains("caller $call.cli\""), "{text}");
+}
+
+#[test]
+fn methods_are_read_in_any_case_and_option_is_options() {
+    use crate::http::HttpMethod;
+    for (written, method) in [
+        ("get", HttpMethod::Get),
+        ("Post", HttpMethod::Post),
+        ("OPTION", HttpMethod::Options),
+        ("option", HttpMethod::Options),
+        ("options", HttpMethod::Options),
+    ] {
+        let mut doc = example();
+        doc["widgets"]["lookup"]["request"]["method"] = json!(written);
+        let flow = parse(&doc).unwrap_or_else(|e| panic!("{written}: {e:?}"));
+        let WidgetKind::Webhook(w) = &flow.widget("lookup").expect("lookup").kind else {
+            panic!()
+        };
+        assert_eq!(w.request.method, method, "{written}");
+    }
+    let mut doc = example();
+    doc["widgets"]["lookup"]["request"]["method"] = json!("FETCH");
+    let errors = parse(&doc).expect_err("unknown method");
+    assert_eq!(errors[0].widget.as_deref(), Some("lookup"), "{errors:#?}");
+    assert!(
+        errors[0].message.contains("unknown method `FETCH`"),
+        "{errors:#?}"
+    );
+}

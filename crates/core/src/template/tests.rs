@@ -38,6 +38,11 @@ fn parses_valid_templates() {
         ),
         ("$user.syskey.contactNumber", "[$user.syskey.contactNumber]"),
         ("$call.cli.number.", "[$call.cli.number]."),
+        // `$call.cli` is another name of `$call.cli.number` (SPEC §2).
+        ("$call.cli", "[$call.cli.number]"),
+        ("$call.cli.", "[$call.cli.number]."),
+        ("to $call.cli!", "to [$call.cli.number]!"),
+        ("${call.cli}", "[$call.cli.number]"),
         ("$call.agent.dnis.number", "[$call.agent.dnis.number]"),
         ("$call.start-$call.hangup", "[$call.start]-[$call.hangup]"),
         ("at $sys.datetime.", "at [$sys.datetime]."),
@@ -80,6 +85,8 @@ fn rejects_invalid_templates_with_positions() {
             "unknown call variable \"$call.foo\"; known: $call.cli.number",
         ),
         ("$call.cli.numbers", 0, "unknown call variable"),
+        ("$call.cli.numbr", 0, "unknown call variable \"$call.cli.numbr\""),
+        ("$call.clis", 0, "unknown call variable"),
         ("$call.", 0, "unknown call variable"),
         ("$sys.time", 0, "unknown system variable \"$sys.time\""),
         (
