@@ -216,7 +216,14 @@ pub fn render(o: &ExecutionOutcome) -> String {
             t.step, t.root, t.widget, t.kind, t.duration_ms
         );
         for (name, value) in &t.changed {
-            let _ = writeln!(out, "        {name} = {value:?}");
+            match t.truncated.get(name) {
+                Some(len) => {
+                    let _ = writeln!(out, "        {name} = {value:?}… ({len} bytes)");
+                }
+                None => {
+                    let _ = writeln!(out, "        {name} = {value:?}");
+                }
+            }
         }
         if let Some(detail) = &t.detail {
             let _ = writeln!(out, "        {detail}");

@@ -178,9 +178,19 @@ async fn variables_of_every_namespace_and_user_keys_persist() {
     .await;
     assert_eq!(stranger["variables"]["$flow.key.previous"], "");
 
+    // `cli` is another name of `cli.number` (SPEC §2), in the call too.
+    let by_alias = execute(
+        &app,
+        &acct.key,
+        &flow,
+        json!({"contact": "1", "call": {"cli": "14155550100"}, "wait": true}),
+    )
+    .await;
+    assert_eq!(by_alias["variables"]["$call.cli.number"], "14155550100", "{by_alias}");
+
     // Trigger input is checked.
     for (bad, mentions) in [
-        (json!({"contact": "1", "call": {"cli": "1"}}), "cli"),
+        (json!({"contact": "1", "call": {"cli.numbr": "1"}}), "cli.numbr"),
         (
             json!({"contact": "1", "keys": {"$user.key.x": "1"}}),
             "$user.key.x",
