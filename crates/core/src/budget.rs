@@ -100,7 +100,10 @@ mod tests {
     #[test]
     fn messages_name_the_limit() {
         let cases = [
-            (Exceeded::RenderedTemplate, "template output limit of 262144"),
+            (
+                Exceeded::RenderedTemplate,
+                "template output limit of 262144",
+            ),
             (
                 Exceeded::VariableValue {
                     var: "$flow.key.a".into(),
@@ -119,7 +122,10 @@ mod tests {
         for (exceeded, fragment) in cases {
             let message = exceeded.to_string();
             assert!(message.contains(fragment), "{message}");
-            assert!(message.starts_with("execution budget exceeded"), "{message}");
+            assert!(
+                message.starts_with("execution budget exceeded"),
+                "{message}"
+            );
         }
     }
 }

@@ -151,7 +151,11 @@ mod tests {
         for (text, want) in cases {
             assert_eq!(HttpMethod::parse(text), want, "{text:?}");
             let json = serde_json::to_string(text).expect("a string");
-            assert_eq!(serde_json::from_str::<HttpMethod>(&json).ok(), want, "{text:?}");
+            assert_eq!(
+                serde_json::from_str::<HttpMethod>(&json).ok(),
+                want,
+                "{text:?}"
+            );
         }
     }
 

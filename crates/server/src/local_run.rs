@@ -170,7 +170,10 @@ async fn execute(args: &RunArgs) -> Result<ExecutionOutcome, String> {
 /// it has a `cli.number` (someone called in) and as outgoing when it has only a
 /// `dnis.number`; the inferred value is added to the call, so `$call.incoming`
 /// and the flow-end message show it.
-fn contact_of(call: &mut BTreeMap<String, String>, given: Option<String>) -> Result<String, String> {
+fn contact_of(
+    call: &mut BTreeMap<String, String>,
+    given: Option<String>,
+) -> Result<String, String> {
     let cli = call.get("cli.number").cloned();
     let dnis = call.get("dnis.number").cloned();
     let incoming = match call.get("incoming") {
@@ -256,18 +259,39 @@ mod tests {
 
     #[test]
     fn the_contact_is_the_other_party_and_incoming_is_inferred() {
-        let cases: &[(&[(&str, &str)], Option<&str>, &str, Option<&str>)] = &[
+        /// The call, `--contact`, the contact wanted, `incoming` afterwards.
+        type Case = (
+            &'static [(&'static str, &'static str)],
+            Option<&'static str>,
+            &'static str,
+            Option<&'static str>,
+        );
+        let cases: &[Case] = &[
             (&[("cli.number", "91c")], None, "91c", Some("true")),
             (&[("dnis.number", "91d")], None, "91d", Some("false")),
-            (&[("cli.number", "91c"), ("dnis.number", "91d")], None, "91c", Some("true")),
             (
-                &[("cli.number", "91c"), ("dnis.number", "91d"), ("incoming", "false")],
+                &[("cli.number", "91c"), ("dnis.number", "91d")],
+                None,
+                "91c",
+                Some("true"),
+            ),
+            (
+                &[
+                    ("cli.number", "91c"),
+                    ("dnis.number", "91d"),
+                    ("incoming", "false"),
+                ],
                 None,
                 "91d",
                 Some("false"),
             ),
             // Said incoming, but only the dialled number is known: that one.
-            (&[("dnis.number", "91d"), ("incoming", "true")], None, "91d", Some("true")),
+            (
+                &[("dnis.number", "91d"), ("incoming", "true")],
+                None,
+                "91d",
+                Some("true"),
+            ),
             (&[("cli.number", "91c")], Some("91x"), "91x", Some("true")),
             (&[], Some("91x"), "91x", None),
         ];
@@ -275,7 +299,11 @@ mod tests {
             let mut details = call(given_call);
             let got = contact_of(&mut details, contact.map(str::to_owned));
             assert_eq!(got.as_deref(), Ok(*want), "{given_call:?}");
-            assert_eq!(details.get("incoming").map(String::as_str), *incoming, "{given_call:?}");
+            assert_eq!(
+                details.get("incoming").map(String::as_str),
+                *incoming,
+                "{given_call:?}"
+            );
         }
         assert!(contact_of(&mut call(&[("start", "x")]), None).is_err());
     }

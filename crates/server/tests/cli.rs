@@ -116,7 +116,10 @@ fn run_takes_the_contact_from_a_call_with_only_a_cli_number() {
     let vars = &exec["variables"];
     assert_eq!(vars["$user.syskey.contactNumber"], "918000374000", "{exec}");
     assert_eq!(vars["$flow.key.who"], "918000374000");
-    assert_eq!(vars["$flow.key.cli"], "918000374000", "$call.cli is $call.cli.number");
+    assert_eq!(
+        vars["$flow.key.cli"], "918000374000",
+        "$call.cli is $call.cli.number"
+    );
     assert_eq!(vars["$flow.key.in"], "true", "inferred: someone called in");
 
     // Only the dialled number: an outgoing call to it.

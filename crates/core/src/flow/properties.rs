@@ -25,7 +25,10 @@ pub(crate) fn fuzz_body(text: &str) {
 const IDS: [&str; 4] = ["a", "b", "c", "d"];
 
 fn line() -> impl Strategy<Value = Value> {
-    prop_oneof![Just(Value::Null), prop::sample::select(&IDS[..]).prop_map(|id| json!(id))]
+    prop_oneof![
+        Just(Value::Null),
+        prop::sample::select(&IDS[..]).prop_map(|id| json!(id))
+    ]
 }
 
 fn lines(max: usize) -> impl Strategy<Value = Value> {
@@ -128,5 +131,8 @@ fn generated_documents_are_sometimes_valid_flows() {
         .filter_map(|_| flow_document().new_tree(&mut runner).ok())
         .filter(|tree| parse_flow(&tree.current()).is_ok())
         .count();
-    assert!(valid >= 5, "only {valid} of 200 generated documents were valid flows");
+    assert!(
+        valid >= 5,
+        "only {valid} of 200 generated documents were valid flows"
+    );
 }

@@ -609,8 +609,15 @@ fn shape_limits_are_checked_naming_the_widget() {
     let chain = |n: usize| {
         let widgets: serde_json::Map<String, Value> = (0..n)
             .map(|i| {
-                let next = if i + 1 < n { json!(format!("w{}", i + 1)) } else { Value::Null };
-                (format!("w{i}"), json!({"type": "store_variable", "assign": {}, "lines": [next]}))
+                let next = if i + 1 < n {
+                    json!(format!("w{}", i + 1))
+                } else {
+                    Value::Null
+                };
+                (
+                    format!("w{i}"),
+                    json!({"type": "store_variable", "assign": {}, "lines": [next]}),
+                )
             })
             .collect();
         json!({"name": "chain", "start": "w0", "widgets": widgets})
@@ -621,7 +628,10 @@ fn shape_limits_are_checked_naming_the_widget() {
         errors,
         [FlowError {
             widget: None,
-            message: format!("widgets: {} entries; at most {MAX_WIDGETS} are allowed", MAX_WIDGETS + 1),
+            message: format!(
+                "widgets: {} entries; at most {MAX_WIDGETS} are allowed",
+                MAX_WIDGETS + 1
+            ),
         }]
     );
 }
@@ -642,7 +652,10 @@ fn an_assignment_over_the_template_output_limit_stops_the_widget() {
     };
     let mut vars = Variables::new();
     vars.insert(var("$flow.key.a"), "x".repeat(MAX_RENDERED_BYTES / 4));
-    assert_eq!(store.apply(&mut vars), Ok(vec![var("$flow.key.b"), var("$flow.key.c")]));
+    assert_eq!(
+        store.apply(&mut vars),
+        Ok(vec![var("$flow.key.b"), var("$flow.key.c")])
+    );
     assert_eq!(vars[&var("$flow.key.c")].len(), MAX_RENDERED_BYTES);
     vars.insert(var("$flow.key.a"), "x".repeat(MAX_RENDERED_BYTES / 4 + 1));
     assert_eq!(store.apply(&mut vars), Err(Exceeded::RenderedTemplate));

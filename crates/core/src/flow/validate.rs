@@ -393,7 +393,13 @@ fn request(errors: &mut Errors, doc: &RequestDoc) -> Request {
     if custom_authorization && matches!(auth, Auth::Basic { .. }) {
         errors.push("request.headers: an Authorization header and basic auth would both set Authorization; keep one");
     }
-    let query = params(errors, "request.query", &doc.query, MAX_QUERY_ENTRIES, false);
+    let query = params(
+        errors,
+        "request.query",
+        &doc.query,
+        MAX_QUERY_ENTRIES,
+        false,
+    );
     let body = errors.template("request.body", &doc.body);
     if doc.body_type == crate::http::BodyType::None && !doc.body.is_empty() {
         errors.push("request.body: body_type is none, so the body would never be sent");
@@ -456,21 +462,21 @@ fn response(errors: &mut Errors, doc: &ResponseDoc) -> Response {
         Vec::new()
     } else {
         doc.mappings
-        .iter()
-        .enumerate()
-        .filter_map(|(i, m)| {
-            let field = format!("{field}[{i}]");
-            let path = ResponsePath::parse(doc.kind, &m.path)
-                .map_err(|e| errors.push(format!("{field}.path: {e}")))
-                .ok();
-            let save_in = errors.writable_var(&format!("{field}.save_in"), &m.save_in)?;
-            Some(Mapping {
-                save_in,
-                path: path?,
-                mandatory: m.mandatory,
+            .iter()
+            .enumerate()
+            .filter_map(|(i, m)| {
+                let field = format!("{field}[{i}]");
+                let path = ResponsePath::parse(doc.kind, &m.path)
+                    .map_err(|e| errors.push(format!("{field}.path: {e}")))
+                    .ok();
+                let save_in = errors.writable_var(&format!("{field}.save_in"), &m.save_in)?;
+                Some(Mapping {
+                    save_in,
+                    path: path?,
+                    mandatory: m.mandatory,
+                })
             })
-        })
-        .collect()
+            .collect()
     };
     Response {
         kind: doc.kind,

@@ -712,7 +712,11 @@ mod tests {
         let within = format!("<a>{}</a>", "<b x='1'>t</b>".repeat(MAX_XML_NODES / 3 - 1));
         assert!(path.extract(&within).is_ok());
         let over = format!("<a>{}</a>", "<b x='1'>t</b>".repeat(MAX_XML_NODES / 3 + 1));
-        let reason = path.extract(&over).err().map(|e| e.reason).unwrap_or_default();
+        let reason = path
+            .extract(&over)
+            .err()
+            .map(|e| e.reason)
+            .unwrap_or_default();
         assert!(
             reason.contains(&format!("more than {MAX_XML_NODES} nodes")),
             "{reason}"

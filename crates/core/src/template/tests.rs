@@ -85,7 +85,11 @@ fn rejects_invalid_templates_with_positions() {
             "unknown call variable \"$call.foo\"; known: $call.cli.number",
         ),
         ("$call.cli.numbers", 0, "unknown call variable"),
-        ("$call.cli.numbr", 0, "unknown call variable \"$call.cli.numbr\""),
+        (
+            "$call.cli.numbr",
+            0,
+            "unknown call variable \"$call.cli.numbr\"",
+        ),
         ("$call.clis", 0, "unknown call variable"),
         ("$call.", 0, "unknown call variable"),
         ("$sys.time", 0, "unknown system variable \"$sys.time\""),
@@ -194,7 +198,9 @@ fn rendering_is_capped_at_the_template_output_limit() {
     let quarter = "x".repeat(MAX_RENDERED_BYTES / 4);
     let vars = vars_of(&[("$flow.key.q", &quarter)]);
     let four = Template::parse("$flow.key.q$flow.key.q$flow.key.q$flow.key.q").expect("valid");
-    let rendered = four.render(&vars, Context::Plain).expect("exactly at the limit");
+    let rendered = four
+        .render(&vars, Context::Plain)
+        .expect("exactly at the limit");
     assert_eq!(rendered.text.len(), MAX_RENDERED_BYTES);
     for context in Context::ALL {
         // A literal byte more than the limit, where each context accepts it.

@@ -63,7 +63,10 @@ fn special_v4(ip: Ipv4Addr) -> Option<&'static str> {
         Some("IETF protocol assignment")
     } else if a == 198 && (b == 18 || b == 19) {
         Some("benchmarking")
-    } else if matches!(ip.octets(), [192, 0, 2, _] | [198, 51, 100, _] | [203, 0, 113, _]) {
+    } else if matches!(
+        ip.octets(),
+        [192, 0, 2, _] | [198, 51, 100, _] | [203, 0, 113, _]
+    ) {
         // TEST-NET-1, -2 and -3 (RFC 5737).
         Some("documentation")
     } else if matches!(ip.octets(), [192, 88, 99, _]) {

@@ -164,7 +164,10 @@ mod tests {
         assert!(vars.set(&var("$flow.key.a"), "x".repeat(MAX_VARIABLE_BYTES)));
         assert!(!vars.set(&var("$flow.key.b"), "x".repeat(MAX_VARIABLE_BYTES + 1)));
         assert_eq!(vars.values().get(&var("$flow.key.b")), None, "not stored");
-        let exceeded = vars.take_exceeded().map(|e| e.to_string()).unwrap_or_default();
+        let exceeded = vars
+            .take_exceeded()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(
             exceeded.contains("$flow.key.b") && exceeded.contains("variable value limit"),
             "{exceeded}"
@@ -186,11 +189,11 @@ mod tests {
         assert!(vars.set(&var("$flow.key.v0"), chunk.clone()));
         assert_eq!(vars.take_exceeded(), None);
         assert!(!vars.set(&var("$flow.key.one_more"), "z".into()));
-        let exceeded = vars.take_exceeded().map(|e| e.to_string()).unwrap_or_default();
-        assert!(
-            exceeded.contains("execution variables limit"),
-            "{exceeded}"
-        );
+        let exceeded = vars
+            .take_exceeded()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(exceeded.contains("execution variables limit"), "{exceeded}");
         assert_eq!(vars.total_bytes(), MAX_EXECUTION_VARIABLE_BYTES);
     }
 }

@@ -144,7 +144,10 @@ fn settings(
     if input.headers.len() > flowhook_core::budget::MAX_HEADERS {
         return Err(ApiError::unprocessable(
             "INVALID_HEADER",
-            format!("at most {} headers are allowed", flowhook_core::budget::MAX_HEADERS),
+            format!(
+                "at most {} headers are allowed",
+                flowhook_core::budget::MAX_HEADERS
+            ),
         ));
     }
     for h in &input.headers {

@@ -186,11 +186,17 @@ async fn variables_of_every_namespace_and_user_keys_persist() {
         json!({"contact": "1", "call": {"cli": "14155550100"}, "wait": true}),
     )
     .await;
-    assert_eq!(by_alias["variables"]["$call.cli.number"], "14155550100", "{by_alias}");
+    assert_eq!(
+        by_alias["variables"]["$call.cli.number"], "14155550100",
+        "{by_alias}"
+    );
 
     // Trigger input is checked.
     for (bad, mentions) in [
-        (json!({"contact": "1", "call": {"cli.numbr": "1"}}), "cli.numbr"),
+        (
+            json!({"contact": "1", "call": {"cli.numbr": "1"}}),
+            "cli.numbr",
+        ),
         (
             json!({"contact": "1", "keys": {"$user.key.x": "1"}}),
             "$user.key.x",
@@ -431,7 +437,11 @@ async fn a_doubling_flow_fails_at_the_template_output_limit() {
     );
     let vars = &exec["variables"];
     assert_eq!(vars["$flow.key.v18"].as_str().map(str::len), Some(LIMIT));
-    assert!(vars.get("$flow.key.v19").is_none(), "{}", vars["$flow.key.v19"]);
+    assert!(
+        vars.get("$flow.key.v19").is_none(),
+        "{}",
+        vars["$flow.key.v19"]
+    );
 
     // The trace keeps a prefix of each value and its full length.
     let trace = exec["trace"].as_array().expect("trace");
@@ -444,14 +454,22 @@ async fn a_doubling_flow_fails_at_the_template_output_limit() {
     assert_eq!(trace[1]["changed"], json!({"$flow.key.v2": "xxxx"}));
     assert!(trace[1].get("truncated").is_none(), "{}", trace[1]);
     assert_eq!(
-        trace[18]["error"].as_str().map(|e| format!("widget d19: {e}")).as_deref(),
+        trace[18]["error"]
+            .as_str()
+            .map(|e| format!("widget d19: {e}"))
+            .as_deref(),
         Some(reason)
     );
 
     // Stored the same way.
     let uuid = exec["uuid"].as_str().expect("uuid");
     let (status, stored) = app
-        .call(Method::GET, &format!("/v1/executions/{uuid}"), &acct.key, None)
+        .call(
+            Method::GET,
+            &format!("/v1/executions/{uuid}"),
+            &acct.key,
+            None,
+        )
         .await;
     assert_eq!(status, 200, "{stored}");
     assert_eq!(stored["status"], "failed");

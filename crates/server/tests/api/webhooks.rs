@@ -231,7 +231,10 @@ async fn methods_are_read_in_any_case_and_option_is_options() {
         .await;
     assert_eq!(status, 422, "{problem}");
     assert!(
-        problem["detail"].as_str().unwrap_or_default().contains("unknown method `FETCH`"),
+        problem["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("unknown method `FETCH`"),
         "{problem}"
     );
 }

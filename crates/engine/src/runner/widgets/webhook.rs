@@ -25,8 +25,7 @@ use flowhook_core::paths::Cancel;
 use flowhook_core::vars::{VarName, VarStore};
 use flowhook_core::webhook::is_sensitive_name;
 use flowhook_core::webhook_call::{
-    Failure, Refusal, RenderedRequest, map_response_until, refuse, render_request,
-    result_variables,
+    Failure, Refusal, RenderedRequest, map_response_until, refuse, render_request, result_variables,
 };
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
@@ -170,7 +169,10 @@ async fn map(response: &Response, body: &str) -> Result<Vec<(VarName, String)>, 
         let (response, body, cancel) = (response.clone(), body.to_owned(), cancel.clone());
         async move {
             let Ok(slot) = mapping_slots().acquire_owned().await else {
-                return Err(refuse(Failure::MappingFailed, "the mapping slots are closed"));
+                return Err(refuse(
+                    Failure::MappingFailed,
+                    "the mapping slots are closed",
+                ));
             };
             tokio::task::spawn_blocking(move || {
                 let _slot = slot;
