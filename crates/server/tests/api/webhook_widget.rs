@@ -482,6 +482,7 @@ async fn the_cap_keeps_the_first_mib_and_the_trace_keeps_64_kib() {
     let response = &step(&exec)["detail"]["response"];
     assert_eq!(response["body"].as_str().expect("body").len(), 64 * 1024);
     assert_eq!(response["body_truncated"], true);
+    assert_eq!(response["body_bytes"], 1024 * 1024);
 }
 
 #[tokio::test]

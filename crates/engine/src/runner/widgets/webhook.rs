@@ -3,7 +3,8 @@
 //! variables, take line 0 on success and line 1 on failure.
 //!
 //! The trace gets the rendered request (credentials redacted) and the response
-//! (status, headers, body up to `MAX_TRACE_BODY_BYTES`, duration). With `wait_for_response`
+//! (status, headers, body up to `MAX_TRACE_BODY_BYTES` with its full length in
+//! `body_bytes`, duration). With `wait_for_response`
 //! false the request is sent in the background, line 0 is taken at once, and
 //! the outcome joins the trace when it arrives.
 //!
@@ -310,10 +311,10 @@ fn request_trace(r: &RenderedRequest) -> Value {
     json!({
         "method": r.method.as_str(),
         "url": url_trace(r.url.as_url()),
-
         "headers": headers_trace(&r.headers),
         "body": r.body.as_ref().map(|_| body),
         "body_truncated": cut,
+        "body_bytes": r.body.as_ref().map_or(0, String::len),
     })
 }
 
@@ -324,6 +325,8 @@ fn response_trace(resp: &InboundResponse) -> Value {
         "headers": headers_trace(&resp.headers),
         "body": body,
         "body_truncated": cut || resp.truncated,
+        // What was read: the full length, up to the response cap.
+        "body_bytes": resp.body.len(),
         "duration_ms": ms(resp.duration),
     })
 }
