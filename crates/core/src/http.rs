@@ -3,10 +3,14 @@
 //!
 //! These are the closed sets of SPEC §4; anything else is refused when parsed.
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 
 /// An HTTP method a webhook or webhook widget may use (SPEC §4).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+///
+/// Read with [`HttpMethod::parse`] wherever it comes from (flow documents, the
+/// webhook registry, storage), so every boundary accepts the same spellings;
+/// written in upper case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Default)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum HttpMethod {
     Get,
@@ -44,11 +48,30 @@ impl HttpMethod {
         }
     }
 
-    /// Parses a method name, case-insensitively.
+    /// Other spellings of a method: the seeds write `OPTION`.
+    const ALIASES: [(&'static str, HttpMethod); 1] = [("OPTION", HttpMethod::Options)];
+
+    /// Parses a method name in any letter case (SPEC §4), reading the seeds'
+    /// `OPTION` as `OPTIONS`.
     pub fn parse(s: &str) -> Option<HttpMethod> {
+        let alias = HttpMethod::ALIASES.into_iter();
         HttpMethod::ALL
             .into_iter()
-            .find(|m| m.as_str().eq_ignore_ascii_case(s))
+            .map(|m| (m.as_str(), m))
+            .chain(alias)
+            .find(|(name, _)| name.eq_ignore_ascii_case(s))
+            .map(|(_, m)| m)
+    }
+}
+
+impl<'de> Deserialize<'de> for HttpMethod {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
+        HttpMethod::parse(&text).ok_or_else(|| {
+            serde::de::Error::custom(format_args!(
+                "unknown method `{text}`; expected one of GET, POST, PATCH, DELETE, PUT, OPTIONS, HEAD (any letter case)"
+            ))
+        })
     }
 }
 
@@ -102,5 +125,48 @@ impl BodyType {
         ]
         .into_iter()
         .find(|b| b.as_str().eq_ignore_ascii_case(s))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn methods_parse_in_any_case_and_option_is_options() {
+        let cases = [
+            ("GET", Some(HttpMethod::Get)),
+            ("get", Some(HttpMethod::Get)),
+            ("Post", Some(HttpMethod::Post)),
+            ("pAtCh", Some(HttpMethod::Patch)),
+            ("options", Some(HttpMethod::Options)),
+            ("OPTION", Some(HttpMethod::Options)),
+            ("option", Some(HttpMethod::Options)),
+            ("head", Some(HttpMethod::Head)),
+            ("CONNECT", None),
+            ("TRACE", None),
+            ("GET ", None),
+            ("", None),
+        ];
+        for (text, want) in cases {
+            assert_eq!(HttpMethod::parse(text), want, "{text:?}");
+            let json = serde_json::to_string(text).expect("a string");
+            assert_eq!(
+                serde_json::from_str::<HttpMethod>(&json).ok(),
+                want,
+                "{text:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn methods_serialize_in_upper_case() {
+        for method in HttpMethod::ALL {
+            let json = serde_json::to_string(&method).expect("serializes");
+            assert_eq!(json, format!("\"{}\"", method.as_str()));
+            assert_eq!(HttpMethod::parse(method.as_str()), Some(method));
+        }
+        let err = serde_json::from_str::<HttpMethod>("\"FETCH\"").expect_err("unknown");
+        assert!(err.to_string().contains("unknown method `FETCH`"), "{err}");
     }
 }

@@ -7,6 +7,7 @@
 //! server bring the outside world to it.
 
 pub mod account;
+pub mod budget;
 pub mod condition;
 pub mod flow;
 pub mod flow_end;

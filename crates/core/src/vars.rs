@@ -94,6 +94,28 @@ pub const CALL_NAMES: [&str; 12] = [
     "incoming",
 ];
 
+/// Other names of `$call.` variables, as `(alias, canonical name)`. The seeds
+/// write `$call.cli` as well as `$call.cli.number` (SPEC §2). A [`VarName`]
+/// always holds the canonical name, so an alias reads and lists exactly like
+/// the name it stands for, wherever variables are read.
+pub const CALL_ALIASES: [(&str, &str); 1] = [("cli", "cli.number")];
+
+/// The canonical form of a `$call.` name: the name an alias stands for, or the
+/// name itself.
+pub fn canonical_call_name(name: &str) -> &str {
+    CALL_ALIASES
+        .iter()
+        .find(|(alias, _)| *alias == name)
+        .map_or(name, |(_, canonical)| canonical)
+}
+
+/// The known `$call.` name `name` is or stands for ([`CALL_NAMES`] and
+/// [`CALL_ALIASES`]), if any.
+pub fn known_call_name(name: &str) -> Option<&'static str> {
+    let canonical = canonical_call_name(name);
+    CALL_NAMES.iter().copied().find(|known| *known == canonical)
+}
+
 /// The `$sys.` names the platform provides. The set is closed: an unknown
 /// `$sys.` name could never have a value, so it is refused when parsed.
 pub const SYS_NAMES: [&str; 1] = ["datetime"];
@@ -124,16 +146,24 @@ pub enum VarNameError {
 
 impl VarName {
     /// Builds a name from its parts, checking the same rules as [`VarName::parse`].
+    /// A `$call.` alias becomes the name it stands for ([`CALL_ALIASES`]).
     pub fn new(namespace: Namespace, name: impl Into<String>) -> Result<VarName, VarNameError> {
-        let name = name.into();
+        let mut name = name.into();
         check_name(namespace, &name)?;
+        if namespace == Namespace::Call {
+            let canonical = canonical_call_name(&name);
+            if canonical != name {
+                name = canonical.to_owned();
+            }
+        }
         Ok(VarName { namespace, name })
     }
 
     /// Parses the canonical text: `$` + namespace prefix + a non-empty name
     /// without control characters. Names in `$flow`/`$user` may be anything
     /// else (`$flow.key.any name`), `$call` names are open (triggers may supply
-    /// more than [`CALL_NAMES`]), `$sys` names must be in [`SYS_NAMES`].
+    /// more than [`CALL_NAMES`]) and aliases are read as their canonical name
+    /// (`$call.cli` is `$call.cli.number`), `$sys` names must be in [`SYS_NAMES`].
     pub fn parse(text: &str) -> Result<VarName, VarNameError> {
         let rest = text.strip_prefix('$').ok_or(VarNameError::MissingDollar)?;
         let (namespace, name) =
@@ -277,6 +307,25 @@ mod tests {
             assert_eq!(var.name(), name, "{text}");
             assert_eq!(var.to_string(), text);
         }
+    }
+
+    #[test]
+    fn call_aliases_are_their_canonical_names() {
+        let alias = VarName::parse("$call.cli").expect("valid");
+        let canonical = VarName::parse("$call.cli.number").expect("valid");
+        assert_eq!(alias, canonical);
+        assert_eq!(alias.to_string(), "$call.cli.number");
+        assert_eq!(VarName::new(Namespace::Call, "cli"), Ok(canonical.clone()));
+        // Only `$call.` has aliases: `$flow.key.cli` is its own variable.
+        assert_eq!(
+            VarName::parse("$flow.key.cli").map(|v| v.name().to_owned()),
+            Ok("cli".to_owned())
+        );
+        let vars: Variables = [(canonical, "918000000000".to_owned())].into();
+        assert_eq!(Lookup::get(&vars, &alias).as_deref(), Some("918000000000"));
+        assert_eq!(known_call_name("cli"), Some("cli.number"));
+        assert_eq!(known_call_name("dnis.number"), Some("dnis.number"));
+        assert_eq!(known_call_name("dnis"), None);
     }
 
     #[test]

@@ -138,8 +138,6 @@ const RESERVED_HEADERS: &[&str] = &[
 ];
 
 impl HeaderPair {
-    pub const MAX_HEADERS: usize = 50;
-
     /// Checks the name with [`check_header_name`] and the value with
     /// [`check_header_value`].
     pub fn validate(&self) -> Result<(), String> {

@@ -10,9 +10,10 @@
 //!   [`Failure`] before any socket is opened;
 //! - the result variables have the exact names and values of the SPEC table.
 
+use crate::budget::Exceeded;
 use crate::flow::widgets::{Auth, Request, Response};
 use crate::http::{BodyType, HttpMethod};
-use crate::paths::{ResponseType, extract_all};
+use crate::paths::{Cancel, ResponseType, extract_all, extract_all_until};
 use crate::template::{Context, RenderError, Template};
 use crate::vars::{Lookup, Namespace, VarName};
 use crate::webhook::{UrlError, WebhookUrl};
@@ -105,17 +106,27 @@ pub struct RenderedRequest {
 pub struct Refusal {
     pub failure: Failure,
     pub message: String,
+    /// Set when the request could not be built because the execution went over
+    /// its budget (a template rendered too long): not something the flow can
+    /// route, so the execution ends.
+    pub exceeded: Option<Exceeded>,
 }
 
-fn refuse(failure: Failure, message: impl Into<String>) -> Refusal {
+/// A refusal of the request or response itself (not of the budget).
+pub fn refuse(failure: Failure, message: impl Into<String>) -> Refusal {
     Refusal {
         failure,
         message: message.into(),
+        exceeded: None,
     }
 }
 
 fn render_error(field: &str, e: &RenderError) -> Refusal {
-    refuse(Failure::InvalidRequest, format!("{field}: {e}"))
+    let mut refusal = refuse(Failure::InvalidRequest, format!("{field}: {e}"));
+    if let RenderError::Budget(exceeded) = e {
+        refusal.exceeded = Some(exceeded.clone());
+    }
+    refusal
 }
 
 /// Renders `request` against `vars`. `allow_http` is the account's policy.
@@ -281,6 +292,17 @@ pub fn basic_auth(username: &str, password: &str) -> String {
 /// that is not the declared type is [`Failure::InvalidResponse`]. With no
 /// mappings the body is not read at all (an empty or plain-text answer is fine).
 pub fn map_response(response: &Response, body: &str) -> Result<Vec<(VarName, String)>, Refusal> {
+    map_response_until(response, body, &Cancel::default())
+}
+
+/// [`map_response`] that stops early once `cancel` is set. Its answer is then
+/// meaningless (paths it did not finish read as not found): the caller that
+/// cancelled reports the deadline instead.
+pub fn map_response_until(
+    response: &Response,
+    body: &str,
+    cancel: &Cancel,
+) -> Result<Vec<(VarName, String)>, Refusal> {
     if response.mappings.is_empty() {
         return Ok(Vec::new());
     }
@@ -288,7 +310,7 @@ pub fn map_response(response: &Response, body: &str) -> Result<Vec<(VarName, Str
     let values = if body.trim().is_empty() {
         vec![None; paths.len()]
     } else {
-        extract_all(response.kind, body, &paths)
+        extract_all_until(response.kind, body, &paths, cancel)
             .map_err(|e| refuse(Failure::InvalidResponse, e.to_string()))?
     };
     let mut mapped = Vec::new();

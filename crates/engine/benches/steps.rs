@@ -115,8 +115,8 @@ fn steps(c: &mut Criterion) {
         b.iter(|| {
             let mut vars = initial.clone();
             for (store, condition) in &widgets {
-                black_box(store.apply(&mut vars));
-                black_box(condition.select_line(&vars));
+                let _ = black_box(store.apply(&mut vars));
+                let _ = black_box(condition.select_line(&vars));
             }
             vars
         })

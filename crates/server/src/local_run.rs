@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use flowhook_core::flow::parse_flow;
 use flowhook_core::ids::{AccountId, ExecutionId};
-use flowhook_core::vars::{CALL_NAMES, Namespace, VarName, Variables};
+use flowhook_core::vars::{CALL_NAMES, Namespace, VarName, Variables, known_call_name};
 use flowhook_engine::egress::{Egress, EgressConfig, EgressPolicy};
 use flowhook_engine::runner::{
     AccountContext, ExecutionInput, ExecutionOutcome, Hangup, MemoryUserKeys, Runner, Status,
@@ -32,7 +32,8 @@ pub struct RunArgs {
     /// Stored `$user.key` values of the contact: {"language": "hi"}.
     #[arg(long, value_name = "USER_KEYS.json")]
     pub user_keys: Option<PathBuf>,
-    /// The contact [default: cli.number of an incoming call, else dnis.number].
+    /// The contact [default: cli.number of an incoming call, dnis.number of an
+    /// outgoing one, else whichever of the two the call has].
     #[arg(long)]
     pub contact: Option<String>,
     /// Report a remote hangup: run on_remote_hangup instead of the main path.
@@ -101,13 +102,16 @@ async fn execute(args: &RunArgs) -> Result<ExecutionOutcome, String> {
         }
         msg
     })?;
-    let call = object_of_texts(&args.call)?;
-    if let Some(unknown) = call.keys().find(|k| !CALL_NAMES.contains(&k.as_str())) {
-        return Err(format!(
-            "{}: `{unknown}` is not a call detail; known: {}",
-            args.call.display(),
-            CALL_NAMES.join(", ")
-        ));
+    let mut call = BTreeMap::new();
+    for (name, value) in object_of_texts(&args.call)? {
+        let Some(known) = known_call_name(&name) else {
+            return Err(format!(
+                "{}: `{name}` is not a call detail; known: {}",
+                args.call.display(),
+                CALL_NAMES.join(", ")
+            ));
+        };
+        call.insert(known.to_owned(), value);
     }
     let mut keys = Variables::new();
     if let Some(path) = &args.keys {
@@ -123,19 +127,7 @@ async fn execute(args: &RunArgs) -> Result<ExecutionOutcome, String> {
             keys.insert(var, value);
         }
     }
-    let incoming = call.get("incoming").is_some_and(|v| v == "true");
-    let contact = args
-        .contact
-        .clone()
-        .or_else(|| {
-            call.get(if incoming {
-                "cli.number"
-            } else {
-                "dnis.number"
-            })
-            .cloned()
-        })
-        .ok_or("give --contact, or cli.number (incoming) / dnis.number (outgoing) in the call")?;
+    let contact = contact_of(&mut call, args.contact.clone())?;
     let user_keys = match &args.user_keys {
         Some(path) => MemoryUserKeys::with(&contact, object_of_texts(path)?),
         None => MemoryUserKeys::default(),
@@ -170,6 +162,37 @@ async fn execute(args: &RunArgs) -> Result<ExecutionOutcome, String> {
         .await)
 }
 
+/// The contact of a local run, and `incoming` when the call does not say.
+///
+/// The contact is `--contact`, else the other party's number: `cli.number` on
+/// an incoming call, `dnis.number` on an outgoing one, falling back to whichever
+/// of the two the call has. A call without `incoming` is taken as incoming when
+/// it has a `cli.number` (someone called in) and as outgoing when it has only a
+/// `dnis.number`; the inferred value is added to the call, so `$call.incoming`
+/// and the flow-end message show it.
+fn contact_of(
+    call: &mut BTreeMap<String, String>,
+    given: Option<String>,
+) -> Result<String, String> {
+    let cli = call.get("cli.number").cloned();
+    let dnis = call.get("dnis.number").cloned();
+    let incoming = match call.get("incoming") {
+        Some(value) => value == "true",
+        None => {
+            let inferred = cli.is_some();
+            if cli.is_some() || dnis.is_some() {
+                call.insert("incoming".to_owned(), inferred.to_string());
+            }
+            inferred
+        }
+    };
+    let (first, second) = if incoming { (cli, dnis) } else { (dnis, cli) };
+    given
+        .or(first)
+        .or(second)
+        .ok_or_else(|| "give --contact, or cli.number / dnis.number in the call".to_owned())
+}
+
 fn outcome_json(o: &ExecutionOutcome) -> String {
     serde_json::to_string_pretty(&serde_json::json!({
         "status": o.status.as_str(),
@@ -196,7 +219,14 @@ pub fn render(o: &ExecutionOutcome) -> String {
             t.step, t.root, t.widget, t.kind, t.duration_ms
         );
         for (name, value) in &t.changed {
-            let _ = writeln!(out, "        {name} = {value:?}");
+            match t.truncated.get(name) {
+                Some(len) => {
+                    let _ = writeln!(out, "        {name} = {value:?}… ({len} bytes)");
+                }
+                None => {
+                    let _ = writeln!(out, "        {name} = {value:?}");
+                }
+            }
         }
         if let Some(detail) = &t.detail {
             let _ = writeln!(out, "        {detail}");
@@ -214,4 +244,67 @@ pub fn render(o: &ExecutionOutcome) -> String {
         let _ = writeln!(out, "  {name} = {value:?}");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn the_contact_is_the_other_party_and_incoming_is_inferred() {
+        /// The call, `--contact`, the contact wanted, `incoming` afterwards.
+        type Case = (
+            &'static [(&'static str, &'static str)],
+            Option<&'static str>,
+            &'static str,
+            Option<&'static str>,
+        );
+        let cases: &[Case] = &[
+            (&[("cli.number", "91c")], None, "91c", Some("true")),
+            (&[("dnis.number", "91d")], None, "91d", Some("false")),
+            (
+                &[("cli.number", "91c"), ("dnis.number", "91d")],
+                None,
+                "91c",
+                Some("true"),
+            ),
+            (
+                &[
+                    ("cli.number", "91c"),
+                    ("dnis.number", "91d"),
+                    ("incoming", "false"),
+                ],
+                None,
+                "91d",
+                Some("false"),
+            ),
+            // Said incoming, but only the dialled number is known: that one.
+            (
+                &[("dnis.number", "91d"), ("incoming", "true")],
+                None,
+                "91d",
+                Some("true"),
+            ),
+            (&[("cli.number", "91c")], Some("91x"), "91x", Some("true")),
+            (&[], Some("91x"), "91x", None),
+        ];
+        for (given_call, contact, want, incoming) in cases {
+            let mut details = call(given_call);
+            let got = contact_of(&mut details, contact.map(str::to_owned));
+            assert_eq!(got.as_deref(), Ok(*want), "{given_call:?}");
+            assert_eq!(
+                details.get("incoming").map(String::as_str),
+                *incoming,
+                "{given_call:?}"
+            );
+        }
+        assert!(contact_of(&mut call(&[("start", "x")]), None).is_err());
+    }
 }

@@ -94,6 +94,51 @@ fn run_exits_two_naming_the_widget_of_an_invalid_flow() {
 }
 
 #[test]
+fn run_takes_the_contact_from_a_call_with_only_a_cli_number() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let flow = dir.path().join("who.json");
+    std::fs::write(&flow, r#"{"name":"who","start":"a","widgets":{
+        "a":{"type":"store_variable","assign":{"$flow.key.who":"$user.syskey.contactNumber","$flow.key.cli":"$call.cli","$flow.key.in":"$call.incoming"},"lines":[null]}}}"#).expect("write");
+    let call = dir.path().join("call.json");
+    std::fs::write(&call, r#"{"cli.number": "918000374000"}"#).expect("write");
+    let out = flowhook()
+        .arg("run")
+        .arg(&flow)
+        .arg("--call")
+        .arg(&call)
+        .arg("--json")
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let exec: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(exec["status"], "completed", "{exec}");
+    let vars = &exec["variables"];
+    assert_eq!(vars["$user.syskey.contactNumber"], "918000374000", "{exec}");
+    assert_eq!(vars["$flow.key.who"], "918000374000");
+    assert_eq!(
+        vars["$flow.key.cli"], "918000374000",
+        "$call.cli is $call.cli.number"
+    );
+    assert_eq!(vars["$flow.key.in"], "true", "inferred: someone called in");
+
+    // Only the dialled number: an outgoing call to it.
+    std::fs::write(&call, r#"{"dnis.number": "912243692987"}"#).expect("write");
+    let out = flowhook()
+        .arg("run")
+        .arg(&flow)
+        .arg("--call")
+        .arg(&call)
+        .arg("--json")
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0));
+    let exec: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(exec["variables"]["$flow.key.who"], "912243692987", "{exec}");
+    assert_eq!(exec["variables"]["$flow.key.in"], "false");
+}
+
+#[test]
 fn run_exits_one_on_a_failed_execution() {
     let dir = tempfile::tempdir().expect("tempdir");
     let flow = dir.path().join("spin.json");

@@ -18,6 +18,8 @@ mod validate;
 pub mod widgets;
 
 #[cfg(test)]
+mod properties;
+#[cfg(test)]
 mod tests;
 
 use std::collections::BTreeMap;

@@ -405,7 +405,7 @@ fn store_variable_applies_in_order() {
     let mut vars = Variables::new();
     vars.insert(var("$call.cli.number"), "9190".into());
     vars.insert(var("$flow.key.z"), "first".into());
-    let changed = store.apply(&mut vars);
+    let changed = store.apply(&mut vars).expect("within budget");
     assert_eq!(
         changed,
         [var("$flow.key.cli"), var("$flow.key.a")],
@@ -420,12 +420,12 @@ fn store_variable_applies_in_order() {
         Some("9190")
     );
     assert!(
-        store.apply(&mut vars).is_empty(),
+        store.apply(&mut vars).expect("within budget").is_empty(),
         "applying again changes nothing"
     );
 
     let mut fresh = Variables::new();
-    let changed = store.apply(&mut fresh);
+    let changed = store.apply(&mut fresh).expect("within budget");
     assert_eq!(changed.len(), 3);
     assert_eq!(
         fresh.get(&var("$flow.key.a")).map(String::as_str),
@@ -453,7 +453,7 @@ fn condition_picks_the_first_matching_line() {
         if let Some(status) = status {
             vars.insert(var("$flow.key.status"), (*status).into());
         }
-        assert_eq!(condition.select_line(&vars), *line, "{status:?}");
+        assert_eq!(condition.select_line(&vars), Ok(*line), "{status:?}");
     }
 }
 
@@ -473,5 +473,195 @@ fn webhook_templates_render_in_their_contexts() {
             .value
             .render(&vars, Context::Header)
             .is_err()
+    );
+}
+
+#[test]
+fn call_cli_is_another_name_of_call_cli_number() {
+    let doc = json!({
+        "name": "alias", "start": "s",
+        "widgets": {
+            "s": {"type": "store_variable", "assign": {"$flow.key.who": "caller $call.cli"}, "lines": ["c"]},
+            "c": {"type": "condition",
+                  "cases": [{"when": {"var": "$call.cli", "op": "eq", "value": "${call.cli}"}}],
+                  "lines": [null, null]}
+        }
+    });
+    let flow = parse(&doc).unwrap_or_else(|e| panic!("{e:?}"));
+    let mut vars = Variables::new();
+    vars.insert(var("$call.cli.number"), "918000000000".into());
+    let WidgetKind::StoreVariable(store) = &flow.widget("s").expect("s").kind else {
+        panic!()
+    };
+    store.apply(&mut vars).expect("within budget");
+    assert_eq!(
+        vars.get(&var("$flow.key.who")).map(String::as_str),
+        Some("caller 918000000000")
+    );
+    let WidgetKind::Condition(condition) = &flow.widget("c").expect("c").kind else {
+        panic!()
+    };
+    assert_eq!(condition.cases[0].var, var("$call.cli.number"));
+    assert_eq!(condition.select_line(&vars), Ok(0), "the case matched");
+    // The document keeps what the author wrote.
+    let text = serde_json::to_string(&flow).expect("serialize");
+    assert!(text.contains("caller $call.cli\""), "{text}");
+}
+
+#[test]
+fn methods_are_read_in_any_case_and_option_is_options() {
+    use crate::http::HttpMethod;
+    for (written, method) in [
+        ("get", HttpMethod::Get),
+        ("Post", HttpMethod::Post),
+        ("OPTION", HttpMethod::Options),
+        ("option", HttpMethod::Options),
+        ("options", HttpMethod::Options),
+    ] {
+        let mut doc = example();
+        doc["widgets"]["lookup"]["request"]["method"] = json!(written);
+        let flow = parse(&doc).unwrap_or_else(|e| panic!("{written}: {e:?}"));
+        let WidgetKind::Webhook(w) = &flow.widget("lookup").expect("lookup").kind else {
+            panic!()
+        };
+        assert_eq!(w.request.method, method, "{written}");
+    }
+    let mut doc = example();
+    doc["widgets"]["lookup"]["request"]["method"] = json!("FETCH");
+    let errors = parse(&doc).expect_err("unknown method");
+    assert_eq!(errors[0].widget.as_deref(), Some("lookup"), "{errors:#?}");
+    assert!(
+        errors[0].message.contains("unknown method `FETCH`"),
+        "{errors:#?}"
+    );
+}
+
+#[test]
+fn shape_limits_are_checked_naming_the_widget() {
+    use crate::budget::{
+        MAX_ASSIGNMENTS, MAX_CASES, MAX_HEADERS, MAX_MAPPINGS, MAX_QUERY_ENTRIES, MAX_WIDGETS,
+    };
+    let many = |n: usize, item: &dyn Fn(usize) -> Value| -> Value {
+        Value::Array((0..n).map(item).collect())
+    };
+    let assignments = |n: usize| -> Value {
+        Value::Object(
+            (0..n)
+                .map(|i| (format!("$flow.key.v{i}"), json!("x")))
+                .collect(),
+        )
+    };
+    let param = |i: usize| json!({"key": format!("k{i}"), "value": "v"});
+    let case = |_| json!({"when": {"var": "$flow.key.status", "op": "empty"}});
+    let mapping = |i: usize| json!({"save_in": format!("$flow.key.m{i}"), "path": "$.a"});
+    type Edit = Box<dyn Fn(&mut Value, usize)>;
+    let cases: Vec<(&str, usize, &str, Edit)> = vec![
+        (
+            "greet",
+            MAX_ASSIGNMENTS,
+            "assign",
+            Box::new(move |d, n| d["widgets"]["greet"]["assign"] = assignments(n)),
+        ),
+        (
+            "ok",
+            MAX_CASES,
+            "cases",
+            Box::new(move |d, n| {
+                d["widgets"]["ok"]["cases"] = many(n, &case);
+                d["widgets"]["ok"]["lines"] = json!([]);
+            }),
+        ),
+        (
+            "lookup",
+            MAX_HEADERS,
+            "request.headers",
+            Box::new(move |d, n| d["widgets"]["lookup"]["request"]["headers"] = many(n, &param)),
+        ),
+        (
+            "lookup",
+            MAX_QUERY_ENTRIES,
+            "request.query",
+            Box::new(move |d, n| d["widgets"]["lookup"]["request"]["query"] = many(n, &param)),
+        ),
+        (
+            "lookup",
+            MAX_MAPPINGS,
+            "response.mappings",
+            Box::new(move |d, n| {
+                d["widgets"]["lookup"]["response"]["mappings"] = many(n, &mapping)
+            }),
+        ),
+    ];
+    for (widget, max, field, edit) in cases {
+        let mut doc = example();
+        edit(&mut doc, max);
+        assert!(parse(&doc).is_ok(), "{field}: {max} entries are fine");
+        let mut doc = example();
+        edit(&mut doc, max + 1);
+        let errors = parse(&doc).expect_err("over the limit");
+        assert_eq!(errors.len(), 1, "{errors:#?}");
+        assert_eq!(errors[0].widget.as_deref(), Some(widget), "{errors:#?}");
+        let want = format!("{field}: {} entries; at most {max} are allowed", max + 1);
+        assert_eq!(errors[0].message, want);
+    }
+
+    // Widgets: a chain of MAX_WIDGETS is fine, one more is refused for the flow.
+    let chain = |n: usize| {
+        let widgets: serde_json::Map<String, Value> = (0..n)
+            .map(|i| {
+                let next = if i + 1 < n {
+                    json!(format!("w{}", i + 1))
+                } else {
+                    Value::Null
+                };
+                (
+                    format!("w{i}"),
+                    json!({"type": "store_variable", "assign": {}, "lines": [next]}),
+                )
+            })
+            .collect();
+        json!({"name": "chain", "start": "w0", "widgets": widgets})
+    };
+    assert!(parse(&chain(MAX_WIDGETS)).is_ok());
+    let errors = parse(&chain(MAX_WIDGETS + 1)).expect_err("too many widgets");
+    assert_eq!(
+        errors,
+        [FlowError {
+            widget: None,
+            message: format!(
+                "widgets: {} entries; at most {MAX_WIDGETS} are allowed",
+                MAX_WIDGETS + 1
+            ),
+        }]
+    );
+}
+
+#[test]
+fn an_assignment_over_the_template_output_limit_stops_the_widget() {
+    use crate::budget::{Exceeded, MAX_RENDERED_BYTES};
+    let doc = json!({
+        "name": "doubling", "start": "s",
+        "widgets": {"s": {"type": "store_variable",
+                          "assign": {"$flow.key.b": "$flow.key.a$flow.key.a",
+                                     "$flow.key.c": "$flow.key.b$flow.key.b"},
+                          "lines": [null]}}
+    });
+    let flow = parse(&doc).expect("valid");
+    let WidgetKind::StoreVariable(store) = &flow.widget("s").expect("s").kind else {
+        panic!()
+    };
+    let mut vars = Variables::new();
+    vars.insert(var("$flow.key.a"), "x".repeat(MAX_RENDERED_BYTES / 4));
+    assert_eq!(
+        store.apply(&mut vars),
+        Ok(vec![var("$flow.key.b"), var("$flow.key.c")])
+    );
+    assert_eq!(vars[&var("$flow.key.c")].len(), MAX_RENDERED_BYTES);
+    vars.insert(var("$flow.key.a"), "x".repeat(MAX_RENDERED_BYTES / 4 + 1));
+    assert_eq!(store.apply(&mut vars), Err(Exceeded::RenderedTemplate));
+    assert_eq!(
+        vars[&var("$flow.key.b")].len(),
+        MAX_RENDERED_BYTES / 2 + 2,
+        "the assignment before the limit stays applied"
     );
 }

@@ -17,6 +17,9 @@ use super::widgets::{
     Response, StoreVariable, Webhook, Widget, WidgetId, WidgetKind,
 };
 use super::{Flow, FlowError, FlowSettings, Roots};
+use crate::budget::{
+    MAX_ASSIGNMENTS, MAX_CASES, MAX_HEADERS, MAX_MAPPINGS, MAX_QUERY_ENTRIES, MAX_WIDGETS,
+};
 use crate::condition::Op;
 use crate::paths::ResponsePath;
 use crate::template::Template;
@@ -48,6 +51,18 @@ impl Errors {
         })
     }
 
+    /// Whether `count` entries of `field` are within the shape limit `max`
+    /// (`crate::budget`); records an error if not. Entries over the limit are
+    /// not checked one by one, so a huge document costs no more than a refusal.
+    fn within(&mut self, field: &str, count: usize, max: usize) -> bool {
+        if count > max {
+            self.push(format!(
+                "{field}: {count} entries; at most {max} are allowed"
+            ));
+        }
+        count <= max
+    }
+
     /// Parses a variable name that the flow writes.
     fn writable_var(&mut self, field: &str, text: &str) -> Option<VarName> {
         match VarName::parse(text) {
@@ -70,6 +85,9 @@ pub(super) fn validate(document: FlowDocument) -> Result<Flow, Vec<FlowError>> {
         list: Vec::new(),
         widget: None,
     };
+    if !errors.within("widgets", document.widgets.len(), MAX_WIDGETS) {
+        return Err(errors.list);
+    }
 
     let name_ok = !document.name.is_empty()
         && document
@@ -275,6 +293,9 @@ fn widget_kind(errors: &mut Errors, doc: &WidgetDoc) -> WidgetKind {
 
 fn store_variable(errors: &mut Errors, doc: &StoreVariableDoc) -> StoreVariable {
     let mut assign = Vec::new();
+    if !errors.within("assign", doc.assign.0.len(), MAX_ASSIGNMENTS) {
+        return StoreVariable { assign };
+    }
     let mut seen = BTreeSet::new();
     for (target, value) in &doc.assign.0 {
         let field = format!("assign[{target:?}]");
@@ -291,6 +312,9 @@ fn store_variable(errors: &mut Errors, doc: &StoreVariableDoc) -> StoreVariable 
 
 fn condition(errors: &mut Errors, doc: &ConditionDoc) -> Condition {
     let mut cases = Vec::new();
+    if !errors.within("cases", doc.cases.len(), MAX_CASES) {
+        return Condition { cases };
+    }
     for (i, case) in doc.cases.iter().enumerate() {
         let when = &case.when;
         let field = format!("cases[{i}].when");
@@ -362,14 +386,20 @@ fn request(errors: &mut Errors, doc: &RequestDoc) -> Request {
             password: errors.template("request.auth.password", password),
         },
     };
-    let headers = params(errors, "request.headers", &doc.headers, true);
+    let headers = params(errors, "request.headers", &doc.headers, MAX_HEADERS, true);
     let custom_authorization = headers
         .iter()
         .any(|h| h.key.eq_ignore_ascii_case("authorization"));
     if custom_authorization && matches!(auth, Auth::Basic { .. }) {
         errors.push("request.headers: an Authorization header and basic auth would both set Authorization; keep one");
     }
-    let query = params(errors, "request.query", &doc.query, false);
+    let query = params(
+        errors,
+        "request.query",
+        &doc.query,
+        MAX_QUERY_ENTRIES,
+        false,
+    );
     let body = errors.template("request.body", &doc.body);
     if doc.body_type == crate::http::BodyType::None && !doc.body.is_empty() {
         errors.push("request.body: body_type is none, so the body would never be sent");
@@ -385,7 +415,16 @@ fn request(errors: &mut Errors, doc: &RequestDoc) -> Request {
     }
 }
 
-fn params(errors: &mut Errors, field: &str, docs: &[ParamDoc], header: bool) -> Vec<Param> {
+fn params(
+    errors: &mut Errors,
+    field: &str,
+    docs: &[ParamDoc],
+    max: usize,
+    header: bool,
+) -> Vec<Param> {
+    if !errors.within(field, docs.len(), max) {
+        return Vec::new();
+    }
     docs.iter()
         .enumerate()
         .map(|(i, p)| {
@@ -418,23 +457,27 @@ fn response(errors: &mut Errors, doc: &ResponseDoc) -> Response {
             60
         }
     };
-    let mappings = doc
-        .mappings
-        .iter()
-        .enumerate()
-        .filter_map(|(i, m)| {
-            let field = format!("response.mappings[{i}]");
-            let path = ResponsePath::parse(doc.kind, &m.path)
-                .map_err(|e| errors.push(format!("{field}.path: {e}")))
-                .ok();
-            let save_in = errors.writable_var(&format!("{field}.save_in"), &m.save_in)?;
-            Some(Mapping {
-                save_in,
-                path: path?,
-                mandatory: m.mandatory,
+    let field = "response.mappings";
+    let mappings = if !errors.within(field, doc.mappings.len(), MAX_MAPPINGS) {
+        Vec::new()
+    } else {
+        doc.mappings
+            .iter()
+            .enumerate()
+            .filter_map(|(i, m)| {
+                let field = format!("{field}[{i}]");
+                let path = ResponsePath::parse(doc.kind, &m.path)
+                    .map_err(|e| errors.push(format!("{field}.path: {e}")))
+                    .ok();
+                let save_in = errors.writable_var(&format!("{field}.save_in"), &m.save_in)?;
+                Some(Mapping {
+                    save_in,
+                    path: path?,
+                    mandatory: m.mandatory,
+                })
             })
-        })
-        .collect();
+            .collect()
+    };
     Response {
         kind: doc.kind,
         mappings,

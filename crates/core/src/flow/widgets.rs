@@ -13,10 +13,11 @@ use std::time::Duration;
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 
+use crate::budget::Exceeded;
 use crate::condition::{self, Op};
 use crate::http::{BodyType, HttpMethod};
 use crate::paths::ResponsePath;
-use crate::template::{Context, Template};
+use crate::template::{Context, RenderError, Template};
 use crate::vars::{Lookup, VarName, VarStore};
 
 pub use super::document::ResponseType;
@@ -123,21 +124,29 @@ impl StoreVariable {
     /// Applies the assignments in order. Each value is rendered in
     /// [`Context::Plain`] against `vars` as it stands, so a later assignment sees
     /// the earlier ones. Returns the variables whose value changed, each once, in
-    /// order of first change.
-    pub fn apply<S: VarStore + ?Sized>(&self, vars: &mut S) -> Vec<VarName> {
+    /// order of first change; or, when a value would render longer than the
+    /// budget allows, which limit it hit (the assignments before it stay applied).
+    pub fn apply<S: VarStore + ?Sized>(&self, vars: &mut S) -> Result<Vec<VarName>, Exceeded> {
         let mut changed = Vec::new();
         for assignment in &self.assign {
             // `&&*vars`: a sized reference, so `S` itself may be unsized (`dyn VarStore`).
-            let value = match assignment.value.render(&&*vars, Context::Plain) {
-                Ok(rendered) => rendered.text,
-                // Plain rendering escapes nothing and refuses nothing.
-                Err(_) => continue,
-            };
+            let value = render_plain(&assignment.value, &&*vars)?;
             if vars.set(&assignment.target, value) && !changed.contains(&assignment.target) {
                 changed.push(assignment.target.clone());
             }
         }
-        changed
+        Ok(changed)
+    }
+}
+
+/// Renders in [`Context::Plain`], which escapes and refuses nothing: the only
+/// way it fails is the budget.
+fn render_plain(template: &Template, vars: &dyn Lookup) -> Result<String, Exceeded> {
+    match template.render(vars, Context::Plain) {
+        Ok(rendered) => Ok(rendered.text),
+        Err(RenderError::Budget(exceeded)) => Err(exceeded),
+        // Unreachable for `Plain`; an empty value is the safe reading.
+        Err(_) => Ok(String::new()),
     }
 }
 
@@ -161,29 +170,34 @@ pub struct Case {
 }
 
 impl Case {
-    /// Evaluates the case against `vars`.
-    pub fn matches(&self, vars: &dyn Lookup) -> bool {
+    /// Evaluates the case against `vars`; fails only when the value to compare
+    /// against renders longer than the budget allows.
+    pub fn matches(&self, vars: &dyn Lookup) -> Result<bool, Exceeded> {
         let lhs = vars.get(&self.var);
         let rhs = if self.op.takes_value() && self.op != Op::Regex {
-            // Plain rendering cannot fail; an unset variable in the value is "".
-            self.value
-                .render(vars, Context::Plain)
-                .map(|r| r.text)
-                .unwrap_or_default()
+            // An unset variable in the value is "".
+            render_plain(&self.value, vars)?
         } else {
             String::new()
         };
-        condition::evaluate(self.op, lhs.as_deref(), &rhs, self.regex.as_ref())
+        Ok(condition::evaluate(
+            self.op,
+            lhs.as_deref(),
+            &rhs,
+            self.regex.as_ref(),
+        ))
     }
 }
 
 impl Condition {
     /// The line to take: the index of the first matching case, or the last line.
-    pub fn select_line(&self, vars: &dyn Lookup) -> usize {
-        self.cases
-            .iter()
-            .position(|case| case.matches(vars))
-            .unwrap_or(self.cases.len())
+    pub fn select_line(&self, vars: &dyn Lookup) -> Result<usize, Exceeded> {
+        for (i, case) in self.cases.iter().enumerate() {
+            if case.matches(vars)? {
+                return Ok(i);
+            }
+        }
+        Ok(self.cases.len())
     }
 }
 

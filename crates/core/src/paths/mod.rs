@@ -26,6 +26,8 @@ mod json;
 mod xml;
 
 use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::{Deserialize, Serialize};
 use serde_json_path::JsonPath;
@@ -209,6 +211,24 @@ impl fmt::Display for ResponsePath {
     }
 }
 
+/// Lets the caller of an extraction give up on it from another thread: the
+/// extraction then stops as soon as it can (between paths, and for XPath at the
+/// next predicate) and reports the remaining paths as not found. Cheap to clone;
+/// clones share the flag.
+#[derive(Debug, Clone, Default)]
+pub struct Cancel(Arc<AtomicBool>);
+
+impl Cancel {
+    /// Asks every extraction holding this flag to stop.
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
 /// Parses `body` once as `kind` and evaluates each path against it.
 ///
 /// The result has one entry per path, in order: `Some(text)` is the value to store
@@ -221,12 +241,25 @@ pub fn extract_all(
     body: &str,
     paths: &[&ResponsePath],
 ) -> Result<Vec<Option<String>>, InvalidResponse> {
+    extract_all_until(kind, body, paths, &Cancel::default())
+}
+
+/// [`extract_all`] that stops once `cancel` is set; the paths it did not finish
+/// are `None`. The caller that cancelled knows it did, and does not use them.
+pub fn extract_all_until(
+    kind: ResponseType,
+    body: &str,
+    paths: &[&ResponsePath],
+    cancel: &Cancel,
+) -> Result<Vec<Option<String>>, InvalidResponse> {
     match kind {
         ResponseType::Json => {
             let value = json::parse_body(body)?;
             Ok(paths
                 .iter()
                 .map(|path| match &path.compiled {
+                    // `serde_json_path` cannot be interrupted inside one query.
+                    _ if cancel.is_cancelled() => None,
                     Compiled::Json { query, .. } => json::extract(query, &value),
                     Compiled::Xml => None,
                 })
@@ -238,7 +271,7 @@ pub fn extract_all(
                 .iter()
                 .map(|path| (path.kind == ResponseType::Xml).then_some(path.source.as_str()))
                 .collect();
-            Ok(xml::extract_all(&package, &sources))
+            Ok(xml::extract_all(&package, &sources, cancel))
         }
     }
 }

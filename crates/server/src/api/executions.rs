@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use flowhook_core::flow_end::Recording;
 use flowhook_core::ids::{ExecutionId, FlowId};
-use flowhook_core::vars::{CALL_NAMES, Namespace, VarName, Variables};
+use flowhook_core::vars::{CALL_NAMES, Namespace, VarName, Variables, known_call_name};
 use flowhook_engine::executions::{ExecutionError, StartRequest};
 use flowhook_storage::{ExecutionFilter, ExecutionRecord};
 use serde::{Deserialize, Serialize};
@@ -131,20 +131,21 @@ fn start_request(input: StartExecution) -> Result<StartRequest, ApiError> {
     })
 }
 
-/// Checks `$call.*` details given by name without the prefix.
+/// Checks `$call.*` details given by name without the prefix; an alias
+/// (`cli`) is stored under the name it stands for.
 pub(crate) fn call_details(
     given: BTreeMap<String, serde_json::Value>,
 ) -> Result<BTreeMap<String, String>, ApiError> {
     let mut call = BTreeMap::new();
     for (name, value) in given {
-        if !CALL_NAMES.contains(&name.as_str()) {
+        let Some(known) = known_call_name(&name) else {
             return Err(bad(format!(
                 "call.{name} is not a call detail; known: {}",
                 CALL_NAMES.join(", ")
             )));
-        }
+        };
         if let Some(text) = text_of(value) {
-            call.insert(name, text);
+            call.insert(known.to_owned(), text);
         }
     }
     Ok(call)

@@ -141,10 +141,13 @@ fn settings(
     let name =
         WebhookName::parse(&input.name).map_err(|e| ApiError::unprocessable("INVALID_NAME", e))?;
     let url = parse_url(account, &input.url)?;
-    if input.headers.len() > HeaderPair::MAX_HEADERS {
+    if input.headers.len() > flowhook_core::budget::MAX_HEADERS {
         return Err(ApiError::unprocessable(
             "INVALID_HEADER",
-            format!("at most {} headers are allowed", HeaderPair::MAX_HEADERS),
+            format!(
+                "at most {} headers are allowed",
+                flowhook_core::budget::MAX_HEADERS
+            ),
         ));
     }
     for h in &input.headers {

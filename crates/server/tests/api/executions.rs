@@ -178,9 +178,25 @@ async fn variables_of_every_namespace_and_user_keys_persist() {
     .await;
     assert_eq!(stranger["variables"]["$flow.key.previous"], "");
 
+    // `cli` is another name of `cli.number` (SPEC §2), in the call too.
+    let by_alias = execute(
+        &app,
+        &acct.key,
+        &flow,
+        json!({"contact": "1", "call": {"cli": "14155550100"}, "wait": true}),
+    )
+    .await;
+    assert_eq!(
+        by_alias["variables"]["$call.cli.number"], "14155550100",
+        "{by_alias}"
+    );
+
     // Trigger input is checked.
     for (bad, mentions) in [
-        (json!({"contact": "1", "call": {"cli": "1"}}), "cli"),
+        (
+            json!({"contact": "1", "call": {"cli.numbr": "1"}}),
+            "cli.numbr",
+        ),
         (
             json!({"contact": "1", "keys": {"$user.key.x": "1"}}),
             "$user.key.x",
@@ -373,4 +389,126 @@ async fn executions_are_stored_listed_and_survive_a_restart() {
         )
         .await;
     assert_eq!(status, 404);
+}
+
+/// A chain of `store_variable` widgets, each doubling the previous value:
+/// `$flow.key.v{i} = "$flow.key.v{i-1}$flow.key.v{i-1}"`.
+fn doubling_flow(steps: usize) -> Value {
+    let widgets: serde_json::Map<String, Value> = (1..=steps)
+        .map(|i| {
+            let next = if i < steps { json!(format!("d{}", i + 1)) } else { Value::Null };
+            let value = format!("$flow.key.v{0}$flow.key.v{0}", i - 1);
+            (
+                format!("d{i}"),
+                json!({"type": "store_variable", "assign": {format!("$flow.key.v{i}"): value}, "lines": [next]}),
+            )
+        })
+        .collect();
+    json!({"name": "doubling", "start": "d1", "widgets": widgets})
+}
+
+#[tokio::test]
+async fn a_doubling_flow_fails_at_the_template_output_limit() {
+    const LIMIT: usize = 256 * 1024;
+    let app = spawn_app().await;
+    let acct = app.create_account(false).await;
+    let flow = save(&app, &acct.key, &doubling_flow(40).to_string()).await;
+    let started = std::time::Instant::now();
+    let exec = execute(
+        &app,
+        &acct.key,
+        &flow,
+        json!({"contact": "1", "keys": {"$flow.key.v0": "x"}, "wait": true}),
+    )
+    .await;
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+    // 2^18 bytes is the limit itself; doubling that is one byte too many.
+    assert_eq!(exec["status"], "failed");
+    let reason = exec["reason"].as_str().unwrap_or_default();
+    assert_eq!(
+        reason,
+        format!(
+            "widget d19: execution budget exceeded: a rendered template is longer than the template output limit of {LIMIT} bytes"
+        )
+    );
+    let vars = &exec["variables"];
+    assert_eq!(vars["$flow.key.v18"].as_str().map(str::len), Some(LIMIT));
+    assert!(
+        vars.get("$flow.key.v19").is_none(),
+        "{}",
+        vars["$flow.key.v19"]
+    );
+
+    // The trace keeps a prefix of each value and its full length.
+    let trace = exec["trace"].as_array().expect("trace");
+    assert_eq!(trace.len(), 19);
+    let last_ok = &trace[17];
+    assert_eq!(last_ok["widget"], "d18");
+    let shown = last_ok["changed"]["$flow.key.v18"].as_str().expect("shown");
+    assert_eq!(shown, "x".repeat(1024));
+    assert_eq!(last_ok["truncated"], json!({"$flow.key.v18": LIMIT}));
+    assert_eq!(trace[1]["changed"], json!({"$flow.key.v2": "xxxx"}));
+    assert!(trace[1].get("truncated").is_none(), "{}", trace[1]);
+    assert_eq!(
+        trace[18]["error"]
+            .as_str()
+            .map(|e| format!("widget d19: {e}"))
+            .as_deref(),
+        Some(reason)
+    );
+
+    // Stored the same way.
+    let uuid = exec["uuid"].as_str().expect("uuid");
+    let (status, stored) = app
+        .call(
+            Method::GET,
+            &format!("/v1/executions/{uuid}"),
+            &acct.key,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{stored}");
+    assert_eq!(stored["status"], "failed");
+    assert_eq!(stored["reason"], reason);
+}
+
+#[tokio::test]
+async fn copies_of_a_large_value_fail_at_the_execution_variables_limit() {
+    // Each copy is within the template and value limits; together they are not.
+    let app = spawn_app().await;
+    let acct = app.create_account(false).await;
+    let widgets: serde_json::Map<String, Value> = (1..=20)
+        .map(|i| {
+            let next = if i < 20 { json!(format!("c{}", i + 1)) } else { Value::Null };
+            (
+                format!("c{i}"),
+                json!({"type": "store_variable", "assign": {format!("$flow.key.copy{i}"): "$flow.key.big"}, "lines": [next]}),
+            )
+        })
+        .collect();
+    let doc = json!({"name": "copies", "start": "c1", "widgets": widgets});
+    let flow = save(&app, &acct.key, &doc.to_string()).await;
+    let big = "y".repeat(256 * 1024);
+    let exec = execute(
+        &app,
+        &acct.key,
+        &flow,
+        json!({"contact": "1", "keys": {"$flow.key.big": big}, "wait": true}),
+    )
+    .await;
+    assert_eq!(exec["status"], "failed", "{}", exec["reason"]);
+    // 4 MiB is `big` and 15 copies exactly; with the execution's own variables
+    // (contact, ids) the 15th copy is already one too many.
+    let reason = exec["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.starts_with("widget c15: execution budget exceeded: setting $flow.key.copy15")
+            && reason.contains("execution variables limit of 4194304 bytes"),
+        "{reason}"
+    );
+    assert!(exec["variables"].get("$flow.key.copy15").is_none());
+    assert!(exec["variables"].get("$flow.key.copy14").is_some());
 }

@@ -163,3 +163,28 @@ async fn invalid_flows_get_422_naming_each_widget() {
         .expect("send");
     assert_eq!(resp.status(), 415);
 }
+
+#[tokio::test]
+async fn flows_over_a_shape_limit_get_422_naming_the_widget() {
+    let app = spawn_app().await;
+    let acct = app.create_account(false).await;
+    let headers: Vec<Value> = (0..51)
+        .map(|i| json!({"key": format!("X-H{i}"), "value": "v"}))
+        .collect();
+    let doc = json!({
+        "name": "wide", "start": "call",
+        "widgets": {
+            "call": {"type": "webhook",
+                     "request": {"method": "get", "url": "https://hooks.invalid/x", "headers": headers},
+                     "lines": [null, null]}
+        }
+    });
+    let (status, problem) =
+        post_flow(&app, &acct.key, "/v1/flows", Method::POST, &doc.to_string()).await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(problem["code"], "INVALID_FLOW");
+    assert_eq!(
+        problem["errors"],
+        json!([{"widget": "call", "message": "request.headers: 51 entries; at most 50 are allowed"}])
+    );
+}

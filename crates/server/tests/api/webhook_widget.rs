@@ -482,6 +482,7 @@ async fn the_cap_keeps_the_first_mib_and_the_trace_keeps_64_kib() {
     let response = &step(&exec)["detail"]["response"];
     assert_eq!(response["body"].as_str().expect("body").len(), 64 * 1024);
     assert_eq!(response["body_truncated"], true);
+    assert_eq!(response["body_bytes"], 1024 * 1024);
 }
 
 #[tokio::test]
@@ -637,4 +638,54 @@ async fn start_and_wait(app: &TestApp, key: &str, id: &str) -> Value {
         .await;
     assert_eq!(status, 200, "{exec}");
     exec
+}
+
+#[tokio::test]
+async fn a_pathological_xpath_fails_at_the_mapping_deadline_while_the_server_serves() {
+    let (app, acct, rx) = setup().await;
+    // About 6,000 elements: the path below is cubic in that, hours to evaluate.
+    let body = format!("<r>{}</r>", "<a><b/></a>".repeat(3_000));
+    rx.on("/big", Reply::xml(&body));
+    let doc = flow(
+        json!({"method": "GET", "url": rx.url("/big")}),
+        json!({"type": "xml", "mappings": [
+            {"save_in": "$flow.key.n", "path": "count(//*[count(//*[count(//*) > 0]) > 0])"}]}),
+    );
+    let started = std::time::Instant::now();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let execution = async {
+        let exec = run(&app, &acct, &doc, json!({})).await;
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        exec
+    };
+    // Meanwhile the server keeps answering: mapping runs off the async threads
+    // (this test's runtime has one thread, shared with the server).
+    let other_requests = async {
+        let mut slowest = Duration::ZERO;
+        let mut served = 0;
+        while !done.load(std::sync::atomic::Ordering::SeqCst) {
+            let asked = std::time::Instant::now();
+            let health = app.get_json("/healthz").await;
+            assert!(!health.is_null());
+            slowest = slowest.max(asked.elapsed());
+            served += 1;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        (served, slowest)
+    };
+    let (exec, (served, slowest)) = tokio::join!(execution, other_requests);
+    let elapsed = started.elapsed();
+
+    assert_eq!(var(&exec, "response_status"), "FAILED", "{exec}");
+    assert_eq!(var(&exec, "error_reason"), "MAPPING_FAILED");
+    assert_eq!(var(&exec, "response_status_type"), "Mapping Error");
+    assert_eq!(var(&exec, "response_status_code"), "200");
+    assert_eq!(var(&exec, "path"), "failed");
+    assert!(var(&exec, "n").is_null(), "nothing mapped");
+    let error = step(&exec)["detail"]["error"].as_str().unwrap_or_default();
+    assert!(error.contains("mapping deadline of 2 s"), "{error}");
+    // The deadline is 2 s; the rest is the request and a loaded machine.
+    assert!(elapsed < Duration::from_secs(6), "took {elapsed:?}");
+    assert!(served >= 10, "only {served} other requests were served");
+    assert!(slowest < Duration::from_secs(1), "one took {slowest:?}");
 }

@@ -211,6 +211,34 @@ async fn http_urls_need_allow_http() {
     assert_eq!(status, 201);
 }
 
+#[tokio::test]
+async fn methods_are_read_in_any_case_and_option_is_options() {
+    let app = spawn_app().await;
+    let acct = app.create_account(false).await;
+    for (written, stored) in [("get", "GET"), ("Patch", "PATCH"), ("OPTION", "OPTIONS")] {
+        let mut body = hook(written, "https://hooks.invalid/m", false);
+        body["method"] = json!(written);
+        let (status, created) = app
+            .call(Method::POST, "/v1/webhooks", &acct.key, Some(body))
+            .await;
+        assert_eq!(status, 201, "{written}: {created}");
+        assert_eq!(created["method"], stored, "{written}");
+    }
+    let mut body = hook("bad", "https://hooks.invalid/m", false);
+    body["method"] = json!("FETCH");
+    let (status, problem) = app
+        .call(Method::POST, "/v1/webhooks", &acct.key, Some(body))
+        .await;
+    assert_eq!(status, 422, "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("unknown method `FETCH`"),
+        "{problem}"
+    );
+}
+
 async fn check(app: &TestApp, key: &str, body: Value) -> Value {
     let (status, result) = app
         .call(Method::POST, "/v1/webhooks/check", key, Some(body))

@@ -1,5 +1,6 @@
 //! `condition`: line *i* for the first matching case *i*, the last line when none
-//! matches. The trace shows which case matched.
+//! matches. The trace shows which case matched. A case whose value renders over
+//! the budget ends the execution.
 
 use flowhook_core::flow::widgets::Condition;
 
@@ -8,7 +9,10 @@ use super::{Execute, Step, StepContext};
 #[async_trait::async_trait]
 impl Execute for Condition {
     async fn execute(&self, cx: &mut StepContext<'_>) -> Step {
-        let line = self.select_line(cx.vars);
+        let line = match self.select_line(cx.vars) {
+            Ok(line) => line,
+            Err(exceeded) => return Step::fatal(exceeded.to_string()),
+        };
         Step {
             line: Some(line),
             detail: Some(serde_json::json!({

@@ -48,6 +48,14 @@ impl Step {
             ..Step::default()
         }
     }
+
+    /// A step that ends the execution, for `reason`.
+    pub fn fatal(reason: String) -> Step {
+        Step {
+            fatal: Some(reason),
+            ..Step::default()
+        }
+    }
 }
 
 /// How a widget type runs.
@@ -83,12 +91,9 @@ struct NotYet;
 #[async_trait::async_trait]
 impl Execute for NotYet {
     async fn execute(&self, cx: &mut StepContext<'_>) -> Step {
-        Step {
-            fatal: Some(format!(
-                "{} widgets cannot run in this version",
-                type_name(&cx.widget.kind)
-            )),
-            ..Step::default()
-        }
+        Step::fatal(format!(
+            "{} widgets cannot run in this version",
+            type_name(&cx.widget.kind)
+        ))
     }
 }

@@ -3,36 +3,46 @@
 //! variables, take line 0 on success and line 1 on failure.
 //!
 //! The trace gets the rendered request (credentials redacted) and the response
-//! (status, headers, body up to 64 KiB, duration). With `wait_for_response`
+//! (status, headers, body up to `MAX_TRACE_BODY_BYTES` with its full length in
+//! `body_bytes`, duration). With `wait_for_response`
 //! false the request is sent in the background, line 0 is taken at once, and
 //! the outcome joins the trace when it arrives.
+//!
+//! Mapping a response (JSONPath or XPath over the body) can cost far more than
+//! its size suggests, so it never runs on the async threads: every mapping runs
+//! on a blocking thread holding one of a fixed number of process-wide mapping
+//! slots (one per core), and gets [`MAPPING_DEADLINE`] from the moment it asks
+//! for a slot. Past the deadline the widget fails with `MAPPING_FAILED` and the
+//! evaluation is told to stop; it keeps its slot until it has, so runaway paths
+//! can never occupy more than the machine's cores.
 
+use std::num::NonZeroUsize;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use flowhook_core::budget::{MAPPING_DEADLINE, MAX_RESPONSE_BYTES, MAX_TRACE_BODY_BYTES};
 use flowhook_core::flow::widgets::{Response, Webhook};
+use flowhook_core::paths::Cancel;
 use flowhook_core::vars::{VarName, VarStore};
 use flowhook_core::webhook::is_sensitive_name;
 use flowhook_core::webhook_call::{
-    Failure, Refusal, RenderedRequest, map_response, render_request, result_variables,
+    Failure, Refusal, RenderedRequest, map_response_until, refuse, render_request, result_variables,
 };
 use serde_json::{Value, json};
+use tokio::sync::Semaphore;
 
 use super::{Execute, Step, StepContext};
 use crate::egress::{EgressError, InboundResponse, OutboundRequest};
-
-/// Response bodies longer than this are cut off and fail (`RESPONSE_TOO_LARGE`).
-pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
-/// How much of a body the trace keeps.
-const TRACE_BODY_BYTES: usize = 64 * 1024;
-/// Bodies at least this large are mapped off the async threads: XPath and
-/// JSONPath over a big document can take milliseconds.
-const BLOCKING_MAP_BYTES: usize = 64 * 1024;
 
 #[async_trait::async_trait]
 impl Execute for Webhook {
     async fn execute(&self, cx: &mut StepContext<'_>) -> Step {
         let rendered = match render_request(&self.request, cx.vars, cx.input.account.allow_http) {
             Ok(r) => r,
+            Err(Refusal {
+                exceeded: Some(exceeded),
+                ..
+            }) => return Step::fatal(exceeded.to_string()),
             Err(refusal) => {
                 set_all(cx, result_variables(0, 0.0, "", Some(refusal.failure)));
                 return Step {
@@ -137,21 +147,62 @@ impl Execute for Webhook {
     }
 }
 
-/// Maps the body into variables, off the async threads when it is large.
-async fn map(response: &Response, body: &str) -> Result<Vec<(VarName, String)>, Refusal> {
-    if body.len() < BLOCKING_MAP_BYTES {
-        return map_response(response, body);
-    }
-    let response = response.clone();
-    let body = body.to_owned();
-    tokio::task::spawn_blocking(move || map_response(&response, &body))
-        .await
-        .unwrap_or_else(|e| {
-            Err(Refusal {
-                failure: Failure::InvalidResponse,
-                message: format!("mapping stopped: {e}"),
-            })
+/// The process-wide mapping slots: as many as the machine has cores.
+fn mapping_slots() -> Arc<Semaphore> {
+    static SLOTS: OnceLock<Arc<Semaphore>> = OnceLock::new();
+    SLOTS
+        .get_or_init(|| {
+            let cores = std::thread::available_parallelism().map_or(2, NonZeroUsize::get);
+            Arc::new(Semaphore::new(cores))
         })
+        .clone()
+}
+
+/// Maps the body into variables on a blocking thread, under a mapping slot and
+/// the mapping deadline (see the module documentation).
+async fn map(response: &Response, body: &str) -> Result<Vec<(VarName, String)>, Refusal> {
+    if response.mappings.is_empty() {
+        // Nothing is read: no need for a thread.
+        return Ok(Vec::new());
+    }
+    let cancel = Cancel::default();
+    let work = {
+        let (response, body, cancel) = (response.clone(), body.to_owned(), cancel.clone());
+        async move {
+            let Ok(slot) = mapping_slots().acquire_owned().await else {
+                return Err(refuse(
+                    Failure::MappingFailed,
+                    "the mapping slots are closed",
+                ));
+            };
+            tokio::task::spawn_blocking(move || {
+                let _slot = slot;
+                map_response_until(&response, &body, &cancel)
+            })
+            .await
+            .unwrap_or_else(|e| {
+                Err(refuse(
+                    Failure::InvalidResponse,
+                    format!("mapping stopped: {e}"),
+                ))
+            })
+        }
+    };
+    match tokio::time::timeout(MAPPING_DEADLINE, work).await {
+        Ok(mapped) => mapped,
+        Err(_) => {
+            cancel.cancel();
+            Err(refuse(
+                Failure::MappingFailed,
+                format!(
+                    "mapping the response took longer than the mapping deadline of {} s; \
+                     simplify the paths (a `//` or a function inside a predicate costs time \
+                     in the document size for every node it is tried on)",
+                    MAPPING_DEADLINE.as_secs_f64()
+                ),
+            ))
+        }
+    }
 }
 
 fn set_all(cx: &mut StepContext<'_>, values: Vec<(VarName, String)>) {
@@ -244,10 +295,10 @@ fn headers_trace(headers: &[(String, String)]) -> Value {
 }
 
 fn capped(body: &[u8]) -> (String, bool) {
-    if body.len() <= TRACE_BODY_BYTES {
+    if body.len() <= MAX_TRACE_BODY_BYTES {
         return (String::from_utf8_lossy(body).into_owned(), false);
     }
-    let mut text = String::from_utf8_lossy(&body[..TRACE_BODY_BYTES]).into_owned();
+    let mut text = String::from_utf8_lossy(&body[..MAX_TRACE_BODY_BYTES]).into_owned();
     // A cut in the middle of a character shows as U+FFFD; drop it.
     if text.ends_with('\u{FFFD}') {
         text.pop();
@@ -260,10 +311,10 @@ fn request_trace(r: &RenderedRequest) -> Value {
     json!({
         "method": r.method.as_str(),
         "url": url_trace(r.url.as_url()),
-
         "headers": headers_trace(&r.headers),
         "body": r.body.as_ref().map(|_| body),
         "body_truncated": cut,
+        "body_bytes": r.body.as_ref().map_or(0, String::len),
     })
 }
 
@@ -274,6 +325,8 @@ fn response_trace(resp: &InboundResponse) -> Value {
         "headers": headers_trace(&resp.headers),
         "body": body,
         "body_truncated": cut || resp.truncated,
+        // What was read: the full length, up to the response cap.
+        "body_bytes": resp.body.len(),
         "duration_ms": ms(resp.duration),
     })
 }
