@@ -218,9 +218,10 @@ fn main() {
             rates.insert(if backend == "sqlite" { "api sqlite" } else { "api postgres" }, rate);
         }
 
-        let ratio = |a: &str, b: &str| match (rates.get(a), rates.get(b)) {
-            (Some(x), Some(y)) => println!("ratio {a} / {b}: {:.2}", x / y),
-            _ => {}
+        let ratio = |a: &str, b: &str| {
+            if let (Some(x), Some(y)) = (rates.get(a), rates.get(b)) {
+                println!("ratio {a} / {b}: {:.2}", x / y);
+            }
         };
         ratio("runner", "reqwest");
         ratio("api sqlite", "relay");

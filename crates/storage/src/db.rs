@@ -95,7 +95,12 @@ impl From<&Option<String>> for Value {
 
 /// `params![a, b, …]`: a `Vec<Value>` of anything convertible.
 macro_rules! params {
-    ($($v:expr),* $(,)?) => { vec![$($crate::db::Value::from($v)),*] };
+    ($($v:expr),* $(,)?) => {{
+        // Owned, to move into a unit of work; borrowed in place at times.
+        #[allow(clippy::useless_vec)]
+        let values = vec![$($crate::db::Value::from($v)),*];
+        values
+    }};
 }
 pub(crate) use params;
 
