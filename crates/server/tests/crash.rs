@@ -325,3 +325,114 @@ async fn sigterm_releases_work_on_sqlite() {
 async fn sigterm_releases_work_on_postgres() {
     sigterm_releases_work("postgres").await;
 }
+
+/// SIGKILL while hundreds of executions are waiting on the group commit: every
+/// execution whose caller got a 200 has its row, finished, and its outbox row,
+/// because an answer waits for the commit holding its writes.
+async fn sigkill_during_group_commit(kind: &str) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some(db) = database(kind, dir.path()).await else {
+        return;
+    };
+    let rx = Receiver::start().await;
+    let http = reqwest::Client::new();
+    let mut server = start_server(&db, dir.path(), 7);
+    let (key, flow) = provision(&http, &server, &rx).await;
+    let url = format!("http://{}/v1/flows/{flow}/executions", server.addr);
+    let answered = Arc::new(Mutex::new(Vec::<String>::new()));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut callers = Vec::new();
+    for _ in 0..256 {
+        let (http, url, key, answered, stop) = (
+            http.clone(),
+            url.clone(),
+            key.clone(),
+            answered.clone(),
+            stop.clone(),
+        );
+        callers.push(tokio::spawn(async move {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let Ok(resp) = http
+                    .post(&url)
+                    .bearer_auth(&key)
+                    .json(&json!({"contact": "918000374000", "wait": true}))
+                    .send()
+                    .await
+                else {
+                    return;
+                };
+                if resp.status() != 200 {
+                    return;
+                }
+                let Ok(exec) = resp.json::<Value>().await else {
+                    return;
+                };
+                let uuid = exec["uuid"].as_str().expect("uuid").to_owned();
+                answered.lock().expect("lock").push(uuid);
+            }
+        }));
+    }
+    // Let the load build up, then kill with calls in flight.
+    let started = Instant::now();
+    while answered.lock().expect("lock").len() < 2000 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the load never built up"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    server.child.kill().expect("SIGKILL");
+    server.child.wait().expect("reaped");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for c in callers {
+        let _ = c.await;
+    }
+    let answered = answered.lock().expect("lock").clone();
+
+    // Read what is on disk, as the next server will.
+    let store = flowhook_storage::connect(&db).await.expect("reopen");
+    let account = store
+        .account_by_security_hash(
+            &flowhook_core::account::SecurityId::parse(&key)
+                .expect("key")
+                .lookup_hash(),
+        )
+        .await
+        .expect("account")
+        .expect("exists");
+    let filter = flowhook_storage::DeliveryFilter {
+        limit: 1_000_000,
+        ..Default::default()
+    };
+    let outbox: HashSet<String> = store
+        .deliveries(account.id, &filter)
+        .await
+        .expect("deliveries")
+        .into_iter()
+        .map(|d| d.execution_id.to_string())
+        .collect();
+    for uuid in &answered {
+        let id = flowhook_core::ids::ExecutionId::parse(uuid).expect("uuid");
+        let exec = store
+            .execution(account.id, id)
+            .await
+            .expect("read")
+            .unwrap_or_else(|| panic!("answered execution {uuid} has no row"));
+        assert_eq!(exec.status, "completed", "{uuid}");
+        assert!(
+            outbox.contains(uuid),
+            "answered execution {uuid} has no outbox row"
+        );
+    }
+    assert!(answered.len() >= 2000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_during_group_commit_loses_no_answered_execution_on_sqlite() {
+    sigkill_during_group_commit("sqlite").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_during_group_commit_loses_no_answered_execution_on_postgres() {
+    sigkill_during_group_commit("postgres").await;
+}
