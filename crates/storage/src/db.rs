@@ -230,11 +230,18 @@ pub(crate) fn conflict_means(meaning: &'static str) -> impl Fn(StoreError) -> St
 /// Runs one statement as its own unit of work; how many rows it changed.
 pub(crate) async fn write_one<D: Database>(
     db: &D,
-    sql: &'static str,
+    sql: impl Into<String>,
     params: Vec<Value>,
 ) -> Result<u64, StoreError> {
-    db.write(move |c| Box::pin(async move { c.exec(sql, &params).await }))
+    db.write_statement(sql.into(), params, false)
         .await
+        .map(|done| done.changed)
+}
+
+/// What one statement written by [`Database::write_statement`] did.
+pub(crate) struct Written {
+    pub(crate) changed: u64,
+    pub(crate) rows: Vec<Row>,
 }
 
 /// [`write_one`] for a statement on accounts, flows or webhooks.
@@ -290,4 +297,30 @@ pub(crate) trait Database: Send + Sync + 'static {
         &self,
         work: impl Work<Self::Conn, T>,
     ) -> impl Future<Output = Result<T, StoreError>> + Send;
+    /// Runs one statement, atomic by itself, committed before the answer; with
+    /// `returning`, its rows are kept. The default joins [`Database::write`];
+    /// PostgreSQL runs it without BEGIN and COMMIT, two round trips fewer.
+    fn write_statement(
+        &self,
+        sql: String,
+        params: Vec<Value>,
+        returning: bool,
+    ) -> impl Future<Output = Result<Written, StoreError>> + Send {
+        self.write(move |c| {
+            Box::pin(async move {
+                Ok(if returning {
+                    let rows = c.query(&sql, &params).await?;
+                    Written {
+                        changed: rows.len() as u64,
+                        rows,
+                    }
+                } else {
+                    Written {
+                        changed: c.exec(&sql, &params).await?,
+                        rows: Vec::new(),
+                    }
+                })
+            })
+        })
+    }
 }

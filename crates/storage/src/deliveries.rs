@@ -253,16 +253,12 @@ impl<D: Database> DeliveryStore for D {
             Backend::Sqlite => CLAIM_SQLITE,
             Backend::Postgres => CLAIM_POSTGRES,
         };
-        self.write(move |c| {
-            Box::pin(async move {
-                c.query(sql, &claim)
-                    .await?
-                    .iter()
-                    .map(delivery_from_row)
-                    .collect()
-            })
-        })
-        .await
+        self.write_statement(sql.to_owned(), claim, true)
+            .await?
+            .rows
+            .iter()
+            .map(delivery_from_row)
+            .collect()
     }
 
     async fn record_attempt(

@@ -166,18 +166,13 @@ impl<D: Database> ExecutionStore for D {
             e.started_at,
             e.finished_at
         ];
-        self.write(move |c| {
-            Box::pin(async move {
-                let sql = format!(
-                    "INSERT INTO executions ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
-                );
-                c.exec(&sql, &insert)
-                    .await
-                    .map_err(conflict_means("an execution with this id exists"))?;
-                Ok(())
-            })
-        })
-        .await
+        let sql = format!(
+            "INSERT INTO executions ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+        );
+        write_one(self, sql, insert)
+            .await
+            .map_err(conflict_means("an execution with this id exists"))?;
+        Ok(())
     }
 
     async fn finish_execution(

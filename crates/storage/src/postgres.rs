@@ -10,7 +10,7 @@ use sqlx::{Column as _, Row as _, TypeInfo as _};
 use tokio::sync::oneshot;
 
 use crate::cache::Cache;
-use crate::db::{Conn, Database, Row, Value, Work};
+use crate::db::{Conn, Database, Row, Value, Work, Written};
 use crate::{Backend, StoreError};
 
 /// The PostgreSQL implementation of [`crate::Store`].
@@ -239,6 +239,27 @@ impl Database for PgStore {
     async fn read<T: Send + 'static>(&self, work: impl Work<PgConn, T>) -> Result<T, StoreError> {
         let mut conn = PgConn::Plain(self.pool.acquire().await.map_err(db_error)?);
         work(&mut conn).await
+    }
+
+    async fn write_statement(
+        &self,
+        sql: String,
+        params: Vec<Value>,
+        returning: bool,
+    ) -> Result<Written, StoreError> {
+        let mut conn = PgConn::Plain(self.pool.acquire().await.map_err(db_error)?);
+        Ok(if returning {
+            let rows = conn.query(&sql, &params).await?;
+            Written {
+                changed: rows.len() as u64,
+                rows,
+            }
+        } else {
+            Written {
+                changed: conn.exec(&sql, &params).await?,
+                rows: Vec::new(),
+            }
+        })
     }
 
     async fn write<T: Send + 'static>(&self, work: impl Work<PgConn, T>) -> Result<T, StoreError> {

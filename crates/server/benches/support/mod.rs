@@ -131,29 +131,51 @@ impl Drop for Server {
     }
 }
 
-fn process_cpu(pid: u32) -> Option<f64> {
+/// `/proc/<pid>/stat` fields after the command name (which is in parentheses
+/// and may hold spaces): state is [0], ppid [1], utime [11], stime [12],
+/// cutime [13], cstime [14].
+fn stat_fields(pid: u32) -> Option<Vec<f64>> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the command name, which is in parentheses and may hold spaces.
     let rest = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let utime: f64 = fields.get(11)?.parse().ok()?;
-    let stime: f64 = fields.get(12)?.parse().ok()?;
-    Some((utime + stime) / TICKS)
+    Some(
+        rest.split_whitespace()
+            .map(|f| f.parse().unwrap_or(0.0))
+            .collect(),
+    )
 }
 
-/// CPU seconds used so far by every process named `postgres` on this machine.
+fn process_cpu(pid: u32) -> Option<f64> {
+    let f = stat_fields(pid)?;
+    Some((f.get(11)? + f.get(12)?) / TICKS)
+}
+
+/// CPU seconds used so far by PostgreSQL: every live `postgres` process, plus
+/// what the postmaster's exited children (closed connections) used.
 pub fn postgres_cpu() -> f64 {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return 0.0;
     };
-    entries
+    let postgres: Vec<u32> = entries
         .filter_map(Result::ok)
         .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
         .filter(|pid| {
             std::fs::read_to_string(format!("/proc/{pid}/comm"))
                 .is_ok_and(|c| c.trim() == "postgres")
         })
-        .filter_map(process_cpu)
+        .collect();
+    postgres
+        .iter()
+        .filter_map(|pid| {
+            let f = stat_fields(*pid)?;
+            let own = f.get(11)? + f.get(12)?;
+            let is_postmaster = !postgres.contains(&(*f.get(1)? as u32));
+            let reaped = if is_postmaster {
+                f.get(13)? + f.get(14)?
+            } else {
+                0.0
+            };
+            Some((own + reaped) / TICKS)
+        })
         .sum()
 }
 
