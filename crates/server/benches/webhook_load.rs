@@ -8,6 +8,9 @@
 //!   result variables, trace), no HTTP server and no storage;
 //! - `relay`: a bare Rust relay in its own process — an axum handler making the
 //!   same reqwest call and parsing the same answer, storing nothing;
+//! - `nodered` (only when asked for, by `scripts/node-red-compare.sh`): Node-RED
+//!   running the same flow (`http in` → change → `http request` → change →
+//!   `http response`), storing nothing;
 //! - `api sqlite` / `api postgres`: the real `flowhook serve` process,
 //!   `POST /v1/flows/{id}/executions` with `wait: true`, durable (the execution
 //!   stored when it starts and when it ends).
@@ -58,6 +61,28 @@ fn flow_doc(target: &str) -> String {
                 "lines": [null, null]}
         }
     })
+    .to_string()
+}
+
+/// The same flow for Node-RED: `http in` → change (JSONata builds the body) →
+/// `http request` (parsed JSON) → change (the mapping) → `http response`.
+fn node_red_flow(target: &str) -> String {
+    json!([
+        {"id": "tab", "type": "tab", "label": "load"},
+        {"id": "in", "type": "http in", "z": "tab", "url": "/relay", "method": "post", "wires": [["body"]]},
+        {"id": "body", "type": "change", "z": "tab", "rules": [
+            {"t": "set", "p": "payload", "pt": "msg", "tot": "jsonata",
+             "to": "{\"order\": payload.keys.`$flow.key.orderId`, \"cli\": payload.call.`cli.number`}"},
+            {"t": "set", "p": "url", "pt": "msg", "tot": "jsonata",
+             "to": format!("\"http://{target}/orders/\" & payload.order")}],
+         "wires": [["call"]]},
+        {"id": "call", "type": "http request", "z": "tab", "method": "POST", "ret": "obj", "url": "", "wires": [["map"]]},
+        {"id": "map", "type": "change", "z": "tab", "rules": [
+            {"t": "set", "p": "payload", "pt": "msg", "tot": "jsonata",
+             "to": "{\"status\": \"completed\", \"variables\": {\"$flow.key.id\": payload.data.id}}"}],
+         "wires": [["out"]]},
+        {"id": "out", "type": "http response", "z": "tab", "statusCode": "200", "wires": []}
+    ])
     .to_string()
 }
 
@@ -200,6 +225,19 @@ fn main() {
             rates.insert("relay", rate);
         }
 
+        if modes.contains("nodered") {
+            let node_red = std::env::var("LOAD_NODE_RED").expect("LOAD_NODE_RED: the node-red command");
+            let dir = tempfile::tempdir().expect("tempdir");
+            std::fs::write(dir.path().join("flows.json"), node_red_flow(&target)).expect("flows");
+            let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr");
+            let mut cmd = std::process::Command::new(node_red);
+            cmd.arg("--userDir").arg(dir.path()).args(["--port", &port.port().to_string(), "flows.json"]);
+            let server = Server::spawn_at(cmd, port);
+            let url = format!("http://{port}/relay");
+            let rate = load("nodered", &server, url, None, n, concurrency).await;
+            rates.insert("nodered", rate);
+        }
+
         for backend in ["sqlite", "postgres"] {
             if !modes.contains(backend) {
                 continue;
@@ -227,5 +265,6 @@ fn main() {
         ratio("api sqlite", "relay");
         ratio("api postgres", "relay");
         ratio("relay", "reqwest");
+        ratio("api sqlite", "nodered");
     });
 }

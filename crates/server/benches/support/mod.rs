@@ -98,6 +98,25 @@ impl Server {
         Server { child, addr }
     }
 
+    /// Runs `cmd`, which will listen on `addr`, and waits until it accepts
+    /// connections (for servers that do not print `listen=ADDR`).
+    pub fn spawn_at(mut cmd: Command, addr: std::net::SocketAddr) -> Server {
+        let child = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the server starts");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while std::net::TcpStream::connect(addr).is_err() {
+            assert!(Instant::now() < deadline, "nothing listens on {addr}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Server {
+            child,
+            addr: addr.to_string(),
+        }
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
