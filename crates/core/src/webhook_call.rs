@@ -374,5 +374,22 @@ pub fn result_variables(
     ]
 }
 
+/// The result variables of a request sent without waiting (SPEC §4):
+/// `response_status` is `SENT` and every other result variable is cleared,
+/// so no value of an earlier call survives.
+pub fn sent_variables() -> Vec<(VarName, String)> {
+    result_variables(0, 0.0, "", None)
+        .into_iter()
+        .map(|(var, _)| {
+            let value = if var.name() == "response_status" {
+                "SENT"
+            } else {
+                ""
+            };
+            (var, value.to_owned())
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests;

@@ -12,15 +12,17 @@ use std::time::Duration;
 
 use flowhook_core::flow::{Flow, parse_flow, secrets};
 use flowhook_core::flow_end::{FlowEndPayload, Recording};
-use flowhook_core::ids::ExecutionId;
+use flowhook_core::ids::{AccountId, ExecutionId};
 use flowhook_core::secret::MasterKey;
-use flowhook_core::vars::Variables;
+use flowhook_core::vars::{Namespace, Variables};
 use flowhook_storage::{
     AccountRecord, DeliveryRecord, ExecutionRecord, FlowRecord, Store, StoreError,
 };
 use tokio::sync::{Notify, watch};
 
-use crate::runner::{AccountContext, DryRun, ExecutionInput, Hangup, Runner, StoredUserKeys};
+use crate::runner::{
+    AccountContext, Background, DryRun, ExecutionInput, Hangup, Progress, Runner, StoredUserKeys,
+};
 
 /// What a trigger gives to start an execution.
 #[derive(Debug, Clone, Default)]
@@ -41,12 +43,27 @@ pub struct StartRequest {
 pub enum ExecutionError {
     #[error("the stored flow no longer validates: {0}")]
     InvalidFlow(String),
+    /// Admission refused: too many executions are running (on this server, or
+    /// of this account); try again shortly.
+    #[error("{0}")]
+    Busy(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
-/// The executions running on this server, with their hangup switches.
-type Live = Arc<Mutex<HashMap<ExecutionId, Hangup>>>;
+/// The executions running on this server: each with its account and hangup
+/// switch, and how many each account runs (for admission).
+#[derive(Default)]
+struct LiveSet {
+    runs: HashMap<ExecutionId, (AccountId, Hangup)>,
+    per_account: HashMap<AccountId, usize>,
+}
+
+type Live = Arc<(Mutex<LiveSet>, Notify)>;
+
+fn lock(live: &Live) -> std::sync::MutexGuard<'_, LiveSet> {
+    live.0.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 /// Membership of the live set. Dropping it leaves the set — when the run ends,
 /// fails or panics, or if it never starts — so no execution is heartbeated (and
@@ -58,10 +75,34 @@ struct LiveEntry {
 
 impl Drop for LiveEntry {
     fn drop(&mut self) {
-        self.live
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&self.id);
+        let mut set = lock(&self.live);
+        if let Some((account, _)) = set.runs.remove(&self.id)
+            && let Some(n) = set.per_account.get_mut(&account)
+        {
+            *n -= 1;
+            if *n == 0 {
+                set.per_account.remove(&account);
+            }
+        }
+        drop(set);
+        self.live.1.notify_waiters();
+    }
+}
+
+/// How many executions may run at once: on this server, and per account (so
+/// no single account can take the whole server).
+#[derive(Debug, Clone, Copy)]
+pub struct Admission {
+    pub max_running: usize,
+    pub max_running_per_account: usize,
+}
+
+impl Default for Admission {
+    fn default() -> Admission {
+        Admission {
+            max_running: 10_000,
+            max_running_per_account: 2_000,
+        }
     }
 }
 
@@ -86,6 +127,9 @@ pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(10);
 /// presumes its server gone and marks it failed.
 pub const PRESUMED_GONE_AFTER: Duration = Duration::from_secs(60);
 
+/// The reason of an execution whose server stopped while it ran.
+pub const INTERRUPTED: &str = "interrupted: its server stopped while it ran";
+
 /// Largest number of parsed flows kept; the cache is simply emptied when full.
 const FLOW_CACHE_SIZE: usize = 1024;
 
@@ -101,6 +145,9 @@ pub struct Executions {
     owner: String,
     flows: Mutex<HashMap<(String, i64), Arc<Flow>>>,
     live: Live,
+    admission: Admission,
+    /// Requests sent without waiting whose outcome is not yet in the trace.
+    background: Arc<(std::sync::atomic::AtomicUsize, Notify)>,
 }
 
 impl Executions {
@@ -117,8 +164,16 @@ impl Executions {
             master_key,
             owner: crate::instance_id().to_owned(),
             flows: Mutex::new(HashMap::new()),
-            live: Arc::new(Mutex::new(HashMap::new())),
+            live: Arc::default(),
+            admission: Admission::default(),
+            background: Arc::default(),
         }
+    }
+
+    /// The same, with these admission limits.
+    pub fn with_admission(mut self, admission: Admission) -> Executions {
+        self.admission = admission;
+        self
     }
 
     /// The validated flow of a stored version, from the cache when possible.
@@ -180,9 +235,20 @@ impl Executions {
     ) -> Result<Prepared, ExecutionError> {
         let parsed = self.parsed(flow)?;
         let input = input_for(account, flow, &request);
+        let hangup = Hangup::default();
+        if request.remote_hangup {
+            hangup.report();
+        }
+        // Admitted before anything is stored: a refused start leaves no trace.
+        let live = self.admit(account.id, input.id, hangup.clone())?;
+        let initial: Variables = Runner::initial_variables(&input)
+            .into_iter()
+            .filter(|(k, _)| k.namespace() != Namespace::Sys)
+            .collect();
         let record = ExecutionRecord {
             call: serde_json::to_value(&request.call).unwrap_or_default(),
             recordings: request.recordings,
+            variables: serde_json::to_value(&initial).unwrap_or_default(),
             ..ExecutionRecord::running(
                 input.id,
                 account.id,
@@ -192,18 +258,6 @@ impl Executions {
             )
         };
         self.store.insert_execution(&record).await?;
-        let hangup = Hangup::default();
-        if request.remote_hangup {
-            hangup.report();
-        }
-        self.live
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(input.id, hangup.clone());
-        let live = LiveEntry {
-            live: self.live.clone(),
-            id: input.id,
-        };
         Ok(Prepared {
             flow: parsed,
             input,
@@ -211,6 +265,144 @@ impl Executions {
             hangup,
             live,
         })
+    }
+
+    /// Joins the live set, or refuses when this server or the account runs as
+    /// many executions as allowed.
+    fn admit(
+        &self,
+        account: AccountId,
+        id: ExecutionId,
+        hangup: Hangup,
+    ) -> Result<LiveEntry, ExecutionError> {
+        let mut set = lock(&self.live);
+        if set.runs.len() >= self.admission.max_running {
+            return Err(ExecutionError::Busy(format!(
+                "this server runs {} executions, its limit; try again shortly",
+                set.runs.len()
+            )));
+        }
+        let mine = set.per_account.get(&account).copied().unwrap_or(0);
+        if mine >= self.admission.max_running_per_account {
+            return Err(ExecutionError::Busy(format!(
+                "this account runs {mine} executions, its limit; try again shortly"
+            )));
+        }
+        set.runs.insert(id, (account, hangup));
+        *set.per_account.entry(account).or_default() += 1;
+        Ok(LiveEntry {
+            live: self.live.clone(),
+            id,
+        })
+    }
+
+    /// How many executions run here now.
+    pub fn running(&self) -> usize {
+        lock(&self.live).runs.len()
+    }
+
+    /// Waits until no execution runs here and every request sent without
+    /// waiting has reported, or `grace` passed; how many executions still run.
+    pub async fn drain(&self, grace: Duration) -> usize {
+        let deadline = tokio::time::Instant::now() + grace;
+        loop {
+            let idle = lock(&self.live).runs.is_empty();
+            let quiet = self.background.0.load(std::sync::atomic::Ordering::Acquire) == 0;
+            if idle && quiet {
+                return 0;
+            }
+            let changed = async {
+                tokio::select! {
+                    _ = self.live.1.notified() => {}
+                    _ = self.background.1.notified() => {}
+                }
+            };
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                return self.running();
+            }
+        }
+    }
+
+    /// Ends the executions still running here as interrupted (the grace period
+    /// of a shutdown is over), each with its flow-end message.
+    pub async fn interrupt_running(&self, reason: &str) -> usize {
+        let ids: Vec<(AccountId, ExecutionId)> = lock(&self.live)
+            .runs
+            .iter()
+            .map(|(id, (account, _))| (*account, *id))
+            .collect();
+        let mut ended = 0;
+        for (account, id) in ids {
+            match self.store.execution(account, id).await {
+                Ok(Some(record)) if record.status == "running" => {
+                    if self.end_interrupted(record, reason).await {
+                        ended += 1;
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(execution = %id, error = %e, "cannot read a running execution")
+                }
+            }
+        }
+        ended
+    }
+
+    /// Ends a `running` execution whose run is gone as failed, with `reason`
+    /// and the variables it had stored, and enqueues its flow-end message when
+    /// its flow asks for one. False if it had ended meanwhile.
+    async fn end_interrupted(&self, mut record: ExecutionRecord, reason: &str) -> bool {
+        record.status = "failed".into();
+        record.reason = Some(reason.to_owned());
+        record.finished_at = Some(flowhook_storage::now_millis());
+        let delivery = match self.interrupted_message(&record).await {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(execution = %record.id, error = %e, "cannot build the flow-end message of an interrupted execution");
+                None
+            }
+        };
+        match self
+            .store
+            .finish_execution(&record, delivery.as_ref())
+            .await
+        {
+            Ok(ended) => {
+                if ended && delivery.is_some() {
+                    self.wake_deliveries.notify_one();
+                }
+                ended
+            }
+            Err(e) => {
+                tracing::warn!(execution = %record.id, error = %e, "cannot end an interrupted execution");
+                false
+            }
+        }
+    }
+
+    /// The flow-end message of an interrupted execution, from what it stored.
+    async fn interrupted_message(
+        &self,
+        record: &ExecutionRecord,
+    ) -> Result<Option<DeliveryRecord>, ExecutionError> {
+        let Some(flow_id) = flowhook_core::ids::FlowId::parse(&record.flow_id) else {
+            return Ok(None);
+        };
+        let Some(flow) = self
+            .store
+            .flow_version(record.account_id, &flow_id, record.flow_version)
+            .await?
+        else {
+            return Ok(None);
+        };
+        if !self.parsed(&flow)?.settings().webhook_on_complete {
+            return Ok(None);
+        }
+        let call: std::collections::BTreeMap<String, String> =
+            serde_json::from_value(record.call.clone()).unwrap_or_default();
+        let variables: Variables =
+            serde_json::from_value(record.variables.clone()).unwrap_or_default();
+        self.flow_end_message(record, &call, &variables).await
     }
 
     /// Runs a prepared execution to its end and stores the result.
@@ -226,8 +418,15 @@ impl Executions {
             store: self.store.clone(),
             account: input.account.id,
         };
-        let outcome = self.runner.run(&flow, &input, &user_keys, &hangup).await;
-        drop(live);
+        let progress = StoredProgress {
+            store: self.store.clone(),
+            account: input.account.id,
+            id: input.id,
+        };
+        let (outcome, background) = self
+            .runner
+            .run_durable(&flow, &input, &user_keys, &progress, &hangup)
+            .await;
         record.status = outcome.status.as_str().to_owned();
         record.reason = outcome.reason;
         record.variables = serde_json::to_value(&outcome.variables).unwrap_or_default();
@@ -237,16 +436,31 @@ impl Executions {
         // The on_complete path has run; now the flow-end message, stored in the
         // same transaction as the end of the execution.
         let delivery = if flow.settings().webhook_on_complete {
-            self.flow_end_message(&record, &input, &outcome.variables)
+            self.flow_end_message(&record, &input.call, &outcome.variables)
                 .await?
         } else {
             None
         };
-        self.store
+        let ended = self
+            .store
             .finish_execution(&record, delivery.as_ref())
             .await?;
+        drop(live);
+        if !ended {
+            // A sweep (or the end of a shutdown's grace period) ended it first;
+            // its stored end stands, and so does its flow-end message.
+            tracing::warn!(execution = %record.id, "the execution had already been ended as interrupted");
+            return Ok(self
+                .store
+                .execution(record.account_id, record.id)
+                .await?
+                .unwrap_or(record));
+        }
         if delivery.is_some() {
             self.wake_deliveries.notify_one();
+        }
+        if !background.is_empty() {
+            self.record_background(record.account_id, record.id, background);
         }
         // Completed executions are the bulk of the traffic: logging each one
         // cost ~5% of the server's CPU under load. Failures stay visible.
@@ -262,11 +476,27 @@ impl Executions {
         Ok(record)
     }
 
+    /// Adds the outcomes of requests sent without waiting to the stored trace
+    /// as they arrive; counted, so a shutdown waits for them.
+    fn record_background(&self, account: AccountId, id: ExecutionId, background: Background) {
+        let (store, pending) = (self.store.clone(), self.background.clone());
+        pending.0.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        tokio::spawn(async move {
+            for (index, outcome) in background.outcomes().await {
+                if let Err(e) = store.add_trace_outcome(account, id, index, &outcome).await {
+                    tracing::warn!(execution = %id, error = %e, "cannot record a background request's outcome");
+                }
+            }
+            pending.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+            pending.1.notify_waiters();
+        });
+    }
+
     /// The flow-end delivery of an execution, if its account has a default webhook.
     async fn flow_end_message(
         &self,
         record: &ExecutionRecord,
-        input: &ExecutionInput,
+        call: &std::collections::BTreeMap<String, String>,
         variables: &Variables,
     ) -> Result<Option<DeliveryRecord>, ExecutionError> {
         let Some(hook) = self.store.default_webhook(record.account_id).await? else {
@@ -275,8 +505,7 @@ impl Executions {
         };
         let recordings: Vec<Recording> =
             serde_json::from_value(record.recordings.clone()).unwrap_or_default();
-        let payload =
-            FlowEndPayload::build(&input.call, variables, &record.id.to_string(), recordings);
+        let payload = FlowEndPayload::build(call, variables, &record.id.to_string(), recordings);
         Ok(Some(DeliveryRecord::new(
             record.account_id,
             hook.id,
@@ -303,15 +532,9 @@ impl Executions {
     }
 
     /// One round of [`Executions::maintain`] at time `now`: heartbeat this
-    /// server's live executions, then fail those silent for too long.
+    /// server's live executions, then end those silent for too long.
     pub async fn heartbeat_and_sweep(&self, now: i64) {
-        let live: Vec<ExecutionId> = self
-            .live
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .keys()
-            .copied()
-            .collect();
+        let live: Vec<ExecutionId> = lock(&self.live).runs.keys().copied().collect();
         if let Err(e) = self
             .store
             .heartbeat_executions(&self.owner, &live, now)
@@ -320,11 +543,42 @@ impl Executions {
             tracing::warn!(error = %e, "cannot record execution heartbeats");
         }
         let before = now - PRESUMED_GONE_AFTER.as_millis() as i64;
-        match self.store.fail_interrupted(before).await {
-            Ok(0) => {}
-            Ok(n) => tracing::warn!(failed = n, "marked executions of a silent server as failed"),
-            Err(e) => tracing::warn!(error = %e, "cannot sweep interrupted executions"),
+        self.end_silent(before).await;
+    }
+
+    /// Ends as interrupted every execution still `running` whose last sign of
+    /// life is older than `before` (its server is gone), each with its
+    /// flow-end message; how many. An embedded server calls it for all of them
+    /// when it starts.
+    pub async fn end_silent(&self, before: i64) -> usize {
+        let mut ended = 0;
+        loop {
+            let batch = match self.store.interrupted_executions(before, 200).await {
+                Ok(batch) => batch,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot sweep interrupted executions");
+                    break;
+                }
+            };
+            let full = batch.len() == 200;
+            let mut progress = false;
+            for record in batch {
+                if self.end_interrupted(record, INTERRUPTED).await {
+                    ended += 1;
+                    progress = true;
+                }
+            }
+            if !full || !progress {
+                break;
+            }
         }
+        if ended > 0 {
+            tracing::warn!(
+                ended,
+                "ended executions whose server stopped as interrupted"
+            );
+        }
+        ended
     }
 
     /// Wakes the delivery worker (after deliveries were queued again).
@@ -334,13 +588,31 @@ impl Executions {
 
     /// Reports a remote hangup to a running execution; false if it is not running here.
     pub fn hangup(&self, id: ExecutionId) -> bool {
-        match self.live.lock().unwrap_or_else(|p| p.into_inner()).get(&id) {
-            Some(h) => {
+        match lock(&self.live).runs.get(&id) {
+            Some((_, h)) => {
                 h.report();
                 true
             }
             None => false,
         }
+    }
+}
+
+/// An execution's progress, stored as it runs.
+struct StoredProgress {
+    store: Arc<dyn Store>,
+    account: AccountId,
+    id: ExecutionId,
+}
+
+#[async_trait::async_trait]
+impl Progress for StoredProgress {
+    async fn save(&self, variables: &Variables) -> Result<(), String> {
+        let json = serde_json::to_value(variables).map_err(|e| e.to_string())?;
+        self.store
+            .save_progress(self.account, self.id, &json)
+            .await
+            .map_err(|e| e.to_string())
     }
 }
 

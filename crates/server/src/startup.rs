@@ -42,22 +42,18 @@ impl Application {
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
-        if store.backend() == flowhook_storage::Backend::Sqlite {
+        let state = AppState::new(store, egress, Arc::new(config));
+        if state.store.backend() == flowhook_storage::Backend::Sqlite {
             // One process owns an embedded database, so anything still running
-            // was cut off by the last stop. (On PostgreSQL another server may be
-            // running it.)
-            let interrupted = store
-                .fail_interrupted(flowhook_storage::now_millis())
-                .await
-                .map_err(|e| e.to_string())?;
-            if interrupted > 0 {
-                tracing::warn!(
-                    interrupted,
-                    "marked executions cut off by the last stop as failed"
-                );
-            }
+            // was cut off by the last stop (on PostgreSQL another server may be
+            // running it): end it as interrupted, with its flow-end message.
+            state
+                .executions
+                .end_silent(flowhook_storage::now_millis() + 1)
+                .await;
             // Likewise, leases on deliveries belong to a process that is gone.
-            let released = store
+            let released = state
+                .store
                 .release_leases(None)
                 .await
                 .map_err(|e| e.to_string())?;
@@ -69,7 +65,6 @@ impl Application {
             }
         }
 
-        let state = AppState::new(store, egress, Arc::new(config));
         let router = crate::api::router(state.clone());
         Ok(Application {
             listener,
@@ -84,9 +79,12 @@ impl Application {
             .unwrap_or_else(|_| self.state.config.listen)
     }
 
-    /// Serves and delivers until `shutdown` resolves; then finishes requests in
-    /// flight, lets delivery attempts in flight finish (or gives their leases
-    /// back), and returns.
+    /// Serves and delivers until `shutdown` resolves. Then it stops accepting
+    /// connections and gives requests and running executions (and requests
+    /// they sent without waiting) the grace period (`shutdown_grace_seconds`)
+    /// to finish; executions still running after it are ended as interrupted,
+    /// with their flow-end messages. Last, delivery attempts in flight finish
+    /// (or give their leases back).
     pub async fn run_until(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
@@ -100,13 +98,51 @@ impl Application {
             egress_allow = ?self.state.egress.policy().allowed_networks(),
             "flowhook serving"
         );
-        let served = axum::serve(
+        let (signalled, mut signal) = tokio::sync::watch::channel(None);
+        let serve = axum::serve(
             self.listener,
             self.router
                 .into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(shutdown)
-        .await;
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = signalled.send(Some(tokio::time::Instant::now()));
+        })
+        .into_future();
+        let mut serve = std::pin::pin!(serve);
+        let grace = self.state.config.shutdown_grace;
+        let served = tokio::select! {
+            served = &mut serve => served,
+            _ = async {
+                let at = signal.wait_for(Option::is_some).await.ok().and_then(|at| *at);
+                if let Some(at) = at {
+                    tokio::time::sleep_until(at + grace).await;
+                }
+            } => {
+                tracing::warn!("requests still open at the end of the grace period are cut");
+                Ok(())
+            }
+        };
+        // What is left of the grace period (none if serving ended otherwise).
+        let deadline = match *signal.borrow() {
+            Some(at) => (at + grace).saturating_duration_since(tokio::time::Instant::now()),
+            None => std::time::Duration::ZERO,
+        };
+        let executions = &self.state.executions;
+        let left = executions.drain(deadline).await;
+        if left > 0 {
+            let ended = executions
+                .interrupt_running(
+                    "interrupted: the server stopped and its shutdown grace period ended first",
+                )
+                .await;
+            tracing::warn!(
+                left,
+                ended,
+                grace_seconds = grace.as_secs(),
+                "ended executions still running after the shutdown grace period"
+            );
+        }
         let _ = stop.send(true);
         let _ = worker.await;
         let _ = maintenance.await;

@@ -35,12 +35,15 @@ impl AppState {
             admin_token_hash: sha256_hex(config.admin_token.expose().as_bytes()),
             master_key: config.master_key.clone(),
             metrics: Arc::new(Metrics::default()),
-            executions: Arc::new(Executions::new(
-                store.clone(),
-                Runner::new(egress.clone()),
-                wake.clone(),
-                config.master_key.clone(),
-            )),
+            executions: Arc::new(
+                Executions::new(
+                    store.clone(),
+                    Runner::new(egress.clone()),
+                    wake.clone(),
+                    config.master_key.clone(),
+                )
+                .with_admission(config.admission),
+            ),
             deliveries: Arc::new(DeliveryWorker::new(
                 store.clone(),
                 egress.clone(),

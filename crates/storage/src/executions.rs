@@ -77,10 +77,29 @@ pub trait ExecutionStore {
     async fn insert_execution(&self, exec: &ExecutionRecord) -> Result<(), StoreError>;
     /// Records the end: status, reason, variables, persisted values, trace, time;
     /// and, in the same transaction, the flow-end delivery if there is one.
+    /// Only a `running` execution can end: false (and nothing written) if it
+    /// already ended, so a sweep and a late finish never overwrite each other.
     async fn finish_execution(
         &self,
         exec: &ExecutionRecord,
         delivery: Option<&DeliveryRecord>,
+    ) -> Result<bool, StoreError>;
+    /// Stores the variables of a running execution as they stand (progress, so
+    /// that an interrupted execution's flow-end message carries them).
+    async fn save_progress(
+        &self,
+        account: AccountId,
+        id: ExecutionId,
+        variables: &serde_json::Value,
+    ) -> Result<(), StoreError>;
+    /// Adds the outcome of a request sent without waiting to step `index` of an
+    /// ended execution's trace (as `detail.outcome`).
+    async fn add_trace_outcome(
+        &self,
+        account: AccountId,
+        id: ExecutionId,
+        index: usize,
+        outcome: &serde_json::Value,
     ) -> Result<(), StoreError>;
     async fn execution(
         &self,
@@ -100,10 +119,14 @@ pub trait ExecutionStore {
         ids: &[ExecutionId],
         now: i64,
     ) -> Result<u64, StoreError>;
-    /// Marks as failed the executions still `running` whose last sign of life
-    /// (heartbeat, or start) is older than `before`: their server is gone.
-    /// Returns how many.
-    async fn fail_interrupted(&self, before: i64) -> Result<u64, StoreError>;
+    /// Up to `limit` executions still `running` whose last sign of life
+    /// (heartbeat, or start) is older than `before`: their server is gone, and
+    /// the engine ends them as interrupted.
+    async fn interrupted_executions(
+        &self,
+        before: i64,
+        limit: i64,
+    ) -> Result<Vec<ExecutionRecord>, StoreError>;
 
     /// Every `$user.key` of a contact, as `(NAME, value)`.
     async fn user_keys(
@@ -179,7 +202,7 @@ impl<D: Database> ExecutionStore for D {
         &self,
         e: &ExecutionRecord,
         delivery: Option<&DeliveryRecord>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let update = params![
             e.account_id.to_string(),
             e.id.to_string(),
@@ -193,16 +216,20 @@ impl<D: Database> ExecutionStore for D {
         let insert = delivery.map(crate::deliveries::insert_params);
         self.write(move |c| {
             Box::pin(async move {
-                c.exec(
-                    "UPDATE executions SET status = $3, reason = $4, variables = $5, persisted = $6, trace = $7,
-                        finished_at = $8 WHERE account_id = $1 AND id = $2",
-                    &update,
-                )
-                .await?;
+                let ended = c
+                    .exec(
+                        "UPDATE executions SET status = $3, reason = $4, variables = $5, persisted = $6, trace = $7,
+                            finished_at = $8 WHERE account_id = $1 AND id = $2 AND status = 'running'",
+                        &update,
+                    )
+                    .await?;
+                if ended == 0 {
+                    return Ok(false);
+                }
                 if let Some(insert) = insert {
                     c.exec(crate::deliveries::INSERT, &insert).await?;
                 }
-                Ok(())
+                Ok(true)
             })
         })
         .await
@@ -289,14 +316,82 @@ impl<D: Database> ExecutionStore for D {
         .await
     }
 
-    async fn fail_interrupted(&self, before: i64) -> Result<u64, StoreError> {
+    async fn interrupted_executions(
+        &self,
+        before: i64,
+        limit: i64,
+    ) -> Result<Vec<ExecutionRecord>, StoreError> {
+        let query = params![before, limit];
+        self.read(move |c| {
+            Box::pin(async move {
+                let sql = format!(
+                    "SELECT {COLUMNS} FROM executions
+                     WHERE status = 'running' AND COALESCE(heartbeat_at, started_at) < $1
+                     ORDER BY started_at LIMIT $2"
+                );
+                c.query(&sql, &query)
+                    .await?
+                    .iter()
+                    .map(execution_from_row)
+                    .collect()
+            })
+        })
+        .await
+    }
+
+    async fn save_progress(
+        &self,
+        account: AccountId,
+        id: ExecutionId,
+        variables: &serde_json::Value,
+    ) -> Result<(), StoreError> {
         write_one(
             self,
-            "UPDATE executions SET status = 'failed', reason = 'interrupted: its server stopped while it ran',
-                finished_at = $2
-             WHERE status = 'running' AND COALESCE(heartbeat_at, started_at) < $1",
-            params![before, now_millis()],
+            "UPDATE executions SET variables = $3 WHERE account_id = $1 AND id = $2 AND status = 'running'",
+            params![account.to_string(), id.to_string(), variables.to_string()],
         )
+        .await?;
+        Ok(())
+    }
+
+    async fn add_trace_outcome(
+        &self,
+        account: AccountId,
+        id: ExecutionId,
+        index: usize,
+        outcome: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        let key = params![account.to_string(), id.to_string()];
+        let outcome = outcome.clone();
+        self.write(move |c| {
+            Box::pin(async move {
+                let Some(row) = c
+                    .query_opt(
+                        "SELECT trace FROM executions WHERE account_id = $1 AND id = $2",
+                        &key,
+                    )
+                    .await?
+                else {
+                    return Ok(());
+                };
+                let text: String = row.at(0)?;
+                let mut trace: serde_json::Value =
+                    serde_json::from_str(&text).map_err(|e| corrupt("trace", e))?;
+                if let Some(detail) = trace.get_mut(index).and_then(|t| t.get_mut("detail"))
+                    && detail.is_object()
+                {
+                    detail["outcome"] = outcome;
+                }
+                let mut update = key;
+                update.push(Value::from(trace.to_string()));
+                c.exec(
+                    "UPDATE executions SET trace = $3 WHERE account_id = $1 AND id = $2",
+                    &update,
+                )
+                .await?;
+                Ok(())
+            })
+        })
         .await
     }
 

@@ -398,13 +398,37 @@ on_both!(
             store.executions(acct, &window).await.expect("list")[0].id,
             second.id
         );
-        assert_eq!(store.fail_interrupted(10_000).await.expect("fail"), 1);
+        let stale = store
+            .interrupted_executions(10_000, 100)
+            .await
+            .expect("list");
+        assert_eq!(
+            stale.iter().map(|e| e.id).collect::<Vec<_>>(),
+            vec![second.id]
+        );
+        let mut ended = stale[0].clone();
+        ended.status = "failed".into();
+        ended.reason = Some("interrupted".into());
+        assert!(store.finish_execution(&ended, None).await.expect("end"));
         let failed = store
             .execution(acct, second.id)
             .await
             .expect("get")
             .expect("exists");
         assert_eq!(failed.status, "failed");
+        // The status guard: an ended execution does not end again.
+        let mut late = failed.clone();
+        late.status = "completed".into();
+        assert!(!store.finish_execution(&late, None).await.expect("late end"));
+        assert_eq!(
+            store
+                .execution(acct, second.id)
+                .await
+                .expect("get")
+                .expect("exists")
+                .status,
+            "failed"
+        );
 
         store
             .set_user_key(acct, "918000000000", "language", "hi")
@@ -691,11 +715,19 @@ on_both!(
                 .expect("beat"),
             1
         );
+        let silent = store
+            .interrupted_executions(40_000, 100)
+            .await
+            .expect("sweep");
         assert_eq!(
-            store.fail_interrupted(40_000).await.expect("sweep"),
-            1,
+            silent.iter().map(|e| e.id).collect::<Vec<_>>(),
+            vec![orphan.id],
             "only the silent one"
         );
+        let mut ended = silent[0].clone();
+        ended.status = "failed".into();
+        ended.reason = Some("interrupted: its server stopped while it ran".into());
+        assert!(store.finish_execution(&ended, None).await.expect("end"));
         let got = |id| {
             let store = store.clone();
             async move {
@@ -711,10 +743,26 @@ on_both!(
         assert_eq!(failed.status, "failed");
         assert!(failed.reason.expect("reason").contains("interrupted"));
         assert_eq!(
-            store.fail_interrupted(60_000).await.expect("sweep"),
+            store
+                .interrupted_executions(60_000, 100)
+                .await
+                .expect("sweep")
+                .len(),
             1,
             "its heartbeat grew old too"
         );
+        // Progress is stored while running, and not after the end.
+        let vars = serde_json::json!({"$flow.key.step": "2"});
+        store
+            .save_progress(acct, alive.id, &vars)
+            .await
+            .expect("progress");
+        assert_eq!(got(alive.id).await.variables, vars);
+        store
+            .save_progress(acct, orphan.id, &vars)
+            .await
+            .expect("progress");
+        assert_eq!(got(orphan.id).await.variables, serde_json::json!({}));
     }
 );
 

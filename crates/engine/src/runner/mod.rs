@@ -159,7 +159,8 @@ impl Runner {
         vars
     }
 
-    /// Executes `flow` to its end.
+    /// Executes `flow` to its end, requests sent without waiting included
+    /// (their outcomes are in the trace).
     pub async fn run(
         &self,
         flow: &Flow,
@@ -167,6 +168,25 @@ impl Runner {
         user_keys: &dyn UserKeys,
         hangup: &Hangup,
     ) -> ExecutionOutcome {
+        let (mut outcome, background) = self
+            .run_durable(flow, input, user_keys, &NoProgress, hangup)
+            .await;
+        background.settle(&mut outcome.trace).await;
+        outcome
+    }
+
+    /// Executes `flow` to its end, storing its variables through `progress`
+    /// before every step that waits on the outside world (so an execution cut
+    /// there still has them); requests sent without waiting are not waited for
+    /// but returned, still running.
+    pub async fn run_durable(
+        &self,
+        flow: &Flow,
+        input: &ExecutionInput,
+        user_keys: &dyn UserKeys,
+        progress: &dyn Progress,
+        hangup: &Hangup,
+    ) -> (ExecutionOutcome, Background) {
         let mut vars = ExecVars::new(Self::initial_variables(input), flow.settings().timezone);
         let mut trace = Vec::new();
         let mut persisted = Variables::new();
@@ -178,11 +198,17 @@ impl Runner {
         let mut failure: Option<String> = None;
         // The contact's keys are part of the execution's variables from the start;
         // steps that read them refresh them again (see `refresh_user_keys`).
-        if let Err(e) = load_user_keys(&mut vars, user_keys, &input.contact).await {
-            failure = Some(format!("cannot read $user.key values: {e}"));
-            current = None;
-            phase = Phase::Complete;
-        }
+        // The variables as stored when the execution started; loaded keys
+        // differ from them.
+        let mut unsaved = match load_user_keys(&mut vars, user_keys, &input.contact).await {
+            Ok(loaded) => loaded > 0,
+            Err(e) => {
+                failure = Some(format!("cannot read $user.key values: {e}"));
+                current = None;
+                phase = Phase::Complete;
+                false
+            }
+        };
 
         loop {
             if phase == Phase::Main && hangup.reported() {
@@ -218,6 +244,13 @@ impl Runner {
                 break;
             }
 
+            if unsaved && widgets::waits(&widget.kind) {
+                if let Err(e) = progress.save(&visible(vars.values())).await {
+                    tracing::warn!(execution = %input.id, error = %e, "cannot store the execution's progress");
+                }
+                unsaved = false;
+            }
+
             let started_at = chrono::Utc::now();
             let started = Instant::now();
             let mut step = self
@@ -227,6 +260,7 @@ impl Runner {
                 background.push((trace.len(), task));
             }
             let changes = vars.take_changes();
+            unsaved |= !changes.is_empty();
             let mut error = step.fatal.clone();
             if let Some(exceeded) = vars.take_exceeded() {
                 error.get_or_insert(exceeded.to_string());
@@ -261,28 +295,75 @@ impl Runner {
             current = next;
         }
 
-        // Requests sent without waiting report here, into their step's trace.
-        for (index, task) in background {
-            let outcome = task.await.unwrap_or_else(
-                |e| serde_json::json!({"error": format!("the background request stopped: {e}")}),
-            );
-            if let Some(detail) = trace.get_mut(index).and_then(|t| t.detail.as_mut()) {
-                detail["outcome"] = outcome;
-            }
-        }
-        let mut variables = vars.into_values();
-        variables.retain(|k, _| k.namespace() != Namespace::Sys);
-        ExecutionOutcome {
+        let outcome = ExecutionOutcome {
             status: if failure.is_some() {
                 Status::Failed
             } else {
                 Status::Completed
             },
             reason: failure,
-            variables,
+            variables: visible(vars.values()),
             persisted,
             trace,
+        };
+        (outcome, Background(background))
+    }
+}
+
+/// The variables an execution shows: all but `$sys`.
+fn visible(values: &Variables) -> Variables {
+    values
+        .iter()
+        .filter(|(k, _)| k.namespace() != Namespace::Sys)
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// Requests an execution sent without waiting, still running: each with the
+/// index of its step in the trace.
+#[derive(Debug, Default)]
+pub struct Background(Vec<(usize, tokio::task::JoinHandle<serde_json::Value>)>);
+
+impl Background {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Waits for each request; its outcome, by step index.
+    pub async fn outcomes(self) -> Vec<(usize, serde_json::Value)> {
+        let mut done = Vec::with_capacity(self.0.len());
+        for (index, task) in self.0 {
+            let outcome = task.await.unwrap_or_else(
+                |e| serde_json::json!({"error": format!("the background request stopped: {e}")}),
+            );
+            done.push((index, outcome));
         }
+        done
+    }
+
+    /// Waits for each request and records its outcome in its step's trace.
+    pub async fn settle(self, trace: &mut [TraceEntry]) {
+        for (index, outcome) in self.outcomes().await {
+            if let Some(detail) = trace.get_mut(index).and_then(|t| t.detail.as_mut()) {
+                detail["outcome"] = outcome;
+            }
+        }
+    }
+}
+
+/// Where a running execution's variables are stored as it goes.
+#[async_trait::async_trait]
+pub trait Progress: Send + Sync {
+    async fn save(&self, variables: &Variables) -> Result<(), String>;
+}
+
+/// Progress kept nowhere (local runs, tests).
+pub struct NoProgress;
+
+#[async_trait::async_trait]
+impl Progress for NoProgress {
+    async fn save(&self, _: &Variables) -> Result<(), String> {
+        Ok(())
     }
 }
 
@@ -376,17 +457,20 @@ async fn refresh_user_keys(
     Ok(())
 }
 
+/// Loads a contact's keys into `vars`; how many there were.
 async fn load_user_keys(
     vars: &mut ExecVars,
     user_keys: &dyn UserKeys,
     contact: &str,
-) -> Result<(), String> {
-    for (name, value) in user_keys.load(contact).await? {
+) -> Result<usize, String> {
+    let keys = user_keys.load(contact).await?;
+    let loaded = keys.len();
+    for (name, value) in keys {
         if let Ok(var) = VarName::new(Namespace::UserKey, name) {
             vars.load(var, value);
         }
     }
-    Ok(())
+    Ok(loaded)
 }
 
 /// Does the widget read any `$user.key` variable?

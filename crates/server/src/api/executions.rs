@@ -181,6 +181,7 @@ pub(crate) fn engine_error(e: ExecutionError) -> ApiError {
     match e {
         ExecutionError::Store(s) => s.into(),
         ExecutionError::InvalidFlow(msg) => ApiError::internal(msg),
+        ExecutionError::Busy(msg) => ApiError::too_many("TOO_MANY_EXECUTIONS", msg, 1),
     }
 }
 
@@ -195,7 +196,8 @@ pub struct Started {
     security(("security_id" = [])),
     responses((status = 200, body = ExecutionView, description = "finished (wait: true)"),
                (status = 202, body = Started, description = "started (wait: false)"),
-               (status = 404, body = Problem), (status = 422, body = Problem)))]
+               (status = 404, body = Problem), (status = 422, body = Problem),
+               (status = 429, body = Problem, description = "too many executions running; see Retry-After")))]
 pub async fn start_execution(
     State(state): State<AppState>,
     AccountCaller(me): AccountCaller,

@@ -12,6 +12,7 @@ pub mod dry_run;
 pub mod executions;
 pub mod extract;
 pub mod flows;
+pub mod guard;
 pub mod problem;
 pub mod service;
 pub mod webhooks;
@@ -96,7 +97,7 @@ pub fn router(state: AppState) -> axum::Router {
         .routes(routes!(service::metrics))
         .split_for_parts();
     let openapi_json = openapi.to_pretty_json().unwrap_or_else(|_| "{}".into());
-    router
+    let router = router
         .route(
             "/openapi.json",
             axum::routing::get(move || async move {
@@ -114,7 +115,8 @@ pub fn router(state: AppState) -> axum::Router {
                 "this route does not take that method",
             )
         })
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
+    guard::protect(router, &state)
         .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
 }

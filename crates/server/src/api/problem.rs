@@ -16,6 +16,8 @@ pub struct ApiError {
     pub detail: String,
     /// Per-item errors, e.g. flow validation `[{widget, message}]`.
     pub errors: Option<serde_json::Value>,
+    /// Seconds after which a retry may succeed (`Retry-After`), for 429 and 503.
+    pub retry_after: Option<u64>,
 }
 
 /// The problem document.
@@ -41,6 +43,15 @@ impl ApiError {
             code,
             detail: detail.into(),
             errors: None,
+            retry_after: None,
+        }
+    }
+
+    /// 429: the caller (or the server) is over a limit; retry after `seconds`.
+    pub fn too_many(code: &'static str, detail: impl Into<String>, seconds: u64) -> ApiError {
+        ApiError {
+            retry_after: Some(seconds),
+            ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, code, detail)
         }
     }
 
@@ -107,6 +118,11 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         response
     }
 }

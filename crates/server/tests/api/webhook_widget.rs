@@ -486,30 +486,70 @@ async fn the_cap_keeps_the_first_mib_and_the_trace_keeps_64_kib() {
 }
 
 #[tokio::test]
-async fn no_wait_takes_line_zero_at_once_and_records_the_outcome_later() {
+async fn no_wait_sets_sent_ends_at_once_and_records_the_outcome_later() {
     let (app, acct, rx) = setup().await;
     rx.on(
         "/slow",
-        Reply::json(201, "{\"late\":true}").delayed(Duration::from_millis(300)),
+        Reply::json(201, "{\"late\":true}").delayed(Duration::from_secs(2)),
     );
     let doc = flow(
         json!({"url": rx.url("/slow")}),
         json!({"wait_for_response": false}),
     );
-    let exec = run(&app, &acct, &doc, json!({})).await;
+    let started = std::time::Instant::now();
+    // An earlier call's results are in the keys: none may survive.
+    let exec = run(
+        &app,
+        &acct,
+        &doc,
+        json!({"$flow.key.response_status_code": "500", "$flow.key.error_reason": "TIMEOUT"}),
+    )
+    .await;
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "the execution did not wait for the background request"
+    );
+    assert_eq!(exec["status"], "completed");
     assert_eq!(step(&exec)["line"], 0);
     assert_eq!(var(&exec, "path"), "ok");
-    assert_eq!(
-        var(&exec, "response_status"),
-        &Value::Null,
-        "nothing waited for, nothing set"
-    );
+    assert_eq!(var(&exec, "response_status"), "SENT");
+    for cleared in [
+        "response_status_code",
+        "response_duration",
+        "response_raw",
+        "response_error",
+        "response_status_type",
+        "error_reason",
+    ] {
+        assert_eq!(var(&exec, cleared), "", "{cleared} is cleared");
+    }
     assert!(
-        step(&exec)["duration_ms"].as_f64().expect("ms") < 300.0,
-        "the step did not wait"
+        step(&exec)["detail"]["outcome"].is_null(),
+        "not arrived yet"
     );
-    let outcome = &step(&exec)["detail"]["outcome"];
-    assert_eq!(outcome["status"], 201, "{exec}");
+    // The outcome is added to the stored trace when it arrives.
+    let uuid = exec["uuid"].as_str().expect("uuid");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let stored = loop {
+        let (_, stored) = app
+            .call(
+                Method::GET,
+                &format!("/v1/executions/{uuid}"),
+                &acct.key,
+                None,
+            )
+            .await;
+        if !step(&stored)["detail"]["outcome"].is_null() {
+            break stored;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no outcome recorded: {stored}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let outcome = &step(&stored)["detail"]["outcome"];
+    assert_eq!(outcome["status"], 201, "{stored}");
     assert_eq!(outcome["response"]["body"], "{\"late\":true}");
 }
 

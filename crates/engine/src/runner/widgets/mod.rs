@@ -75,6 +75,16 @@ pub fn executor(kind: &WidgetKind) -> &dyn Execute {
     }
 }
 
+/// Does a widget of this type wait on the outside world (and so is a place
+/// where an execution can be cut by a stop or a crash)? The others finish in
+/// microseconds without yielding.
+pub fn waits(kind: &WidgetKind) -> bool {
+    match kind {
+        WidgetKind::Webhook(_) | WidgetKind::InternalWebhook(_) => true,
+        WidgetKind::StoreVariable(_) | WidgetKind::Condition(_) | WidgetKind::End => false,
+    }
+}
+
 /// The wire name of a widget's type.
 pub fn type_name(kind: &WidgetKind) -> &'static str {
     match kind {

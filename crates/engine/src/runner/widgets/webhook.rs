@@ -26,7 +26,8 @@ use flowhook_core::paths::Cancel;
 use flowhook_core::vars::{VarName, VarStore};
 use flowhook_core::webhook::is_sensitive_name;
 use flowhook_core::webhook_call::{
-    Failure, Refusal, RenderedRequest, map_response_until, refuse, render_request, result_variables,
+    Failure, Refusal, RenderedRequest, map_response_until, refuse, render_request,
+    result_variables, sent_variables,
 };
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
@@ -68,6 +69,7 @@ impl Execute for Webhook {
         let missing: Vec<String> = rendered.missing.iter().map(ToString::to_string).collect();
 
         if !self.response.wait_for_response {
+            set_all(cx, sent_variables());
             let egress = cx.runner.egress.clone();
             let background = tokio::spawn(async move {
                 let started = Instant::now();
