@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use flowhook_core::secret::{MasterKey, SigningSecret};
+use flowhook_core::secret::{Binding, MasterKey, Purpose, SigningSecret};
 use flowhook_core::webhook_call::basic_auth;
 use flowhook_storage::{
     AttemptOutcome, AttemptRecord, DeliveryRecord, Store, StoredAuth, now_millis,
@@ -255,18 +255,21 @@ impl DeliveryWorker {
             .await
             .map_err(|e| format!("cannot load the webhook: {e}"))?
             .ok_or("the webhook was deleted")?;
-        let open = |sealed: &str| self.master_key.open(sealed).map_err(|e| e.to_string());
+        let open = |purpose: Purpose, sealed: &str| {
+            let to = Binding::new(hook.account_id, purpose);
+            self.master_key.open(to, sealed).map_err(|e| e.to_string())
+        };
         let now = chrono::Utc::now();
         let timestamp = now.timestamp();
         let body = d.payload.as_bytes();
-        let current = SigningSecret::parse(open(&hook.signing_secret.0)?.expose())
+        let current = SigningSecret::parse(open(Purpose::SigningSecret, &hook.signing_secret.0)?.expose())
             .map_err(|e| e.to_string())?;
         let mut signature = current.sign(&d.msg_id, timestamp, body);
         if let (Some(previous), Some(until)) = (&hook.previous_secret, hook.previous_until)
             && until > now.timestamp_millis()
         {
             let previous =
-                SigningSecret::parse(open(&previous.0)?.expose()).map_err(|e| e.to_string())?;
+                SigningSecret::parse(open(Purpose::SigningSecret, &previous.0)?.expose()).map_err(|e| e.to_string())?;
             signature.push(' ');
             signature.push_str(&previous.sign(&d.msg_id, timestamp, body));
         }
@@ -274,7 +277,7 @@ impl DeliveryWorker {
             .headers
             .iter()
             .filter(|h| !h.key.eq_ignore_ascii_case("content-type"))
-            .map(|h| h.opened(&self.master_key).map_err(|e| e.to_string()))
+            .map(|h| h.opened(&self.master_key, hook.account_id).map_err(|e| e.to_string()))
             .collect::<Result<_, _>>()?;
         headers.push(("Content-Type".into(), "application/json".into()));
         headers.push(("webhook-id".into(), d.msg_id.clone()));
@@ -283,7 +286,7 @@ impl DeliveryWorker {
         if let StoredAuth::Basic { username, password } = &hook.auth {
             headers.push((
                 "Authorization".into(),
-                basic_auth(username, open(&password.0)?.expose()),
+                basic_auth(username, open(Purpose::WebhookPassword, &password.0)?.expose()),
             ));
         }
         Ok(OutboundRequest {

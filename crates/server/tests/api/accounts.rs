@@ -3,7 +3,7 @@
 use reqwest::Method;
 use serde_json::json;
 
-use crate::helpers::{Db, Options, spawn_app, spawn_with};
+use crate::helpers::{Db, MASTER_KEY, Options, spawn_app, spawn_with};
 
 async fn accounts_and_whitelist(db: Db) {
     let Some(app) = spawn_with(db, Options::default()).await else {
@@ -187,4 +187,41 @@ async fn allow_http_is_the_operators_decision() {
     let other = app.create_account(false).await;
     let (status, _) = app.call(Method::GET, &path, &other.key, None).await;
     assert_eq!(status, 404, "accounts cannot see each other");
+}
+
+#[tokio::test]
+async fn a_reordered_provider_list_keeps_each_secret_with_its_entry() {
+    let app = spawn_app().await;
+    let acct = app.create_account(false).await;
+    let path = format!("/v1/accounts/{}", acct.id);
+    let providers = json!({"nlu": [{"name": "a", "token": "t-a"}, {"name": "b", "token": "t-b"}]});
+    let (status, shown) = app
+        .call(Method::PATCH, &path, &acct.key, Some(json!({"providers": providers})))
+        .await;
+    assert_eq!(status, 200, "{shown}");
+    let list = &shown["providers"]["nlu"];
+    assert_eq!(list[0]["token"], "***");
+    let (id_a, id_b) = (list[0]["id"].clone(), list[1]["id"].clone());
+    assert!(id_a.is_string() && id_a != id_b, "each entry has its own id: {list}");
+
+    // The client swaps the entries and sends what it was shown.
+    let swapped = json!({"nlu": [list[1].clone(), list[0].clone()]});
+    let (status, body) = app
+        .call(Method::PATCH, &path, &acct.key, Some(json!({"providers": swapped})))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let store = flowhook_storage::connect(&app.db_url).await.expect("store");
+    let account = flowhook_core::ids::AccountId::parse(&acct.id).expect("id");
+    let record = store.account(account).await.expect("get").expect("account");
+    let key = flowhook_core::secret::MasterKey::parse(MASTER_KEY).expect("key");
+    let opened = flowhook_core::providers::open(&record.providers, &key, account).expect("opens");
+    assert_eq!(opened["nlu"][0], json!({"id": id_b, "name": "b", "token": "t-b"}));
+    assert_eq!(opened["nlu"][1], json!({"id": id_a, "name": "a", "token": "t-a"}));
+
+    // A `***` in an entry without its id has nothing to keep.
+    let (status, problem) = app
+        .call(Method::PATCH, &path, &acct.key, Some(json!({"providers": {"nlu": [{"name": "b", "token": "***"}]}})))
+        .await;
+    assert_eq!(status, 422, "{problem}");
+    assert!(problem["detail"].as_str().expect("detail").contains("nlu[id="), "{problem}");
 }

@@ -42,6 +42,7 @@ async fn setup(db: Db, schedule: &str) -> Option<(TestApp, Account, TestReceiver
         Options {
             allow_cidrs: Some("127.0.0.1/32".into()),
             retry_schedule: Some(schedule.into()),
+            ..Options::default()
         },
     )
     .await?;
