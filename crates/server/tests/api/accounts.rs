@@ -3,7 +3,7 @@
 use reqwest::Method;
 use serde_json::json;
 
-use crate::helpers::{Db, MASTER_KEY, Options, spawn_app, spawn_with};
+use crate::helpers::{Db, MASTER_KEY, Options, TestApp, spawn_app, spawn_with};
 
 async fn accounts_and_whitelist(db: Db) {
     let Some(app) = spawn_with(db, Options::default()).await else {
@@ -187,6 +187,43 @@ async fn allow_http_is_the_operators_decision() {
     let other = app.create_account(false).await;
     let (status, _) = app.call(Method::GET, &path, &other.key, None).await;
     assert_eq!(status, 404, "accounts cannot see each other");
+}
+
+/// A whitelisted call as `key`, with `X-Forwarded-For` when given.
+async fn whitelist_status(app: &TestApp, key: &str, forwarded_for: Option<&str>) -> u16 {
+    let mut req = app.http.get(app.url("/v1/whitelist")).bearer_auth(key);
+    if let Some(xff) = forwarded_for {
+        req = req.header("x-forwarded-for", xff);
+    }
+    req.send().await.expect("reaches the server").status().as_u16()
+}
+
+#[tokio::test]
+async fn forwarded_for_counts_only_from_a_trusted_proxy() {
+    for trusted in [None, Some("127.0.0.1/32")] {
+        let options = Options {
+            trusted_proxies: trusted.map(Into::into),
+            ..Options::default()
+        };
+        let app = spawn_with(Db::Sqlite, options).await.expect("sqlite");
+        let acct = app.create_account(false).await;
+        let (status, _) = app
+            .call(Method::PUT, "/v1/whitelist", &acct.key, Some(json!({"entries": ["127.0.0.2/32"]})))
+            .await;
+        assert_eq!(status, 200);
+        // The test client is 127.0.0.1, which the whitelist does not hold.
+        assert_eq!(whitelist_status(&app, &acct.key, None).await, 403);
+        let forwarded = whitelist_status(&app, &acct.key, Some("127.0.0.2")).await;
+        match trusted {
+            None => assert_eq!(forwarded, 403, "no trusted proxy: the header is not believed"),
+            Some(_) => assert_eq!(forwarded, 200, "the trusted proxy's header names the client"),
+        }
+        // A client's own entry sits left of the proxy's and is never believed.
+        assert_eq!(
+            whitelist_status(&app, &acct.key, Some("127.0.0.2, 127.0.0.3")).await,
+            403
+        );
+    }
 }
 
 #[tokio::test]
