@@ -193,9 +193,25 @@ async fn the_payload_is_exactly_the_spec_document(db: Db) {
         )
         .replace("order_status", "quiet");
     let (_, saved) = post_flow(&app, &acct.key, "/v1/flows", Method::POST, &quiet).await;
-    run_once(&app, &acct, saved["id"].as_str()).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(rx.requests_to("/end").len(), 1);
+    let (_, quiet_exec) = run_once(&app, &acct, saved["id"].as_str()).await;
+    // The outbox row is written with the execution's end, which the answer
+    // follows: the deliveries list is already final, no need to wait.
+    let (_, list) = app
+        .call(Method::GET, "/v1/deliveries", &acct.key, None)
+        .await;
+    let list = list.as_array().expect("a list");
+    assert_eq!(list.len(), 1, "only the first execution's message: {list:?}");
+    assert_eq!(list[0]["execution_id"], exec["uuid"]);
+    assert_ne!(list[0]["execution_id"], quiet_exec["uuid"]);
+
+    // An account without a default webhook: its execution enqueues nothing.
+    let other = app.create_account(true).await;
+    let (_, other_exec) = run_once(&app, &other, None).await;
+    assert_eq!(other_exec["status"], "completed", "{other_exec}");
+    let (_, list) = app
+        .call(Method::GET, "/v1/deliveries", &other.key, None)
+        .await;
+    assert_eq!(list, json!([]), "no default webhook, no delivery");
 }
 
 /// Verifies with the reference `standardwebhooks` library (PyPI); `None` if
