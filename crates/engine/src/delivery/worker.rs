@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use flowhook_core::secret::{Binding, MasterKey, Purpose, SigningSecret};
 use flowhook_core::webhook_call::basic_auth;
 use flowhook_storage::{
-    AttemptOutcome, AttemptRecord, DeliveryRecord, Store, StoredAuth, now_millis,
+    AttemptOutcome, AttemptRecord, DeliveryRecord, Store, StoredAuth, WebhookRecord, now_millis,
 };
 use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinSet;
@@ -255,6 +255,7 @@ impl DeliveryWorker {
             .await
             .map_err(|e| format!("cannot load the webhook: {e}"))?
             .ok_or("the webhook was deleted")?;
+        self.check_scheme(&hook).await?;
         let open = |purpose: Purpose, sealed: &str| {
             let to = Binding::new(hook.account_id, purpose);
             self.master_key.open(to, sealed).map_err(|e| e.to_string())
@@ -297,6 +298,26 @@ impl DeliveryWorker {
             timeout: self.config.request_timeout,
             max_response_bytes: EXCERPT_BYTES,
         })
+    }
+}
+
+impl DeliveryWorker {
+    /// `allow_http` is checked again at every attempt, not only when the URL
+    /// was saved: once the operator revokes it, `http://` messages are not
+    /// sent, and the attempt records why. (An `https://` URL needs no read.)
+    async fn check_scheme(&self, hook: &WebhookRecord) -> Result<(), String> {
+        if hook.url.is_https() {
+            return Ok(());
+        }
+        let account = self
+            .store
+            .account(hook.account_id)
+            .await
+            .map_err(|e| format!("cannot load the account: {e}"))?
+            .ok_or("the account was deleted")?;
+        hook.url
+            .check_scheme(account.allow_http)
+            .map_err(|e| format!("not sent: {e}"))
     }
 }
 

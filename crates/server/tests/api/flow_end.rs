@@ -33,6 +33,7 @@ on_both!(
     two_failures_then_success_is_three_attempts_with_one_webhook_id,
     retry_after_is_honoured_and_exhaustion_fails_then_resend_delivers,
     failed_deliveries_of_a_window_are_recovered,
+    revoking_allow_http_stops_http_deliveries,
 );
 
 async fn setup(db: Db, schedule: &str) -> Option<(TestApp, Account, TestReceiver)> {
@@ -459,4 +460,33 @@ async fn failed_deliveries_of_a_window_are_recovered(db: Db) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     panic!("recovered deliveries were not delivered");
+}
+
+async fn revoking_allow_http_stops_http_deliveries(db: Db) {
+    let Some((app, acct, rx)) = setup(db, "3600").await else {
+        return;
+    };
+    default_webhook(&app, &acct, &rx.url("/end")).await;
+    let (status, body) = app
+        .admin(
+            Method::PATCH,
+            &format!("/v1/accounts/{}", acct.id),
+            Some(json!({"allow_http": false})),
+        )
+        .await;
+    assert_eq!((status, &body["allow_http"]), (200, &json!(false)), "{body}");
+    run_once(&app, &acct, None).await;
+    let mut d = delivery_of(&app, &acct).await;
+    for _ in 0..300 {
+        if d["attempt_count"] == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        d = delivery_of(&app, &acct).await;
+    }
+    assert_eq!(d["attempt_count"], 1, "{d}");
+    let error = d["attempts"][0]["error"].as_str().expect("an error");
+    assert!(error.contains("allow_http"), "the attempt says why: {error}");
+    assert_eq!(d["attempts"][0]["status"], Value::Null, "no response: nothing was sent");
+    assert!(rx.requests_to("/end").is_empty(), "the receiver got nothing");
 }
