@@ -95,7 +95,7 @@ impl From<&Option<String>> for Value {
 
 /// `params![a, b, …]`: a `Vec<Value>` of anything convertible.
 macro_rules! params {
-    ($($v:expr),* $(,)?) => { vec![$($crate::db::Value::from($v)),*] };
+    ($($v:expr),* $(,)?) => { Vec::<$crate::db::Value>::from([$($crate::db::Value::from($v)),*]) };
 }
 pub(crate) use params;
 
