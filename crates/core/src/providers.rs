@@ -40,7 +40,8 @@ pub fn seal(
     master: &MasterKey,
     account: AccountId,
 ) -> Result<Value, String> {
-    let mut seal_one = |text: &str| format!("{SEALED_PREFIX}{}", master.seal(binding(account), text));
+    let mut seal_one =
+        |text: &str| format!("{SEALED_PREFIX}{}", master.seal(binding(account), text));
     walk_seal(new, Some(stored), false, "", &mut seal_one)
 }
 
@@ -88,9 +89,7 @@ fn walk_seal(
                 };
                 let (id, previous) = match entry.get(ENTRY_ID) {
                     None => (fresh_id(), None),
-                    Some(Value::String(id))
-                        if !id.is_empty() && id.len() <= MAX_ENTRY_ID =>
-                    {
+                    Some(Value::String(id)) if !id.is_empty() && id.len() <= MAX_ENTRY_ID => {
                         (id.clone(), stored.and_then(|s| entry_by_id(s, id)))
                     }
                     Some(_) => {
@@ -157,15 +156,16 @@ pub fn mask(value: &Value) -> Value {
 /// `account` (internal webhooks).
 pub fn open(value: &Value, master: &MasterKey, account: AccountId) -> Result<Value, SecretError> {
     let mut failed = None;
-    let opened = map_secrets(value, false, &mut |s| {
-        match s.strip_prefix(SEALED_PREFIX).map(|sealed| master.open(binding(account), sealed)) {
-            Some(Ok(plain)) => Value::String(plain.expose().to_owned()),
-            Some(Err(e)) => {
-                failed = Some(e);
-                Value::Null
-            }
-            None => Value::String(s.to_owned()),
+    let opened = map_secrets(value, false, &mut |s| match s
+        .strip_prefix(SEALED_PREFIX)
+        .map(|sealed| master.open(binding(account), sealed))
+    {
+        Some(Ok(plain)) => Value::String(plain.expose().to_owned()),
+        Some(Err(e)) => {
+            failed = Some(e);
+            Value::Null
         }
+        None => Value::String(s.to_owned()),
     });
     failed.map_or(Ok(opened), Err)
 }
@@ -174,7 +174,11 @@ pub fn open(value: &Value, master: &MasterKey, account: AccountId) -> Result<Val
 /// start-up migration), and gives ids to array entries stored before entries
 /// had them; true if anything changed. Values of the first format were stored
 /// as bare `v1:…` text: under a secret key, that is what they are.
-pub fn reseal(value: &mut Value, reseal: &Reseal<'_>, account: AccountId) -> Result<bool, SecretError> {
+pub fn reseal(
+    value: &mut Value,
+    reseal: &Reseal<'_>,
+    account: AccountId,
+) -> Result<bool, SecretError> {
     let mut changed = false;
     let mut failed = None;
     let before = value.clone();
@@ -307,32 +311,60 @@ mod tests {
         let swapped = json!({"nlu": [shown["nlu"][1].clone(), shown["nlu"][0].clone()]});
         let again = saved(swapped, &stored, me).expect("seals");
         let opened = open(&again, &master(), me).expect("opens");
-        assert_eq!(opened["nlu"][0], json!({"id": b, "name": "b", "token": "t-b"}));
-        assert_eq!(opened["nlu"][1], json!({"id": a, "name": "a", "token": "t-a"}));
+        assert_eq!(
+            opened["nlu"][0],
+            json!({"id": b, "name": "b", "token": "t-b"})
+        );
+        assert_eq!(
+            opened["nlu"][1],
+            json!({"id": a, "name": "a", "token": "t-a"})
+        );
 
         // Without its id, an entry's `***` has nothing to keep.
         let err = saved(json!({"nlu": [{"name": "b", "token": "***"}]}), &stored, me)
             .expect_err("no address");
         assert!(err.contains("nlu[id="), "{err}");
         // Nor does a bare string in a list, or an unknown id.
-        assert!(saved(json!({"api_keys": ["***"]}), &json!({"api_keys": ["x"]}), me).is_err());
+        assert!(
+            saved(
+                json!({"api_keys": ["***"]}),
+                &json!({"api_keys": ["x"]}),
+                me
+            )
+            .is_err()
+        );
         assert!(saved(json!({"nlu": [{"id": "zz", "token": "***"}]}), &stored, me).is_err());
         // Ids are unique within a list.
         let dup = json!({"nlu": [{"id": "x", "token": "1"}, {"id": "x", "token": "2"}]});
-        assert!(saved(dup, &stored, me).expect_err("duplicate").contains("two entries"));
+        assert!(
+            saved(dup, &stored, me)
+                .expect_err("duplicate")
+                .contains("two entries")
+        );
     }
 
     #[test]
     fn reseal_migrates_bare_first_format_values_and_gives_ids() {
         let me = AccountId::generate();
         let key = master();
-        let mut stored = json!({"nlu": [{"token": key.seal_first_format("t")}], "plain": "v1:not-a-secret"});
-        let migrate = Reseal { from: &key, to: &key };
+        let mut stored =
+            json!({"nlu": [{"token": key.seal_first_format("t")}], "plain": "v1:not-a-secret"});
+        let migrate = Reseal {
+            from: &key,
+            to: &key,
+        };
         assert!(reseal(&mut stored, &migrate, me).expect("reseals"));
         assert!(stored["nlu"][0]["id"].is_string(), "entries get ids");
-        assert!(stored["nlu"][0]["token"].as_str().is_some_and(|t| t.starts_with("sealed:v2:")));
+        assert!(
+            stored["nlu"][0]["token"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("sealed:v2:"))
+        );
         assert_eq!(stored["plain"], "v1:not-a-secret", "not under a secret key");
-        assert_eq!(open(&stored, &key, me).expect("opens")["nlu"][0]["token"], "t");
+        assert_eq!(
+            open(&stored, &key, me).expect("opens")["nlu"][0]["token"],
+            "t"
+        );
         assert!(!reseal(&mut stored, &migrate, me).expect("current"));
     }
 }

@@ -218,7 +218,11 @@ impl MasterKey {
         }
     }
 
-    fn decrypt<A: AsRef<[u8]>>(&self, data: &[u8], aad: Aad<A>) -> Result<SecretString, SecretError> {
+    fn decrypt<A: AsRef<[u8]>>(
+        &self,
+        data: &[u8],
+        aad: Aad<A>,
+    ) -> Result<SecretString, SecretError> {
         if data.len() < NONCE_LEN {
             return Err(SecretError::Undecryptable);
         }
@@ -291,7 +295,11 @@ impl MasterKey {
         let nonce = random_bytes::<NONCE_LEN>();
         let mut in_out = plaintext.as_bytes().to_vec();
         self.aead()
-            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::empty(), &mut in_out)
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::empty(),
+                &mut in_out,
+            )
             .expect("AES-GCM sealing of an in-memory buffer");
         let mut out = nonce.to_vec();
         out.extend_from_slice(&in_out);
@@ -406,8 +414,14 @@ mod tests {
         let last = bytes.len() - 1;
         bytes[last] ^= 1;
         let tampered = format!("{prefix}{}", B64.encode(bytes));
-        assert_eq!(k.open(to, &tampered).err(), Some(SecretError::Undecryptable));
-        assert_eq!(k.open(to, "garbage").err(), Some(SecretError::Undecryptable));
+        assert_eq!(
+            k.open(to, &tampered).err(),
+            Some(SecretError::Undecryptable)
+        );
+        assert_eq!(
+            k.open(to, "garbage").err(),
+            Some(SecretError::Undecryptable)
+        );
         // A key id that was edited to pass as the configured key does not help:
         // the id is part of the associated data.
         let forged = other
@@ -449,7 +463,10 @@ mod tests {
         let (old, to) = (key(), binding());
         let new = MasterKey::parse(&"cd".repeat(32)).expect("hex key");
         assert_ne!(old.key_id(), new.key_id());
-        let rotate = Reseal { from: &old, to: &new };
+        let rotate = Reseal {
+            from: &old,
+            to: &new,
+        };
         let sealed = old.seal(to, "pw");
         let rotated = rotate.value(to, &sealed).expect("opens").expect("changed");
         assert_eq!(new.open(to, &rotated).expect("opens").expose(), "pw");

@@ -8,7 +8,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ids::AccountId;
-use crate::secret::{Binding, MasterKey, Purpose, Reseal, SEALED_PREFIX, SecretError, SecretString};
+use crate::secret::{
+    Binding, MasterKey, Purpose, Reseal, SEALED_PREFIX, SecretError, SecretString,
+};
 
 /// An absolute `http(s)` URL of a destination.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,11 +128,7 @@ impl Destination {
         let authority_end = text
             .find("://")
             .map(|i| i + 3)
-            .and_then(|start| {
-                text[start..]
-                    .find(['/', '?', '#'])
-                    .map(|end| start + end)
-            })
+            .and_then(|start| text[start..].find(['/', '?', '#']).map(|end| start + end))
             .unwrap_or(text.len());
         let head = &text[..authority_end];
         if !head.contains('$')

@@ -8,9 +8,7 @@ use std::time::Duration;
 use flowhook_core::account::{AccountName, SecurityId, TimeZone};
 use flowhook_core::ids::{AccountId, ExecutionId, FlowId};
 use flowhook_engine::egress::{Egress, EgressConfig};
-use flowhook_engine::executions::{
-    Executions, HEARTBEAT_EVERY, PRESUMED_GONE_AFTER, StartRequest,
-};
+use flowhook_engine::executions::{Executions, HEARTBEAT_EVERY, PRESUMED_GONE_AFTER, StartRequest};
 use flowhook_engine::runner::Runner;
 use flowhook_storage::{ExecutionRecord, NewAccount, now_millis};
 
@@ -145,7 +143,10 @@ async fn maintenance_rounds_follow_the_heartbeat_period_without_real_waiting() {
     let period = tokio::time::Instant::now();
     let step = Duration::from_millis(100);
     while status(orphan.id).await == "running" {
-        assert!(period.elapsed() <= HEARTBEAT_EVERY * 10, "the first round never came");
+        assert!(
+            period.elapsed() <= HEARTBEAT_EVERY * 10,
+            "the first round never came"
+        );
         tokio::time::advance(step).await;
     }
     // A round never comes before its period. (Waiting on the database lets

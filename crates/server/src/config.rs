@@ -394,13 +394,19 @@ fn base_url(key: &str, text: &str) -> Result<url::Url, ConfigError> {
     let url = url::Url::parse(text.trim())
         .map_err(|e| bad(key, format!("`{text}` is not an absolute URL ({e})")))?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-        return Err(bad(key, format!("`{text}` is not an http(s) URL with a host")));
+        return Err(bad(
+            key,
+            format!("`{text}` is not an http(s) URL with a host"),
+        ));
     }
     if !url.username().is_empty() || url.password().is_some() {
         return Err(bad(key, format!("`{text}` may not hold credentials")));
     }
     if url.query().is_some() || url.fragment().is_some() {
-        return Err(bad(key, format!("`{text}` may not have a query or fragment")));
+        return Err(bad(
+            key,
+            format!("`{text}` may not have a query or fragment"),
+        ));
     }
     Ok(url)
 }

@@ -70,8 +70,8 @@ impl Resealer for KeyChange {
             }
             SealedField::FlowDocument => {
                 let mut doc: serde_json::Value = serde_json::from_str(stored).map_err(json)?;
-                let changed = flow_secrets::reseal(&mut doc, &reseal, account)
-                    .map_err(|e| e.to_string())?;
+                let changed =
+                    flow_secrets::reseal(&mut doc, &reseal, account).map_err(|e| e.to_string())?;
                 Ok(changed.then(|| doc.to_string()))
             }
         }
@@ -146,9 +146,9 @@ pub async fn rotate_command(config: &Config, new_key: &str) -> Result<String, St
             )
         })?;
     // Values of the first format are re-sealed as well: rotation covers them.
-    let done = rotate(&*store, old, new).await.map_err(|e| {
-        format!("nothing was changed: {e}")
-    })?;
+    let done = rotate(&*store, old, new)
+        .await
+        .map_err(|e| format!("nothing was changed: {e}"))?;
     let summary = format!(
         "re-sealed under key {}: {} webhooks, {} accounts, {} flow versions (was key {})",
         new.key_id(),
@@ -166,7 +166,10 @@ pub async fn rotate_command(config: &Config, new_key: &str) -> Result<String, St
                     file.display()
                 )
             })?;
-            Ok(format!("{summary}; {} now holds the new key", file.display()))
+            Ok(format!(
+                "{summary}; {} now holds the new key",
+                file.display()
+            ))
         }
         _ => Ok(format!(
             "{summary}; start every server with the new FLOWHOOK_MASTER_KEY"

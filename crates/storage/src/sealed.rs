@@ -103,10 +103,34 @@ async fn reseal_webhooks<C: Conn>(c: &mut C, r: &dyn Resealer) -> Result<u64, St
         let previous = text("previous_secret")?;
         let headers = text("headers")?;
         let new = [
-            apply(r, &account, SealedField::WebhookPassword, password.as_deref(), &what("password"))?,
-            apply(r, &account, SealedField::SigningSecret, secret.as_deref(), &what("signing secret"))?,
-            apply(r, &account, SealedField::SigningSecret, previous.as_deref(), &what("previous signing secret"))?,
-            apply(r, &account, SealedField::WebhookHeaders, headers.as_deref(), &what("headers"))?,
+            apply(
+                r,
+                &account,
+                SealedField::WebhookPassword,
+                password.as_deref(),
+                &what("password"),
+            )?,
+            apply(
+                r,
+                &account,
+                SealedField::SigningSecret,
+                secret.as_deref(),
+                &what("signing secret"),
+            )?,
+            apply(
+                r,
+                &account,
+                SealedField::SigningSecret,
+                previous.as_deref(),
+                &what("previous signing secret"),
+            )?,
+            apply(
+                r,
+                &account,
+                SealedField::WebhookHeaders,
+                headers.as_deref(),
+                &what("headers"),
+            )?,
         ];
         if new.iter().all(Option::is_none) {
             continue;
@@ -169,7 +193,13 @@ async fn reseal_flows<C: Conn>(
         let (flow, version): (String, i64) = (row.get("flow_id")?, row.get("version")?);
         let (account, document): (String, String) = (row.get("account_id")?, row.get("document")?);
         let what = format!("flow {flow} version {version}");
-        if let Some(new) = apply(r, &account, SealedField::FlowDocument, Some(&document), &what)? {
+        if let Some(new) = apply(
+            r,
+            &account,
+            SealedField::FlowDocument,
+            Some(&document),
+            &what,
+        )? {
             c.exec(
                 "UPDATE flow_versions SET document = $3 WHERE flow_id = $1 AND version = $2",
                 &params![flow, version, new],

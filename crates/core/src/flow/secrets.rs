@@ -55,7 +55,10 @@ fn for_each_credential(doc: &mut Value, mut f: impl FnMut(&str, &str, &mut Value
 
 /// Where a widget's request goes, for every webhook widget with a `url`.
 fn destinations(doc: Option<&Value>) -> Vec<(String, Destination)> {
-    let Some(widgets) = doc.and_then(|d| d.get("widgets")).and_then(Value::as_object) else {
+    let Some(widgets) = doc
+        .and_then(|d| d.get("widgets"))
+        .and_then(Value::as_object)
+    else {
         return Vec::new();
     };
     widgets
@@ -149,7 +152,11 @@ pub fn open(doc: &mut Value, master: &MasterKey, account: AccountId) -> Result<(
 
 /// Re-seals the sealed fields of `account`'s stored document under `reseal`'s
 /// key (rotation, start-up migration); true if anything changed.
-pub fn reseal(doc: &mut Value, reseal: &Reseal<'_>, account: AccountId) -> Result<bool, SecretError> {
+pub fn reseal(
+    doc: &mut Value,
+    reseal: &Reseal<'_>,
+    account: AccountId,
+) -> Result<bool, SecretError> {
     let (mut changed, mut result) = (false, Ok(()));
     for_each_credential(doc, |_, _, value| {
         let Some(sealed) = value.as_str().and_then(|t| t.strip_prefix(SEALED)) else {
@@ -307,7 +314,10 @@ mod tests {
         let mut stored = doc("lit-pw", "k-1");
         seal(&mut stored, &master(), me(), None).expect("seals");
         let new = MasterKey::parse(&"cd".repeat(32)).expect("key");
-        let rotate = Reseal { from: &master(), to: &new };
+        let rotate = Reseal {
+            from: &master(),
+            to: &new,
+        };
         assert!(reseal(&mut stored, &rotate, me()).expect("reseals"));
         assert!(!reseal(&mut stored, &rotate, me()).expect("current"));
         open(&mut stored, &new, me()).expect("opens with the new key");

@@ -263,14 +263,16 @@ impl DeliveryWorker {
         let now = chrono::Utc::now();
         let timestamp = now.timestamp();
         let body = d.payload.as_bytes();
-        let current = SigningSecret::parse(open(Purpose::SigningSecret, &hook.signing_secret.0)?.expose())
-            .map_err(|e| e.to_string())?;
+        let current =
+            SigningSecret::parse(open(Purpose::SigningSecret, &hook.signing_secret.0)?.expose())
+                .map_err(|e| e.to_string())?;
         let mut signature = current.sign(&d.msg_id, timestamp, body);
         if let (Some(previous), Some(until)) = (&hook.previous_secret, hook.previous_until)
             && until > now.timestamp_millis()
         {
             let previous =
-                SigningSecret::parse(open(Purpose::SigningSecret, &previous.0)?.expose()).map_err(|e| e.to_string())?;
+                SigningSecret::parse(open(Purpose::SigningSecret, &previous.0)?.expose())
+                    .map_err(|e| e.to_string())?;
             signature.push(' ');
             signature.push_str(&previous.sign(&d.msg_id, timestamp, body));
         }
@@ -278,7 +280,10 @@ impl DeliveryWorker {
             .headers
             .iter()
             .filter(|h| !h.key.eq_ignore_ascii_case("content-type"))
-            .map(|h| h.opened(&self.master_key, hook.account_id).map_err(|e| e.to_string()))
+            .map(|h| {
+                h.opened(&self.master_key, hook.account_id)
+                    .map_err(|e| e.to_string())
+            })
             .collect::<Result<_, _>>()?;
         headers.push(("Content-Type".into(), "application/json".into()));
         headers.push(("webhook-id".into(), d.msg_id.clone()));
@@ -287,7 +292,10 @@ impl DeliveryWorker {
         if let StoredAuth::Basic { username, password } = &hook.auth {
             headers.push((
                 "Authorization".into(),
-                basic_auth(username, open(Purpose::WebhookPassword, &password.0)?.expose()),
+                basic_auth(
+                    username,
+                    open(Purpose::WebhookPassword, &password.0)?.expose(),
+                ),
             ));
         }
         Ok(OutboundRequest {

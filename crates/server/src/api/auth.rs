@@ -174,11 +174,20 @@ mod tests {
         let proxies: Vec<IpNet> = vec!["127.0.0.1/32".parse().expect("net")];
         let none: Vec<IpNet> = Vec::new();
         // No trusted proxies: the peer, whatever the header says.
-        assert_eq!(client_address(ip("127.0.0.1"), &["127.0.0.2"], &none), ip("127.0.0.1"));
+        assert_eq!(
+            client_address(ip("127.0.0.1"), &["127.0.0.2"], &none),
+            ip("127.0.0.1")
+        );
         // An untrusted peer is the client even with proxies configured.
-        assert_eq!(client_address(ip("127.0.0.5"), &["127.0.0.2"], &proxies), ip("127.0.0.5"));
+        assert_eq!(
+            client_address(ip("127.0.0.5"), &["127.0.0.2"], &proxies),
+            ip("127.0.0.5")
+        );
         // A trusted proxy: the address it appended.
-        assert_eq!(client_address(ip("127.0.0.1"), &["127.0.0.2"], &proxies), ip("127.0.0.2"));
+        assert_eq!(
+            client_address(ip("127.0.0.1"), &["127.0.0.2"], &proxies),
+            ip("127.0.0.2")
+        );
         // What the client wrote itself sits left of that and is ignored.
         assert_eq!(
             client_address(ip("127.0.0.1"), &["127.0.0.9, 127.0.0.3"], &proxies),
@@ -195,10 +204,22 @@ mod tests {
             ip("127.0.0.4")
         );
         // Garbage stops the walk at the last address believed; ports and brackets are read.
-        assert_eq!(client_address(ip("127.0.0.1"), &["nonsense"], &proxies), ip("127.0.0.1"));
-        assert_eq!(client_address(ip("127.0.0.1"), &["127.0.0.6:4711"], &proxies), ip("127.0.0.6"));
-        assert_eq!(client_address(ip("127.0.0.1"), &["[::1]:80"], &proxies), ip("::1"));
+        assert_eq!(
+            client_address(ip("127.0.0.1"), &["nonsense"], &proxies),
+            ip("127.0.0.1")
+        );
+        assert_eq!(
+            client_address(ip("127.0.0.1"), &["127.0.0.6:4711"], &proxies),
+            ip("127.0.0.6")
+        );
+        assert_eq!(
+            client_address(ip("127.0.0.1"), &["[::1]:80"], &proxies),
+            ip("::1")
+        );
         // No header: the proxy itself.
-        assert_eq!(client_address(ip("127.0.0.1"), &[], &proxies), ip("127.0.0.1"));
+        assert_eq!(
+            client_address(ip("127.0.0.1"), &[], &proxies),
+            ip("127.0.0.1")
+        );
     }
 }

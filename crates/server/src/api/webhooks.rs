@@ -297,10 +297,11 @@ pub async fn create_webhook(
 ) -> Result<(StatusCode, axum::Json<WebhookView>), ApiError> {
     let mut hook = settings(&state, &me, input, None)?;
     let secret = SigningSecret::generate();
-    hook.signing_secret = Sealed(state.master_key.seal(
-        Binding::new(me.id, Purpose::SigningSecret),
-        secret.expose(),
-    ));
+    hook.signing_secret = Sealed(
+        state
+            .master_key
+            .seal(Binding::new(me.id, Purpose::SigningSecret), secret.expose()),
+    );
     state.store.insert_webhook(&hook).await?;
     let stored = load(&state, &me, &hook.id.to_string()).await?;
     tracing::info!(account = %me.id, webhook = %hook.id, is_default = hook.is_default, "webhook created");

@@ -201,7 +201,11 @@ async fn the_payload_is_exactly_the_spec_document(db: Db) {
         .call(Method::GET, "/v1/deliveries", &acct.key, None)
         .await;
     let list = list.as_array().expect("a list");
-    assert_eq!(list.len(), 1, "only the first execution's message: {list:?}");
+    assert_eq!(
+        list.len(),
+        1,
+        "only the first execution's message: {list:?}"
+    );
     assert_eq!(list[0]["execution_id"], exec["uuid"]);
     assert_ne!(list[0]["execution_id"], quiet_exec["uuid"]);
 
@@ -474,7 +478,11 @@ async fn revoking_allow_http_stops_http_deliveries(db: Db) {
             Some(json!({"allow_http": false})),
         )
         .await;
-    assert_eq!((status, &body["allow_http"]), (200, &json!(false)), "{body}");
+    assert_eq!(
+        (status, &body["allow_http"]),
+        (200, &json!(false)),
+        "{body}"
+    );
     run_once(&app, &acct, None).await;
     let mut d = delivery_of(&app, &acct).await;
     for _ in 0..300 {
@@ -486,7 +494,17 @@ async fn revoking_allow_http_stops_http_deliveries(db: Db) {
     }
     assert_eq!(d["attempt_count"], 1, "{d}");
     let error = d["attempts"][0]["error"].as_str().expect("an error");
-    assert!(error.contains("allow_http"), "the attempt says why: {error}");
-    assert_eq!(d["attempts"][0]["status"], Value::Null, "no response: nothing was sent");
-    assert!(rx.requests_to("/end").is_empty(), "the receiver got nothing");
+    assert!(
+        error.contains("allow_http"),
+        "the attempt says why: {error}"
+    );
+    assert_eq!(
+        d["attempts"][0]["status"],
+        Value::Null,
+        "no response: nothing was sent"
+    );
+    assert!(
+        rx.requests_to("/end").is_empty(),
+        "the receiver got nothing"
+    );
 }

@@ -201,7 +201,8 @@ async fn a_masked_credential_is_not_kept_across_a_change_of_destination() {
             "auth": {"type": "basic", "username": "u", "password": "lit-pw"},
             "headers": [{"key": "X-Api-Key", "value": "k-1"}]}}}
     });
-    let (status, saved) = post_flow(&app, &acct.key, "/v1/flows", Method::POST, &doc.to_string()).await;
+    let (status, saved) =
+        post_flow(&app, &acct.key, "/v1/flows", Method::POST, &doc.to_string()).await;
     assert_eq!(status, 201, "{saved}");
     let path = format!("/v1/flows/{}", saved["id"].as_str().expect("id"));
     let (_, shown) = app.call(Method::GET, &path, &acct.key, None).await;
@@ -209,10 +210,18 @@ async fn a_masked_credential_is_not_kept_across_a_change_of_destination() {
 
     // The editor points the widget at another port and sends the masks back.
     edited["widgets"]["call"]["request"]["url"] = json!(other.url("/lit"));
-    let (status, problem) = post_flow(&app, &acct.key, &path, Method::PUT, &edited.to_string()).await;
-    assert_eq!((status, problem["code"].as_str()), (422, Some("INVALID_FLOW")), "{problem}");
+    let (status, problem) =
+        post_flow(&app, &acct.key, &path, Method::PUT, &edited.to_string()).await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (422, Some("INVALID_FLOW")),
+        "{problem}"
+    );
     let detail = problem.to_string();
-    assert!(detail.contains("auth.password") && detail.contains("headers.x-api-key"), "{detail}");
+    assert!(
+        detail.contains("auth.password") && detail.contains("headers.x-api-key"),
+        "{detail}"
+    );
     let (_, current) = app.call(Method::GET, &path, &acct.key, None).await;
     assert_eq!(current["version"], 1, "nothing was saved");
 
@@ -222,7 +231,12 @@ async fn a_masked_credential_is_not_kept_across_a_change_of_destination() {
     let (status, saved) = post_flow(&app, &acct.key, &path, Method::PUT, &edited.to_string()).await;
     assert_eq!(status, 200, "{saved}");
     let (status, exec) = app
-        .call(Method::POST, &format!("{path}/executions"), &acct.key, Some(json!({"contact": "1", "wait": true})))
+        .call(
+            Method::POST,
+            &format!("{path}/executions"),
+            &acct.key,
+            Some(json!({"contact": "1", "wait": true})),
+        )
         .await;
     assert_eq!(status, 200, "{exec}");
     let seen = other.requests_to("/lit");
