@@ -14,6 +14,7 @@ pub mod flow_end;
 pub mod http;
 pub mod ids;
 pub mod paths;
+pub mod providers;
 pub mod secret;
 pub mod template;
 pub mod vars;

@@ -7,7 +7,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::secret::{SEALED_PREFIX, SecretString};
+use crate::ids::AccountId;
+use crate::secret::{
+    Binding, MasterKey, Purpose, Reseal, SEALED_PREFIX, SecretError, SecretString,
+};
 
 /// An absolute `http(s)` URL of a destination.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,6 +82,11 @@ impl WebhookUrl {
         &self.0
     }
 
+    /// Where requests to this URL go; see [`Destination`].
+    pub fn destination(&self) -> Destination {
+        Destination::of_url(&self.0)
+    }
+
     pub fn as_str(&self) -> &str {
         self.0.as_str()
     }
@@ -87,6 +95,55 @@ impl WebhookUrl {
 impl std::fmt::Display for WebhookUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// Where credentials go: the scheme, host and port of a URL (its origin).
+///
+/// The rule "credentials stay with their destination" lives here: a stored
+/// credential (a webhook's password or credential header, a `***` kept in a
+/// flow widget) is only ever kept while the destination stays the same. A
+/// change of destination needs the credentials sent again, so whoever may edit
+/// a URL cannot redirect a credential they were never shown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Destination(String);
+
+impl Destination {
+    /// The origin of a parsed URL, with the scheme's default port made explicit.
+    pub fn of_url(url: &url::Url) -> Destination {
+        Destination(format!(
+            "{}://{}:{}",
+            url.scheme(),
+            url.host_str().unwrap_or_default().to_ascii_lowercase(),
+            url.port_or_known_default().unwrap_or_default()
+        ))
+    }
+
+    /// The destination of a URL template (a flow widget's `url`): its origin
+    /// when the part before the path is literal, else that part's text itself
+    /// (`https://$flow.key.host`), lower-cased, so that any edit of it counts as
+    /// a change.
+    pub fn of_template(template: &str) -> Destination {
+        let text = template.trim();
+        let authority_end = text
+            .find("://")
+            .map(|i| i + 3)
+            .and_then(|start| text[start..].find(['/', '?', '#']).map(|end| start + end))
+            .unwrap_or(text.len());
+        let head = &text[..authority_end];
+        if !head.contains('$')
+            && let Ok(url) = url::Url::parse(head)
+            && url.host_str().is_some()
+        {
+            return Destination::of_url(&url);
+        }
+        Destination(head.to_ascii_lowercase())
+    }
+}
+
+impl std::fmt::Display for Destination {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
     }
 }
 
@@ -160,12 +217,13 @@ impl HeaderPair {
     /// The form kept at rest: a sensitive value sealed with the master key, as
     /// `sealed:…`. A value that merely looks sealed is sealed too, so a client
     /// cannot have the server open a ciphertext of its choosing.
-    pub fn sealed(&self, master: &crate::secret::MasterKey) -> HeaderPair {
+    pub fn sealed(&self, master: &MasterKey, account: AccountId) -> HeaderPair {
         let seal = is_sensitive_name(&self.key) || self.value.starts_with(SEALED_PREFIX);
         HeaderPair {
             key: self.key.clone(),
             value: if seal {
-                format!("{SEALED_PREFIX}{}", master.seal(&self.value))
+                let to = Binding::new(account, Purpose::WebhookHeader);
+                format!("{SEALED_PREFIX}{}", master.seal(to, &self.value))
             } else {
                 self.value.clone()
             },
@@ -176,21 +234,46 @@ impl HeaderPair {
     /// itself, whatever the header's name.
     pub fn opened(
         &self,
-        master: &crate::secret::MasterKey,
-    ) -> Result<(String, String), crate::secret::SecretError> {
+        master: &MasterKey,
+        account: AccountId,
+    ) -> Result<(String, String), SecretError> {
         let value = match self.value.strip_prefix(SEALED_PREFIX) {
-            Some(sealed) => master.open(sealed)?.expose().to_owned(),
+            Some(sealed) => master
+                .open(Binding::new(account, Purpose::WebhookHeader), sealed)?
+                .expose()
+                .to_owned(),
             None => self.value.clone(),
         };
         Ok((self.key.clone(), value))
     }
 
+    /// The form kept at rest under `reseal`'s key (a rotation or the start-up
+    /// migration); `None` when the value is plain or already current.
+    pub fn resealed(
+        &self,
+        reseal: &Reseal<'_>,
+        account: AccountId,
+    ) -> Result<Option<HeaderPair>, SecretError> {
+        let Some(sealed) = self.value.strip_prefix(SEALED_PREFIX) else {
+            return Ok(None);
+        };
+        let to = Binding::new(account, Purpose::WebhookHeader);
+        Ok(reseal.value(to, sealed)?.map(|v| HeaderPair {
+            key: self.key.clone(),
+            value: format!("{SEALED_PREFIX}{v}"),
+        }))
+    }
+
+    /// Whether the value is a credential: one the API shows as `***`.
+    pub fn is_credential(&self) -> bool {
+        is_sensitive_name(&self.key) || self.value.starts_with(SEALED_PREFIX)
+    }
+
     /// The form an API answer shows: a sensitive or sealed value as `***`.
     pub fn masked(&self) -> HeaderPair {
-        let hide = is_sensitive_name(&self.key) || self.value.starts_with(SEALED_PREFIX);
         HeaderPair {
             key: self.key.clone(),
-            value: if hide {
+            value: if self.is_credential() {
                 "***".into()
             } else {
                 self.value.clone()
@@ -256,6 +339,35 @@ mod tests {
         assert_eq!(u.check_scheme(false), Err(UrlError::HttpNotAllowed));
         assert_eq!(u.check_scheme(true), Ok(()));
         assert_eq!(UrlError::HttpNotAllowed.code(), "HTTP_NOT_ALLOWED");
+    }
+
+    #[test]
+    fn destinations_are_scheme_host_and_port() {
+        let d = |u: &str| WebhookUrl::parse(u).expect("url").destination();
+        assert_eq!(d("https://A.invalid/x"), d("https://a.invalid:443/y?z"));
+        assert_ne!(d("https://a.invalid/"), d("http://a.invalid/"));
+        assert_ne!(d("https://a.invalid/"), d("https://b.invalid/"));
+        assert_ne!(d("https://a.invalid/"), d("https://a.invalid:8443/"));
+        let t = Destination::of_template;
+        assert_eq!(t("https://a.invalid/$flow.key.p"), d("https://a.invalid/"));
+        assert_eq!(t("https://a.invalid"), d("https://a.invalid/"));
+        assert_eq!(t("https://$flow.key.h/x"), t("https://$flow.key.h/y"));
+        assert_ne!(t("https://$flow.key.h/x"), t("https://$flow.key.g/x"));
+        assert_ne!(t("$flow.key.url"), t("https://a.invalid/"));
+    }
+
+    #[test]
+    fn sealed_headers_open_only_for_their_account() {
+        let master = MasterKey::parse(&"ab".repeat(32)).expect("key");
+        let (mine, other) = (AccountId::generate(), AccountId::generate());
+        let h = HeaderPair {
+            key: "X-Api-Key".into(),
+            value: "k".into(),
+        };
+        let stored = h.sealed(&master, mine);
+        assert!(stored.value.starts_with(SEALED_PREFIX));
+        assert_eq!(stored.opened(&master, mine).expect("opens").1, "k");
+        assert!(stored.opened(&master, other).is_err());
     }
 
     #[test]

@@ -190,7 +190,7 @@ impl Executions {
         // The stored document keeps literal credentials sealed; open them for the run.
         let mut doc: serde_json::Value = serde_json::from_str(&record.document)
             .map_err(|e| ExecutionError::InvalidFlow(e.to_string()))?;
-        secrets::open(&mut doc, &self.master_key)
+        secrets::open(&mut doc, &self.master_key, record.account_id)
             .map_err(|e| ExecutionError::InvalidFlow(e.to_string()))?;
         let flow = Arc::new(parse_flow(&doc.to_string()).map_err(|errors| {
             ExecutionError::InvalidFlow(

@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 use flowhook_core::account::{AccountName, SecurityId, TimeZone};
 use flowhook_core::http::{BodyType, HttpMethod};
 use flowhook_core::ids::{AccountId, ExecutionId, WebhookId};
-use flowhook_core::secret::{MasterKey, SigningSecret};
+use flowhook_core::secret::{Binding, MasterKey, Purpose, SigningSecret};
 use flowhook_core::webhook::WebhookUrl;
 use flowhook_storage::{
     DeliveryRecord, ExecutionRecord, NewAccount, Sealed, StoredAuth, WebhookRecord,
@@ -161,7 +161,10 @@ async fn fill_outbox(db: &str, target: std::net::SocketAddr, n: usize) {
         body_type: BodyType::Json,
         headers: vec![],
         is_default: true,
-        signing_secret: Sealed(master.seal(SigningSecret::generate().expose())),
+        signing_secret: Sealed(master.seal(
+            Binding::new(account, Purpose::SigningSecret),
+            SigningSecret::generate().expose(),
+        )),
         previous_secret: None,
         previous_until: None,
         last_check: None,

@@ -63,9 +63,22 @@ pub struct RawSettings {
     #[serde(default, deserialize_with = "list_or_string")]
     pub retry_schedule: Option<String>,
 
-    /// Base URL of short links, e.g. https://s.example.org [default: the listen address].
+    /// Base URL of short links, e.g. https://s.example.org [default: the public URL].
     #[arg(long, env = "FLOWHOOK_SHORT_BASE_URL", value_name = "URL")]
     pub short_base_url: Option<String>,
+
+    /// This server's own public base URL, as callers and flows reach it (the
+    /// internal-webhook endpoint is this plus /internal), e.g.
+    /// https://flowhook.example.org [default: http:// + the listen address].
+    #[arg(long, env = "FLOWHOOK_PUBLIC_URL", value_name = "URL")]
+    pub public_url: Option<String>,
+
+    /// Comma-separated networks of reverse proxies whose X-Forwarded-For is
+    /// believed for the IP whitelist, e.g. 127.0.0.1/32 [default: none: only the
+    /// TCP peer counts].
+    #[arg(long, env = "FLOWHOOK_TRUSTED_PROXIES", value_name = "CIDRS")]
+    #[serde(default, deserialize_with = "list_or_string")]
+    pub trusted_proxies: Option<String>,
 
     /// Seconds a server holds a claimed flow-end delivery before another may take
     /// it over (after a crash) [default: 60].
@@ -155,6 +168,8 @@ impl RawSettings {
             egress_allow_cidrs: self.egress_allow_cidrs.or(lower.egress_allow_cidrs),
             retry_schedule: self.retry_schedule.or(lower.retry_schedule),
             short_base_url: self.short_base_url.or(lower.short_base_url),
+            public_url: self.public_url.or(lower.public_url),
+            trusted_proxies: self.trusted_proxies.or(lower.trusted_proxies),
             delivery_lease_seconds: self.delivery_lease_seconds.or(lower.delivery_lease_seconds),
             delivery_timeout_seconds: self
                 .delivery_timeout_seconds
@@ -188,9 +203,18 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub admin_token: SecretString,
     pub master_key: MasterKey,
+    /// The data folder's `master-key` file, when the key was read from it (an
+    /// embedded installation without `FLOWHOOK_MASTER_KEY`); key rotation
+    /// replaces it.
+    pub master_key_file: Option<PathBuf>,
     pub egress_allow_cidrs: Vec<IpNet>,
     pub retry_schedule: Vec<u64>,
-    pub short_base_url: Option<url::Url>,
+    /// This server's public base URL (`FLOWHOOK_PUBLIC_URL`).
+    pub public_url: url::Url,
+    /// Networks whose `X-Forwarded-For` is believed (`FLOWHOOK_TRUSTED_PROXIES`).
+    pub trusted_proxies: Vec<IpNet>,
+    /// Base of short links: `FLOWHOOK_SHORT_BASE_URL`, else the public URL.
+    pub short_base_url: url::Url,
     pub delivery_lease: std::time::Duration,
     pub delivery_timeout: std::time::Duration,
     pub log_format: LogFormat,
@@ -285,14 +309,18 @@ impl Config {
                 ));
             }
         };
+        let mut master_key_file = None;
         let master_text = match raw.master_key {
             Some(k) => k,
-            None if embedded => local_secret(
-                &data_dir,
-                "master-key",
-                &mut generated,
-                MasterKey::generate_hex,
-            )?,
+            None if embedded => {
+                master_key_file = Some(data_dir.join("master-key"));
+                local_secret(
+                    &data_dir,
+                    "master-key",
+                    &mut generated,
+                    MasterKey::generate_hex,
+                )?
+            }
             None => {
                 return Err(bad(
                     "master_key",
@@ -323,15 +351,17 @@ impl Config {
             return Err(bad("retry_schedule", "needs at least one delay"));
         }
 
-        let short_base_url = raw
-            .short_base_url
-            .map(|u| {
-                url::Url::parse(&u)
-                    .ok()
-                    .filter(|p| matches!(p.scheme(), "http" | "https") && p.host().is_some())
-                    .ok_or_else(|| bad("short_base_url", format!("`{u}` is not an http(s) URL")))
-            })
-            .transpose()?;
+        let public_url = match raw.public_url {
+            Some(u) => base_url("public_url", &u)?,
+            None => base_url("listen", &format!("http://{listen}"))?,
+        };
+        let short_base_url = match raw.short_base_url {
+            Some(u) => base_url("short_base_url", &u)?,
+            None => public_url.clone(),
+        };
+        let trusted_proxies =
+            flowhook_core::account::parse_net_list(raw.trusted_proxies.as_deref().unwrap_or(""))
+                .map_err(|e| bad("trusted_proxies", e))?;
 
         let delivery_timeout = match raw.delivery_timeout_seconds.unwrap_or(30) {
             s @ 1..=300 => std::time::Duration::from_secs(s),
@@ -413,8 +443,11 @@ impl Config {
             data_dir,
             admin_token,
             master_key,
+            master_key_file,
             egress_allow_cidrs,
             retry_schedule,
+            public_url,
+            trusted_proxies,
             short_base_url,
             delivery_lease,
             delivery_timeout,
@@ -429,6 +462,29 @@ impl Config {
             generated,
         })
     }
+}
+
+/// A base URL others reach this server by: absolute http(s) with a host, no
+/// credentials, query or fragment.
+fn base_url(key: &str, text: &str) -> Result<url::Url, ConfigError> {
+    let url = url::Url::parse(text.trim())
+        .map_err(|e| bad(key, format!("`{text}` is not an absolute URL ({e})")))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(bad(
+            key,
+            format!("`{text}` is not an http(s) URL with a host"),
+        ));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(bad(key, format!("`{text}` may not hold credentials")));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(bad(
+            key,
+            format!("`{text}` may not have a query or fragment"),
+        ));
+    }
+    Ok(url)
 }
 
 fn split_list(text: Option<&str>) -> impl Iterator<Item = &str> {
@@ -479,7 +535,7 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
 }
 
 #[cfg(unix)]
-fn write_private(path: &Path, value: &str) -> std::io::Result<()> {
+pub(crate) fn write_private(path: &Path, value: &str) -> std::io::Result<()> {
     use std::io::Write as _;
     use std::os::unix::fs::OpenOptionsExt as _;
     let mut f = std::fs::OpenOptions::new()
@@ -492,7 +548,7 @@ fn write_private(path: &Path, value: &str) -> std::io::Result<()> {
 }
 
 #[cfg(not(unix))]
-fn write_private(path: &Path, value: &str) -> std::io::Result<()> {
+pub(crate) fn write_private(path: &Path, value: &str) -> std::io::Result<()> {
     std::fs::write(path, format!("{value}\n"))
 }
 
@@ -520,6 +576,43 @@ mod tests {
         assert!(c.egress_allow_cidrs.is_empty());
         assert_eq!(c.log_format, LogFormat::Text);
         assert_eq!(c.sqlite_synchronous, Synchronous::Normal);
+        assert_eq!(c.public_url.as_str(), "http://127.0.0.1:8080/");
+        assert_eq!(c.short_base_url, c.public_url);
+        assert!(c.trusted_proxies.is_empty());
+        assert_eq!(c.master_key_file, None, "the key was given");
+    }
+
+    #[test]
+    fn public_url_and_trusted_proxies_are_read_and_checked() {
+        let c = Config::validate(RawSettings {
+            public_url: Some("https://hooks.example.org/flowhook".into()),
+            trusted_proxies: Some("127.0.0.1/32, ::1/128".into()),
+            ..raw()
+        })
+        .expect("valid");
+        assert_eq!(c.public_url.as_str(), "https://hooks.example.org/flowhook");
+        assert_eq!(c.short_base_url, c.public_url, "short links follow it");
+        assert_eq!(c.trusted_proxies.len(), 2);
+        let c = Config::validate(RawSettings {
+            public_url: Some("https://hooks.example.org".into()),
+            short_base_url: Some("https://s.example.org".into()),
+            ..raw()
+        })
+        .expect("valid");
+        assert_eq!(c.short_base_url.as_str(), "https://s.example.org/");
+        for bad_url in [
+            "hooks.example.org",
+            "ftp://hooks.example.org",
+            "https://u:p@hooks.example.org",
+            "https://hooks.example.org/?x=1",
+        ] {
+            let err = Config::validate(RawSettings {
+                public_url: Some(bad_url.into()),
+                ..raw()
+            })
+            .expect_err(bad_url);
+            assert!(err.to_string().contains("FLOWHOOK_PUBLIC_URL"), "{err}");
+        }
     }
 
     #[test]
@@ -597,6 +690,20 @@ mod tests {
             ),
             (
                 RawSettings {
+                    trusted_proxies: Some("127.0.0.1/40".into()),
+                    ..raw()
+                },
+                "FLOWHOOK_TRUSTED_PROXIES",
+            ),
+            (
+                RawSettings {
+                    public_url: Some("nope".into()),
+                    ..raw()
+                },
+                "FLOWHOOK_PUBLIC_URL",
+            ),
+            (
+                RawSettings {
                     log_format: Some("xml".into()),
                     ..raw()
                 },
@@ -656,6 +763,11 @@ mod tests {
         let first = Config::validate(settings()).expect("valid");
         let second = Config::validate(settings()).expect("valid");
         assert_eq!(first.admin_token, second.admin_token);
+        assert_eq!(
+            first.master_key_file,
+            Some(dir.path().join("master-key")),
+            "rotation knows which file to replace"
+        );
         assert!(first.database_url.ends_with("flowhook.db"));
     }
 }

@@ -6,6 +6,7 @@ pub mod api;
 pub mod config;
 pub mod local_run;
 pub mod metrics;
+pub mod sealing;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

@@ -1,5 +1,6 @@
 //! The `flowhook` command line: `serve` runs the server, `run` executes a flow
-//! file locally and prints its trace.
+//! file locally and prints its trace, `rotate-master-key` re-seals every stored
+//! secret under a new key.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -37,6 +38,29 @@ enum Command {
     /// Exits 0 when the execution completed, 1 when it failed, 2 when the flow or
     /// an input file is invalid (the message names the widget).
     Run(flowhook::local_run::RunArgs),
+    /// Re-seal every stored secret under a new master key. Stop every server first.
+    ///
+    /// The current key and the database are read as `serve` reads them. Webhook
+    /// passwords, credential headers, signing secrets, provider secrets and the
+    /// credentials in stored flow documents are re-sealed in one transaction (all
+    /// or nothing). When the current key came from DATA_DIR/master-key, that file
+    /// then holds the new key; otherwise start the servers with the new
+    /// FLOWHOOK_MASTER_KEY. Exits 0 when done, 1 when nothing was changed, 2 on a
+    /// bad setting.
+    RotateMasterKey {
+        #[arg(long, env = "FLOWHOOK_CONFIG", value_name = "FILE")]
+        config: Option<PathBuf>,
+        #[command(flatten)]
+        settings: RawSettings,
+        /// The new key: 32 bytes as 64 hex digits or base64 (`openssl rand -hex 32`).
+        #[arg(
+            long,
+            env = "FLOWHOOK_NEW_MASTER_KEY",
+            hide_env_values = true,
+            value_name = "KEY"
+        )]
+        new_key: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -44,6 +68,41 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Serve { config, settings } => serve(config, settings),
         Command::Run(args) => local_run(args),
+        Command::RotateMasterKey {
+            config,
+            settings,
+            new_key,
+        } => rotate_master_key(config, settings, &new_key),
+    }
+}
+
+fn rotate_master_key(file: Option<PathBuf>, settings: RawSettings, new_key: &str) -> ExitCode {
+    let config = match Config::load(file.as_deref(), settings) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("flowhook: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("flowhook: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(flowhook::sealing::rotate_command(&config, new_key)) {
+        Ok(done) => {
+            println!("{done}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("flowhook: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -34,6 +34,7 @@ impl Application {
                     flowhook_storage::redact_url(&config.database_url)
                 )
             })?;
+        crate::sealing::migrate_at_start(&*store, &config.master_key).await?;
         let egress = Egress::new(EgressConfig {
             policy: EgressPolicy::new(config.egress_allow_cidrs.clone()),
             ..EgressConfig::default()

@@ -1,4 +1,5 @@
-//! `flowhook run` and `flowhook --help`, tested as processes.
+//! `flowhook run`, `flowhook rotate-master-key` and `flowhook --help`, tested
+//! as processes.
 
 use std::process::Command;
 
@@ -190,4 +191,44 @@ fn serve_stops_with_a_message_naming_a_bad_setting() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("FLOWHOOK_LISTEN"), "{stderr}");
+}
+
+#[test]
+fn rotate_master_key_replaces_the_generated_key_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rotate = |new_key: &str| {
+        flowhook()
+            .args(["rotate-master-key", "--data-dir"])
+            .arg(dir.path())
+            .env_remove("FLOWHOOK_MASTER_KEY")
+            .env("FLOWHOOK_NEW_MASTER_KEY", new_key)
+            .output()
+            .expect("runs")
+    };
+    let new_key = "fe".repeat(32);
+    let out = rotate(&new_key);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("re-sealed under key"), "{stdout}");
+    let key_file = dir.path().join("master-key");
+    assert_eq!(
+        std::fs::read_to_string(&key_file).expect("key file").trim(),
+        new_key,
+        "the embedded key file holds the new key"
+    );
+    // The same key again, or a malformed one, changes nothing and says why.
+    let out = rotate(&new_key);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is the current key"));
+    let out = rotate("short");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("new key"));
+    assert_eq!(
+        std::fs::read_to_string(&key_file).expect("key file").trim(),
+        new_key
+    );
 }

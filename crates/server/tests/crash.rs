@@ -1,11 +1,16 @@
 //! Crash recovery of the flow-end outbox, with the real `flowhook` process:
 //! SIGKILL while 2,000 messages are outstanding, then a restart delivers every
-//! one (counted by unique `webhook-id` at the receiver); SIGTERM lets work in
-//! flight finish or gives its leases back. On SQLite and on PostgreSQL.
+//! one; SIGTERM lets work in flight finish or gives its leases back. On SQLite
+//! and on PostgreSQL.
+//!
+//! The receiver counts 2xx answers per `webhook-id`, so a duplicate shows:
+//! after a SIGKILL, only a message whose 2xx answer went to the dead server
+//! (in flight at the kill) may arrive twice; after a SIGTERM, none may.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -13,30 +18,41 @@ use serde_json::{Value, json};
 
 const ADMIN: &str = "crash-test-admin-token-0123";
 
-/// The receiver: answers `status` (changeable) and remembers the webhook-ids it
-/// answered with a 2xx.
+/// The receiver: answers `status` (changeable) after `delay`, and counts its
+/// 2xx answers per webhook-id.
 struct Receiver {
     addr: std::net::SocketAddr,
     status: Arc<Mutex<u16>>,
     delay: Arc<Mutex<Duration>>,
-    delivered: Arc<Mutex<HashSet<String>>>,
+    /// 2xx answers per webhook-id.
+    answered: Arc<Mutex<HashMap<String, usize>>>,
     requests: Arc<Mutex<usize>>,
+    /// Set while the server is killed: a 2xx given then went to no one.
+    server_dead: Arc<AtomicBool>,
+    /// 2xx answers given while the server was dead: the messages in flight at
+    /// the kill whose success the server never learnt.
+    answered_to_the_dead: Arc<AtomicUsize>,
 }
 
 impl Receiver {
     async fn start() -> Receiver {
         let status = Arc::new(Mutex::new(503u16));
         let delay = Arc::new(Mutex::new(Duration::ZERO));
-        let delivered = Arc::new(Mutex::new(HashSet::new()));
+        let answered = Arc::new(Mutex::new(HashMap::new()));
         let requests = Arc::new(Mutex::new(0usize));
-        let (s, dl, d, n) = (
+        let server_dead = Arc::new(AtomicBool::new(false));
+        let answered_to_the_dead = Arc::new(AtomicUsize::new(0));
+        let (s, dl, d, n, dead, lost) = (
             status.clone(),
             delay.clone(),
-            delivered.clone(),
+            answered.clone(),
             requests.clone(),
+            server_dead.clone(),
+            answered_to_the_dead.clone(),
         );
         let app = axum::Router::new().fallback(move |headers: axum::http::HeaderMap| {
             let (s, dl, d, n) = (s.clone(), dl.clone(), d.clone(), n.clone());
+            let (dead, lost) = (dead.clone(), lost.clone());
             async move {
                 *n.lock().expect("lock") += 1;
                 let wait = *dl.lock().expect("lock");
@@ -45,7 +61,10 @@ impl Receiver {
                 if (200..300).contains(&code)
                     && let Some(id) = headers.get("webhook-id").and_then(|v| v.to_str().ok())
                 {
-                    d.lock().expect("lock").insert(id.to_owned());
+                    *d.lock().expect("lock").entry(id.to_owned()).or_insert(0) += 1;
+                    if dead.load(Ordering::SeqCst) {
+                        lost.fetch_add(1, Ordering::SeqCst);
+                    }
                 }
                 axum::http::StatusCode::from_u16(code).expect("status")
             }
@@ -59,13 +78,26 @@ impl Receiver {
             addr,
             status,
             delay,
-            delivered,
+            answered,
             requests,
+            server_dead,
+            answered_to_the_dead,
         }
     }
 
+    /// Distinct webhook-ids answered with a 2xx.
     fn delivered(&self) -> usize {
-        self.delivered.lock().expect("lock").len()
+        self.answered.lock().expect("lock").len()
+    }
+
+    /// 2xx answers beyond the first, over all webhook-ids.
+    fn duplicates(&self) -> usize {
+        self.answered
+            .lock()
+            .expect("lock")
+            .values()
+            .map(|n| n - 1)
+            .sum()
     }
 }
 
@@ -234,6 +266,8 @@ async fn sigkill_with_2000_outstanding(kind: &str) {
     let http = reqwest::Client::new();
     let mut server = start_server(&db, dir.path(), 7);
     let (key, flow) = provision(&http, &server, &rx).await;
+    // Slow answers keep attempts open at the receiver when the kill comes.
+    *rx.delay.lock().expect("lock") = Duration::from_millis(200);
     enqueue(&http, &server, &key, &flow, 2000).await;
     let outstanding = queue_depth(&http, &server).await.expect("metrics");
     assert!(
@@ -245,13 +279,22 @@ async fn sigkill_with_2000_outstanding(kind: &str) {
         "attempts were in progress"
     );
 
+    // Until the kill every answer is a 503; the attempts still open at the
+    // receiver then answer 200 to a dead server, which cannot record them.
+    rx.server_dead.store(true, Ordering::SeqCst);
     server.child.kill().expect("SIGKILL");
     server.child.wait().expect("reaped");
     *rx.status.lock().expect("lock") = 200;
+    // Let the open attempts answer before the restart, so that what counts as
+    // answered to the dead is exactly that.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    *rx.delay.lock().expect("lock") = Duration::ZERO;
+    rx.server_dead.store(false, Ordering::SeqCst);
+    let in_flight_at_kill = rx.answered_to_the_dead.load(Ordering::SeqCst);
 
     let mut server = start_server(&db, dir.path(), 7);
     wait_delivered(&rx, 2000, Duration::from_secs(120)).await;
-    assert_eq!(rx.delivered(), 2000, "every message, each webhook-id once");
+    assert_eq!(rx.delivered(), 2000, "every message arrived");
     let mut depth = None;
     for _ in 0..50 {
         depth = queue_depth(&http, &server).await;
@@ -261,6 +304,14 @@ async fn sigkill_with_2000_outstanding(kind: &str) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(depth, Some(0.0), "nothing left pending");
+    // Only a message whose success went to the dead server is sent again.
+    let duplicates = rx.duplicates();
+    assert!(
+        duplicates <= in_flight_at_kill,
+        "{duplicates} duplicates, but only {in_flight_at_kill} messages were in flight at the kill"
+    );
+    let answers: usize = rx.answered.lock().expect("lock").values().sum();
+    assert_eq!(answers, 2000 + duplicates);
     server.child.kill().expect("stop");
     let _ = server.child.wait();
 }
@@ -312,6 +363,20 @@ async fn sigterm_releases_work(kind: &str) {
     *rx.delay.lock().expect("lock") = Duration::ZERO;
     let mut server = start_server(&db, dir.path(), 600);
     wait_delivered(&rx, 200, Duration::from_secs(30)).await;
+    let mut depth = None;
+    for _ in 0..50 {
+        depth = queue_depth(&http, &server).await;
+        if depth == Some(0.0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(depth, Some(0.0), "nothing left pending");
+    assert_eq!(
+        rx.duplicates(),
+        0,
+        "after a SIGTERM every attempt was recorded: no message twice"
+    );
     server.child.kill().expect("stop");
     let _ = server.child.wait();
 }

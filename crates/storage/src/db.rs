@@ -95,12 +95,9 @@ impl From<&Option<String>> for Value {
 
 /// `params![a, b, …]`: a `Vec<Value>` of anything convertible.
 macro_rules! params {
-    ($($v:expr),* $(,)?) => {{
-        // Owned, to move into a unit of work; borrowed in place at times.
-        #[allow(clippy::useless_vec)]
-        let values = vec![$($crate::db::Value::from($v)),*];
-        values
-    }};
+    // Owned (from an array, so clippy sees no needless `vec!`), to move
+    // into a unit of work; borrowed in place at times.
+    ($($v:expr),* $(,)?) => { Vec::<$crate::db::Value>::from([$($crate::db::Value::from($v)),*]) };
 }
 pub(crate) use params;
 

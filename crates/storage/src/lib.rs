@@ -13,7 +13,8 @@
 //! - Both backends run the same migrations (`migrations/`), written in the portable
 //!   subset of SQL: text ids, BIGINT unix milliseconds, BOOLEAN, JSON as text.
 //! - Storage never sees a plaintext secret: passwords and signing secrets arrive
-//!   sealed by the master key ([`Sealed`]) and leave the same way.
+//!   sealed by the master key ([`Sealed`]) and leave the same way; re-sealing
+//!   everything ([`SealedStore`]) is done by a caller-supplied [`Resealer`].
 
 use std::sync::Arc;
 
@@ -25,6 +26,7 @@ pub mod executions;
 pub mod flows;
 mod migrate;
 mod postgres;
+pub mod sealed;
 mod sqlite;
 pub mod testing;
 pub mod webhooks;
@@ -36,13 +38,22 @@ pub use deliveries::{
 pub use executions::{ExecutionFilter, ExecutionRecord, ExecutionStore};
 pub use flows::{FlowRecord, FlowStore};
 pub use postgres::PgStore;
+pub use sealed::{Resealed, Resealer, SealedField, SealedStore};
 pub use sqlite::{SqliteStore, Synchronous};
 pub use webhooks::{StoredAuth, WebhookRecord, WebhookStore};
 
 /// The whole storage interface. Implemented by [`SqliteStore`] and [`PgStore`].
 #[async_trait::async_trait]
 pub trait Store:
-    AccountStore + WebhookStore + FlowStore + ExecutionStore + DeliveryStore + Send + Sync + 'static
+    AccountStore
+    + WebhookStore
+    + FlowStore
+    + ExecutionStore
+    + DeliveryStore
+    + SealedStore
+    + Send
+    + Sync
+    + 'static
 {
     /// Which database this is, for logs and `/readyz`.
     fn backend(&self) -> Backend;

@@ -4,10 +4,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use flowhook_core::secret::{MasterKey, SigningSecret};
+use flowhook_core::secret::{Binding, MasterKey, Purpose, SigningSecret};
 use flowhook_core::webhook_call::basic_auth;
 use flowhook_storage::{
-    AttemptOutcome, AttemptRecord, DeliveryRecord, Store, StoredAuth, now_millis,
+    AttemptOutcome, AttemptRecord, DeliveryRecord, Store, StoredAuth, WebhookRecord, now_millis,
 };
 use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinSet;
@@ -255,18 +255,24 @@ impl DeliveryWorker {
             .await
             .map_err(|e| format!("cannot load the webhook: {e}"))?
             .ok_or("the webhook was deleted")?;
-        let open = |sealed: &str| self.master_key.open(sealed).map_err(|e| e.to_string());
+        self.check_scheme(&hook).await?;
+        let open = |purpose: Purpose, sealed: &str| {
+            let to = Binding::new(hook.account_id, purpose);
+            self.master_key.open(to, sealed).map_err(|e| e.to_string())
+        };
         let now = chrono::Utc::now();
         let timestamp = now.timestamp();
         let body = d.payload.as_bytes();
-        let current = SigningSecret::parse(open(&hook.signing_secret.0)?.expose())
-            .map_err(|e| e.to_string())?;
+        let current =
+            SigningSecret::parse(open(Purpose::SigningSecret, &hook.signing_secret.0)?.expose())
+                .map_err(|e| e.to_string())?;
         let mut signature = current.sign(&d.msg_id, timestamp, body);
         if let (Some(previous), Some(until)) = (&hook.previous_secret, hook.previous_until)
             && until > now.timestamp_millis()
         {
             let previous =
-                SigningSecret::parse(open(&previous.0)?.expose()).map_err(|e| e.to_string())?;
+                SigningSecret::parse(open(Purpose::SigningSecret, &previous.0)?.expose())
+                    .map_err(|e| e.to_string())?;
             signature.push(' ');
             signature.push_str(&previous.sign(&d.msg_id, timestamp, body));
         }
@@ -274,7 +280,10 @@ impl DeliveryWorker {
             .headers
             .iter()
             .filter(|h| !h.key.eq_ignore_ascii_case("content-type"))
-            .map(|h| h.opened(&self.master_key).map_err(|e| e.to_string()))
+            .map(|h| {
+                h.opened(&self.master_key, hook.account_id)
+                    .map_err(|e| e.to_string())
+            })
             .collect::<Result<_, _>>()?;
         headers.push(("Content-Type".into(), "application/json".into()));
         headers.push(("webhook-id".into(), d.msg_id.clone()));
@@ -283,7 +292,10 @@ impl DeliveryWorker {
         if let StoredAuth::Basic { username, password } = &hook.auth {
             headers.push((
                 "Authorization".into(),
-                basic_auth(username, open(&password.0)?.expose()),
+                basic_auth(
+                    username,
+                    open(Purpose::WebhookPassword, &password.0)?.expose(),
+                ),
             ));
         }
         Ok(OutboundRequest {
@@ -294,6 +306,26 @@ impl DeliveryWorker {
             timeout: self.config.request_timeout,
             max_response_bytes: EXCERPT_BYTES,
         })
+    }
+}
+
+impl DeliveryWorker {
+    /// `allow_http` is checked again at every attempt, not only when the URL
+    /// was saved: once the operator revokes it, `http://` messages are not
+    /// sent, and the attempt records why. (An `https://` URL needs no read.)
+    async fn check_scheme(&self, hook: &WebhookRecord) -> Result<(), String> {
+        if hook.url.is_https() {
+            return Ok(());
+        }
+        let account = self
+            .store
+            .account(hook.account_id)
+            .await
+            .map_err(|e| format!("cannot load the account: {e}"))?
+            .ok_or("the account was deleted")?;
+        hook.url
+            .check_scheme(account.allow_http)
+            .map_err(|e| format!("not sent: {e}"))
     }
 }
 

@@ -3,14 +3,14 @@
 //! `allow_http` is the operator's decision (accounts ask for it, as on the original
 //! platform), so only the admin token may change it. Provider settings may hold API
 //! keys: string values under keys that name a secret are sealed before storage and
-//! shown as `***`.
+//! shown as `***`; array entries carry an `id` so a `***` stays with its entry
+//! (see `flowhook_core::providers`).
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use flowhook_core::account::{AccountName, IpWhitelist, SecurityId, TimeZone};
 use flowhook_core::ids::AccountId;
-use flowhook_core::secret::MasterKey;
-use flowhook_core::webhook::is_sensitive_name;
+use flowhook_core::providers;
 use flowhook_storage::{AccountPatch, AccountRecord, NewAccount};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -45,7 +45,8 @@ pub struct AccountView {
     pub whitelist: Vec<String>,
     #[schema(value_type = Object)]
     pub calendar: serde_json::Value,
-    /// Provider settings; secret values are shown as `***`.
+    /// Provider settings; secret values are shown as `***`, and every object
+    /// in an array has an `id` (send it back to keep that entry's `***`).
     #[schema(value_type = Object)]
     pub providers: serde_json::Value,
     pub created_at: String,
@@ -98,7 +99,7 @@ pub fn view(a: &AccountRecord) -> AccountView {
             .map(ToString::to_string)
             .collect(),
         calendar: a.calendar.clone(),
-        providers: mask_secrets(&a.providers, false),
+        providers: providers::mask(&a.providers),
         created_at: rfc3339(a.created_at),
         updated_at: rfc3339(a.updated_at),
     }
@@ -232,7 +233,10 @@ pub async fn update_account(
         calendar: input.calendar,
         providers: input
             .providers
-            .map(|p| seal_secrets(&state.master_key, &p, &account.providers, false))
+            .map(|p| {
+                providers::seal(&p, &account.providers, &state.master_key, account.id)
+                    .map_err(|e| ApiError::unprocessable("INVALID_BODY", e))
+            })
             .transpose()?,
     };
     if let Some(list) = &whitelist {
@@ -273,62 +277,4 @@ pub async fn put_whitelist(
     Ok(axum::Json(Whitelist {
         entries: list.entries().iter().map(ToString::to_string).collect(),
     }))
-}
-
-/// Seals every string under a key that names a secret (at any depth, arrays
-/// included). A `***` (as answers show it) keeps the value stored at the same
-/// place; a `***` with nothing stored there is an error, not a credential.
-fn seal_secrets(
-    master: &MasterKey,
-    new: &serde_json::Value,
-    old: &serde_json::Value,
-    secret: bool,
-) -> Result<serde_json::Value, ApiError> {
-    use serde_json::Value;
-    Ok(match new {
-        Value::String(s) if secret && s == "***" => match old {
-            Value::String(_) => old.clone(),
-            _ => {
-                return Err(ApiError::unprocessable(
-                    "INVALID_BODY",
-                    "a provider secret is `***` but nothing is stored there; send the value itself",
-                ));
-            }
-        },
-        Value::String(s) if secret => Value::String(master.seal(s)),
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .map(|(k, v)| {
-                    let previous = old.get(k).unwrap_or(&Value::Null);
-                    let sealed = seal_secrets(master, v, previous, secret || is_sensitive_name(k))?;
-                    Ok((k.clone(), sealed))
-                })
-                .collect::<Result<_, ApiError>>()?,
-        ),
-        Value::Array(items) => Value::Array(
-            items
-                .iter()
-                .enumerate()
-                .map(|(i, v)| seal_secrets(master, v, old.get(i).unwrap_or(&Value::Null), secret))
-                .collect::<Result<_, _>>()?,
-        ),
-        other => other.clone(),
-    })
-}
-
-/// Shows every string under a key that names a secret as `***`.
-fn mask_secrets(value: &serde_json::Value, secret: bool) -> serde_json::Value {
-    use serde_json::Value;
-    match value {
-        Value::String(_) if secret => Value::String("***".into()),
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .map(|(k, v)| (k.clone(), mask_secrets(v, secret || is_sensitive_name(k))))
-                .collect(),
-        ),
-        Value::Array(items) => {
-            Value::Array(items.iter().map(|v| mask_secrets(v, secret)).collect())
-        }
-        other => other.clone(),
-    }
 }

@@ -3,14 +3,19 @@
 //!
 //! Promise: an [`AccountCaller`] has presented a valid key *and* calls from an
 //! address its IP whitelist allows; handlers taking one need no further checks.
+//! The address is the TCP peer's, unless the peer is a trusted proxy
+//! (`FLOWHOOK_TRUSTED_PROXIES`): then it is the nearest address in
+//! `X-Forwarded-For` that is not a trusted proxy ([`client_address`]), so a
+//! client cannot choose its address by sending the header itself.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use flowhook_core::account::SecurityId;
 use flowhook_storage::AccountRecord;
+use ipnet::IpNet;
 
 use super::problem::ApiError;
 use crate::state::AppState;
@@ -63,6 +68,13 @@ async fn account_for(
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip())
         .ok_or_else(|| ApiError::internal("the server was started without peer addresses"))?;
+    let forwarded: Vec<&str> = parts
+        .headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    let peer = client_address(peer, &forwarded, &state.config.trusted_proxies);
     if !account.whitelist.allows(peer) {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -71,6 +83,43 @@ async fn account_for(
         ));
     }
     Ok(account)
+}
+
+/// The caller's address: `peer`, or, when `peer` is a trusted proxy, the
+/// nearest address of `X-Forwarded-For` (read from its end, which the nearest
+/// proxy wrote) that is not a trusted proxy. Each trusted proxy appends the
+/// address it was called from, so whatever a client wrote itself sits to the
+/// left of that and is never believed. An entry that is not an address ends
+/// the walk at the last address believed.
+pub fn client_address(peer: IpAddr, forwarded_for: &[&str], trusted: &[IpNet]) -> IpAddr {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    let mut client = peer;
+    if !is_trusted(&client) {
+        return client;
+    }
+    let hops = forwarded_for
+        .iter()
+        .flat_map(|h| h.split(','))
+        .map(str::trim)
+        .collect::<Vec<_>>();
+    for hop in hops.into_iter().rev() {
+        let Some(ip) = parse_hop(hop) else {
+            return client;
+        };
+        client = ip;
+        if !is_trusted(&client) {
+            break;
+        }
+    }
+    client
+}
+
+/// An address of `X-Forwarded-For`: bare, or `[v6]`, with an optional port.
+fn parse_hop(hop: &str) -> Option<IpAddr> {
+    if let Ok(ip) = hop.parse::<IpAddr>() {
+        return Some(ip);
+    }
+    hop.parse::<SocketAddr>().ok().map(|s| s.ip())
 }
 
 impl FromRequestParts<AppState> for Admin {
@@ -109,5 +158,68 @@ impl FromRequestParts<AppState> for Caller {
         account_for(parts, state, token)
             .await
             .map(|a| Caller::Account(Box::new(a)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().expect("address")
+    }
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_trusted_proxies() {
+        let proxies: Vec<IpNet> = vec!["127.0.0.1/32".parse().expect("net")];
+        let none: Vec<IpNet> = Vec::new();
+        // No trusted proxies: the peer, whatever the header says.
+        assert_eq!(
+            client_address(ip("127.0.0.1"), &["127.0.0.2"], &none),
+            ip("127.0.0.1")
+        );
+        // An untrusted peer is the client even with proxies configured.
+        assert_eq!(
+            client_address(ip("127.0.0.5"), &["127.0.0.2"], &proxies),
+            ip("127.0.0.5")
+        );
+        // A trusted proxy: the address it appended.
+        assert_eq!(
+            client_address(ip("127.0.0.1"), &["127.0.0.2"], &proxies),
+            ip("127.0.0.2")
+        );
+        // What the client wrote itself sits left of that and is ignored.
+        assert_eq!(
+            client_address(ip("127.0.0.1"), &["127.0.0.9, 127.0.0.3"], &proxies),
+            ip("127.0.0.3")
+        );
+        assert_eq!(
+            client_address(ip("127.0.0.1"), &["127.0.0.9", "127.0.0.3"], &proxies),
+            ip("127.0.0.3"),
+            "several headers read as one list"
+        );
+        // A chain of trusted proxies is walked through.
+        assert_eq!(
+            client_address(ip("127.0.0.1"), &["127.0.0.4, 127.0.0.1"], &proxies),
+            ip("127.0.0.4")
+        );
+        // Garbage stops the walk at the last address believed; ports and brackets are read.
+        assert_eq!(
+            client_address(ip("127.0.0.1"), &["nonsense"], &proxies),
+            ip("127.0.0.1")
+        );
+        assert_eq!(
+            client_address(ip("127.0.0.1"), &["127.0.0.6:4711"], &proxies),
+            ip("127.0.0.6")
+        );
+        assert_eq!(
+            client_address(ip("127.0.0.1"), &["[::1]:80"], &proxies),
+            ip("::1")
+        );
+        // No header: the proxy itself.
+        assert_eq!(
+            client_address(ip("127.0.0.1"), &[], &proxies),
+            ip("127.0.0.1")
+        );
     }
 }

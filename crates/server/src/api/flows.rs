@@ -9,7 +9,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use flowhook_core::flow::{Flow, FlowError, parse_flow, secrets};
-use flowhook_core::ids::FlowId;
+use flowhook_core::ids::{AccountId, FlowId};
 use flowhook_storage::FlowRecord;
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -50,13 +50,18 @@ pub struct Valid {
 
 /// The document to store: literal credentials sealed (see `flow::secrets`);
 /// `previous` is the stored document it replaces.
-fn sealed(state: &AppState, document: &str, previous: Option<&str>) -> Result<String, ApiError> {
+fn sealed(
+    state: &AppState,
+    account: AccountId,
+    document: &str,
+    previous: Option<&str>,
+) -> Result<String, ApiError> {
     let mut doc: serde_json::Value = serde_json::from_str(document).map_err(ApiError::internal)?;
     let previous = previous
         .map(serde_json::from_str::<serde_json::Value>)
         .transpose()
         .map_err(ApiError::internal)?;
-    secrets::seal(&mut doc, &state.master_key, previous.as_ref())
+    secrets::seal(&mut doc, &state.master_key, account, previous.as_ref())
         .map_err(|e| ApiError::unprocessable("INVALID_FLOW", e))?;
     Ok(doc.to_string())
 }
@@ -118,7 +123,7 @@ pub async fn create_flow(
     body: Bytes,
 ) -> Result<(StatusCode, axum::Json<Saved>), ApiError> {
     let (flow, document) = validated(&headers, &body)?;
-    let document = sealed(&state, &document, None)?;
+    let document = sealed(&state, me.id, &document, None)?;
     let name = &flow.settings().name;
     // Flow ids are 8 random characters of 62 (about 2·10^14 values): a collision
     // is not worth a retry, and would surface as a 409 like a taken name.
@@ -154,7 +159,7 @@ pub async fn update_flow(
         .flow(me.id, &id)
         .await?
         .ok_or_else(|| ApiError::not_found("flow"))?;
-    let document = sealed(&state, &document, Some(&current.document))?;
+    let document = sealed(&state, me.id, &document, Some(&current.document))?;
     let record = state
         .store
         .update_flow(me.id, &id, &flow.settings().name, &document)

@@ -3,7 +3,11 @@
 //!
 //! Promises: a password is sealed before it reaches storage and never appears in
 //! an answer; the signing secret is shown at creation and rotation only; an
-//! `http://` URL needs the account's `allow_http`.
+//! `http://` URL needs the account's `allow_http`. Credentials stay with their
+//! destination: an update that moves the URL to another scheme, host or port
+//! must send the password and credential headers again (they are not kept),
+//! and the check button sends a stored webhook's credentials only to its
+//! stored URL.
 
 use std::time::Duration;
 
@@ -11,7 +15,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use flowhook_core::http::{BodyType, HttpMethod};
 use flowhook_core::ids::WebhookId;
-use flowhook_core::secret::SigningSecret;
+use flowhook_core::secret::{Binding, Purpose, SigningSecret};
 use flowhook_core::webhook::{HeaderPair, WebhookName, WebhookUrl};
 use flowhook_core::webhook_call::basic_auth;
 use flowhook_engine::egress::OutboundRequest;
@@ -154,6 +158,12 @@ fn settings(
         h.validate()
             .map_err(|e| ApiError::unprocessable("INVALID_HEADER", e))?;
     }
+    // Stored credentials are kept only while the destination stays the same;
+    // `moved` holds the old and new destinations when it changed.
+    let moved = existing
+        .map(|w| (w.url.destination(), url.destination()))
+        .filter(|(old, new)| old != new);
+    let mut not_kept: Vec<String> = Vec::new();
     // Sensitive values are sealed; one sent back as `***` (as answers show it)
     // keeps the value already stored under that name.
     let headers = input
@@ -161,7 +171,11 @@ fn settings(
         .iter()
         .map(|h| {
             if h.value != "***" {
-                return Ok(h.sealed(&state.master_key));
+                return Ok(h.sealed(&state.master_key, account.id));
+            }
+            if moved.is_some() {
+                not_kept.push(format!("headers.{}", h.key));
+                return Ok(h.clone());
             }
             existing
                 .and_then(|w| {
@@ -205,7 +219,15 @@ fn settings(
                         "the password is longer than 1024 bytes",
                     ));
                 }
-                (Some(p), _) => Sealed(state.master_key.seal(&p)),
+                (Some(p), _) => Sealed(
+                    state
+                        .master_key
+                        .seal(Binding::new(account.id, Purpose::WebhookPassword), &p),
+                ),
+                (None, Some(kept)) if moved.is_some() => {
+                    not_kept.push("auth.password".to_owned());
+                    kept
+                }
                 (None, Some(kept)) => kept,
                 (None, None) => {
                     return Err(ApiError::unprocessable(
@@ -217,6 +239,21 @@ fn settings(
             StoredAuth::Basic { username, password }
         }
     };
+    if let Some((old, new)) = moved.filter(|_| !not_kept.is_empty()) {
+        return Err(ApiError::unprocessable(
+            "CREDENTIALS_REQUIRED",
+            format!(
+                "the URL now goes to {new} instead of {old}, and stored credentials are not sent to a new destination: send {} again",
+                not_kept.join(", ")
+            ),
+        )
+        .with_errors(serde_json::json!(
+            not_kept
+                .iter()
+                .map(|field| serde_json::json!({"field": field, "message": "send the value again for the new destination"}))
+                .collect::<Vec<_>>()
+        )));
+    }
     Ok(WebhookRecord {
         id: existing.map(|w| w.id).unwrap_or_else(WebhookId::generate),
         account_id: account.id,
@@ -260,7 +297,11 @@ pub async fn create_webhook(
 ) -> Result<(StatusCode, axum::Json<WebhookView>), ApiError> {
     let mut hook = settings(&state, &me, input, None)?;
     let secret = SigningSecret::generate();
-    hook.signing_secret = Sealed(state.master_key.seal(secret.expose()));
+    hook.signing_secret = Sealed(
+        state
+            .master_key
+            .seal(Binding::new(me.id, Purpose::SigningSecret), secret.expose()),
+    );
     state.store.insert_webhook(&hook).await?;
     let stored = load(&state, &me, &hook.id.to_string()).await?;
     tracing::info!(account = %me.id, webhook = %hook.id, is_default = hook.is_default, "webhook created");
@@ -340,7 +381,11 @@ pub async fn rotate_secret(
     let id = webhook_id(&id)?;
     let secret = SigningSecret::generate();
     let until = flowhook_storage::now_millis() + ROTATION_OVERLAP.as_millis() as i64;
-    let sealed = Sealed(state.master_key.seal(secret.expose()));
+    let sealed = Sealed(
+        state
+            .master_key
+            .seal(Binding::new(me.id, Purpose::SigningSecret), secret.expose()),
+    );
     if !state.store.rotate_secret(me.id, id, &sealed, until).await? {
         return Err(ApiError::not_found("webhook"));
     }
@@ -429,13 +474,13 @@ pub async fn check_webhook(
         request.headers = w
             .headers
             .iter()
-            .map(|h| h.opened(&state.master_key))
+            .map(|h| h.opened(&state.master_key, me.id))
             .collect::<Result<_, _>>()
             .map_err(ApiError::internal)?;
         if let StoredAuth::Basic { username, password } = &w.auth {
             let password = state
                 .master_key
-                .open(&password.0)
+                .open(Binding::new(me.id, Purpose::WebhookPassword), &password.0)
                 .map_err(ApiError::internal)?;
             request.headers.push((
                 "Authorization".into(),

@@ -3,7 +3,7 @@
 use reqwest::Method;
 use serde_json::json;
 
-use crate::helpers::{Db, Options, spawn_app, spawn_with};
+use crate::helpers::{Db, MASTER_KEY, Options, TestApp, spawn_app, spawn_with};
 
 async fn accounts_and_whitelist(db: Db) {
     let Some(app) = spawn_with(db, Options::default()).await else {
@@ -187,4 +187,123 @@ async fn allow_http_is_the_operators_decision() {
     let other = app.create_account(false).await;
     let (status, _) = app.call(Method::GET, &path, &other.key, None).await;
     assert_eq!(status, 404, "accounts cannot see each other");
+}
+
+/// A whitelisted call as `key`, with `X-Forwarded-For` when given.
+async fn whitelist_status(app: &TestApp, key: &str, forwarded_for: Option<&str>) -> u16 {
+    let mut req = app.http.get(app.url("/v1/whitelist")).bearer_auth(key);
+    if let Some(xff) = forwarded_for {
+        req = req.header("x-forwarded-for", xff);
+    }
+    req.send()
+        .await
+        .expect("reaches the server")
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn forwarded_for_counts_only_from_a_trusted_proxy() {
+    for trusted in [None, Some("127.0.0.1/32")] {
+        let options = Options {
+            trusted_proxies: trusted.map(Into::into),
+            ..Options::default()
+        };
+        let app = spawn_with(Db::Sqlite, options).await.expect("sqlite");
+        let acct = app.create_account(false).await;
+        let (status, _) = app
+            .call(
+                Method::PUT,
+                "/v1/whitelist",
+                &acct.key,
+                Some(json!({"entries": ["127.0.0.2/32"]})),
+            )
+            .await;
+        assert_eq!(status, 200);
+        // The test client is 127.0.0.1, which the whitelist does not hold.
+        assert_eq!(whitelist_status(&app, &acct.key, None).await, 403);
+        let forwarded = whitelist_status(&app, &acct.key, Some("127.0.0.2")).await;
+        match trusted {
+            None => assert_eq!(
+                forwarded, 403,
+                "no trusted proxy: the header is not believed"
+            ),
+            Some(_) => assert_eq!(
+                forwarded, 200,
+                "the trusted proxy's header names the client"
+            ),
+        }
+        // A client's own entry sits left of the proxy's and is never believed.
+        assert_eq!(
+            whitelist_status(&app, &acct.key, Some("127.0.0.2, 127.0.0.3")).await,
+            403
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_reordered_provider_list_keeps_each_secret_with_its_entry() {
+    let app = spawn_app().await;
+    let acct = app.create_account(false).await;
+    let path = format!("/v1/accounts/{}", acct.id);
+    let providers = json!({"nlu": [{"name": "a", "token": "t-a"}, {"name": "b", "token": "t-b"}]});
+    let (status, shown) = app
+        .call(
+            Method::PATCH,
+            &path,
+            &acct.key,
+            Some(json!({"providers": providers})),
+        )
+        .await;
+    assert_eq!(status, 200, "{shown}");
+    let list = &shown["providers"]["nlu"];
+    assert_eq!(list[0]["token"], "***");
+    let (id_a, id_b) = (list[0]["id"].clone(), list[1]["id"].clone());
+    assert!(
+        id_a.is_string() && id_a != id_b,
+        "each entry has its own id: {list}"
+    );
+
+    // The client swaps the entries and sends what it was shown.
+    let swapped = json!({"nlu": [list[1].clone(), list[0].clone()]});
+    let (status, body) = app
+        .call(
+            Method::PATCH,
+            &path,
+            &acct.key,
+            Some(json!({"providers": swapped})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let store = flowhook_storage::connect(&app.db_url).await.expect("store");
+    let account = flowhook_core::ids::AccountId::parse(&acct.id).expect("id");
+    let record = store.account(account).await.expect("get").expect("account");
+    let key = flowhook_core::secret::MasterKey::parse(MASTER_KEY).expect("key");
+    let opened = flowhook_core::providers::open(&record.providers, &key, account).expect("opens");
+    assert_eq!(
+        opened["nlu"][0],
+        json!({"id": id_b, "name": "b", "token": "t-b"})
+    );
+    assert_eq!(
+        opened["nlu"][1],
+        json!({"id": id_a, "name": "a", "token": "t-a"})
+    );
+
+    // A `***` in an entry without its id has nothing to keep.
+    let (status, problem) = app
+        .call(
+            Method::PATCH,
+            &path,
+            &acct.key,
+            Some(json!({"providers": {"nlu": [{"name": "b", "token": "***"}]}})),
+        )
+        .await;
+    assert_eq!(status, 422, "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .expect("detail")
+            .contains("nlu[id="),
+        "{problem}"
+    );
 }

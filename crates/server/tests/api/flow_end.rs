@@ -33,6 +33,7 @@ on_both!(
     two_failures_then_success_is_three_attempts_with_one_webhook_id,
     retry_after_is_honoured_and_exhaustion_fails_then_resend_delivers,
     failed_deliveries_of_a_window_are_recovered,
+    revoking_allow_http_stops_http_deliveries,
 );
 
 async fn setup(db: Db, schedule: &str) -> Option<(TestApp, Account, TestReceiver)> {
@@ -42,6 +43,7 @@ async fn setup(db: Db, schedule: &str) -> Option<(TestApp, Account, TestReceiver
         Options {
             allow_cidrs: Some("127.0.0.1/32".into()),
             retry_schedule: Some(schedule.into()),
+            ..Options::default()
         },
     )
     .await?;
@@ -192,9 +194,29 @@ async fn the_payload_is_exactly_the_spec_document(db: Db) {
         )
         .replace("order_status", "quiet");
     let (_, saved) = post_flow(&app, &acct.key, "/v1/flows", Method::POST, &quiet).await;
-    run_once(&app, &acct, saved["id"].as_str()).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(rx.requests_to("/end").len(), 1);
+    let (_, quiet_exec) = run_once(&app, &acct, saved["id"].as_str()).await;
+    // The outbox row is written with the execution's end, which the answer
+    // follows: the deliveries list is already final, no need to wait.
+    let (_, list) = app
+        .call(Method::GET, "/v1/deliveries", &acct.key, None)
+        .await;
+    let list = list.as_array().expect("a list");
+    assert_eq!(
+        list.len(),
+        1,
+        "only the first execution's message: {list:?}"
+    );
+    assert_eq!(list[0]["execution_id"], exec["uuid"]);
+    assert_ne!(list[0]["execution_id"], quiet_exec["uuid"]);
+
+    // An account without a default webhook: its execution enqueues nothing.
+    let other = app.create_account(true).await;
+    let (_, other_exec) = run_once(&app, &other, None).await;
+    assert_eq!(other_exec["status"], "completed", "{other_exec}");
+    let (_, list) = app
+        .call(Method::GET, "/v1/deliveries", &other.key, None)
+        .await;
+    assert_eq!(list, json!([]), "no default webhook, no delivery");
 }
 
 /// Verifies with the reference `standardwebhooks` library (PyPI); `None` if
@@ -442,4 +464,47 @@ async fn failed_deliveries_of_a_window_are_recovered(db: Db) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     panic!("recovered deliveries were not delivered");
+}
+
+async fn revoking_allow_http_stops_http_deliveries(db: Db) {
+    let Some((app, acct, rx)) = setup(db, "3600").await else {
+        return;
+    };
+    default_webhook(&app, &acct, &rx.url("/end")).await;
+    let (status, body) = app
+        .admin(
+            Method::PATCH,
+            &format!("/v1/accounts/{}", acct.id),
+            Some(json!({"allow_http": false})),
+        )
+        .await;
+    assert_eq!(
+        (status, &body["allow_http"]),
+        (200, &json!(false)),
+        "{body}"
+    );
+    run_once(&app, &acct, None).await;
+    let mut d = delivery_of(&app, &acct).await;
+    for _ in 0..300 {
+        if d["attempt_count"] == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        d = delivery_of(&app, &acct).await;
+    }
+    assert_eq!(d["attempt_count"], 1, "{d}");
+    let error = d["attempts"][0]["error"].as_str().expect("an error");
+    assert!(
+        error.contains("allow_http"),
+        "the attempt says why: {error}"
+    );
+    assert_eq!(
+        d["attempts"][0]["status"],
+        Value::Null,
+        "no response: nothing was sent"
+    );
+    assert!(
+        rx.requests_to("/end").is_empty(),
+        "the receiver got nothing"
+    );
 }

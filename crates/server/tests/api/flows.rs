@@ -3,7 +3,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, spawn_app};
+use crate::helpers::{TestApp, TestReceiver, spawn_allowing, spawn_app};
 
 /// Posts a flow document given as text (so that key order is what we wrote).
 pub async fn post_flow(
@@ -187,4 +187,60 @@ async fn flows_over_a_shape_limit_get_422_naming_the_widget() {
         problem["errors"],
         json!([{"widget": "call", "message": "request.headers: 51 entries; at most 50 are allowed"}])
     );
+}
+
+#[tokio::test]
+async fn a_masked_credential_is_not_kept_across_a_change_of_destination() {
+    let (rx, other) = (TestReceiver::start().await, TestReceiver::start().await);
+    let app = spawn_allowing("127.0.0.1/32").await;
+    let acct = app.create_account(true).await;
+    let doc = json!({
+        "name": "creds", "start": "call",
+        "widgets": {"call": {"type": "webhook", "lines": [null, null], "request": {
+            "url": rx.url("/lit"),
+            "auth": {"type": "basic", "username": "u", "password": "lit-pw"},
+            "headers": [{"key": "X-Api-Key", "value": "k-1"}]}}}
+    });
+    let (status, saved) =
+        post_flow(&app, &acct.key, "/v1/flows", Method::POST, &doc.to_string()).await;
+    assert_eq!(status, 201, "{saved}");
+    let path = format!("/v1/flows/{}", saved["id"].as_str().expect("id"));
+    let (_, shown) = app.call(Method::GET, &path, &acct.key, None).await;
+    let mut edited = shown["document"].clone();
+
+    // The editor points the widget at another port and sends the masks back.
+    edited["widgets"]["call"]["request"]["url"] = json!(other.url("/lit"));
+    let (status, problem) =
+        post_flow(&app, &acct.key, &path, Method::PUT, &edited.to_string()).await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (422, Some("INVALID_FLOW")),
+        "{problem}"
+    );
+    let detail = problem.to_string();
+    assert!(
+        detail.contains("auth.password") && detail.contains("headers.x-api-key"),
+        "{detail}"
+    );
+    let (_, current) = app.call(Method::GET, &path, &acct.key, None).await;
+    assert_eq!(current["version"], 1, "nothing was saved");
+
+    // With the credentials written again, the change is saved.
+    edited["widgets"]["call"]["request"]["auth"]["password"] = json!("other-pw");
+    edited["widgets"]["call"]["request"]["headers"][0]["value"] = json!("k-2");
+    let (status, saved) = post_flow(&app, &acct.key, &path, Method::PUT, &edited.to_string()).await;
+    assert_eq!(status, 200, "{saved}");
+    let (status, exec) = app
+        .call(
+            Method::POST,
+            &format!("{path}/executions"),
+            &acct.key,
+            Some(json!({"contact": "1", "wait": true})),
+        )
+        .await;
+    assert_eq!(status, 200, "{exec}");
+    let seen = other.requests_to("/lit");
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].header("x-api-key"), Some("k-2"));
+    assert!(rx.requests().is_empty(), "the old destination got nothing");
 }

@@ -24,6 +24,10 @@ pub struct Options {
     pub allow_cidrs: Option<String>,
     /// FLOWHOOK_RETRY_SCHEDULE.
     pub retry_schedule: Option<String>,
+    /// FLOWHOOK_MASTER_KEY, when not [`MASTER_KEY`].
+    pub master_key: Option<String>,
+    /// FLOWHOOK_TRUSTED_PROXIES.
+    pub trusted_proxies: Option<String>,
 }
 
 /// A running server and what is needed to talk to it and restart it.
@@ -74,9 +78,15 @@ async fn start(db_url: String, options: Options, dir: Arc<tempfile::TempDir>) ->
         database_url: Some(db_url.clone()),
         data_dir: Some(dir.path().to_path_buf()),
         admin_token: Some(ADMIN_TOKEN.into()),
-        master_key: Some(MASTER_KEY.into()),
+        master_key: Some(
+            options
+                .master_key
+                .clone()
+                .unwrap_or_else(|| MASTER_KEY.into()),
+        ),
         egress_allow_cidrs: options.allow_cidrs.clone(),
         retry_schedule: options.retry_schedule.clone(),
+        trusted_proxies: options.trusted_proxies.clone(),
         ..RawSettings::default()
     })
     .expect("valid test config");
@@ -114,14 +124,26 @@ impl TestApp {
     }
 
     /// Stops the server and starts a new one on the same database and folder.
-    pub async fn restart(mut self) -> TestApp {
+    pub async fn restart(self) -> TestApp {
+        let options = self.options.clone();
+        self.restart_with(options).await
+    }
+
+    /// Stops the server (and waits until it stopped); the database stays.
+    pub async fn stop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
         if let Some(task) = self.task.take() {
             task.await.expect("server stopped cleanly");
         }
-        start(self.db_url.clone(), self.options.clone(), self._dir.clone()).await
+    }
+
+    /// Stops the server and starts a new one on the same database and folder,
+    /// with other options.
+    pub async fn restart_with(mut self, options: Options) -> TestApp {
+        self.stop().await;
+        start(self.db_url.clone(), options, self._dir.clone()).await
     }
 
     /// An unauthenticated GET of a service endpoint; the body as text.

@@ -8,6 +8,7 @@ mod executions;
 mod flow_end;
 mod flows;
 mod helpers;
+mod sealing;
 mod service;
 mod webhook_widget;
 mod webhooks;

@@ -427,7 +427,7 @@ async fn credential_headers_are_sealed_masked_and_kept() {
         .expect("get")
         .expect("exists");
     assert!(
-        record.headers[0].value.starts_with("sealed:v1:")
+        record.headers[0].value.starts_with("sealed:v2:")
             && !record.headers[0].value.contains("k-live")
     );
 
@@ -478,4 +478,81 @@ async fn a_stored_webhooks_credentials_never_go_to_another_url() {
         (422, Some("INVALID_BODY"))
     );
     assert!(receiver.requests().is_empty());
+}
+
+#[tokio::test]
+async fn a_new_destination_needs_the_credentials_again() {
+    let (old, new) = (TestReceiver::start().await, TestReceiver::start().await);
+    let app = spawn_allowing("127.0.0.1/32").await;
+    let acct = app.create_account(true).await;
+    let mut body = hook("crm", &old.url("/in"), false);
+    body["headers"] =
+        json!([{"key": "X-Api-Key", "value": "k-live-123"}, {"key": "X-Tenant", "value": "acme"}]);
+    let (status, created) = app
+        .call(Method::POST, "/v1/webhooks", &acct.key, Some(body.clone()))
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let path = format!("/v1/webhooks/{}", created["id"].as_str().expect("id"));
+
+    // The form as the API shows it: no password, the key as `***`.
+    let mut shown = body.clone();
+    shown["auth"] = json!({"type": "basic", "username": "flow"});
+    shown["headers"][0]["value"] = json!("***");
+
+    // Another path on the same origin keeps the stored credentials.
+    shown["url"] = json!(old.url("/other"));
+    let (status, kept) = app
+        .call(Method::PUT, &path, &acct.key, Some(shown.clone()))
+        .await;
+    assert_eq!(status, 200, "{kept}");
+
+    // Another port (another destination): refused, naming both fields.
+    shown["url"] = json!(new.url("/in"));
+    let (status, problem) = app
+        .call(Method::PUT, &path, &acct.key, Some(shown.clone()))
+        .await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(problem["code"], "CREDENTIALS_REQUIRED");
+    let detail = problem["detail"].as_str().expect("detail");
+    assert!(
+        detail.contains("auth.password") && detail.contains("headers.X-Api-Key"),
+        "{detail}"
+    );
+    assert_eq!(
+        problem["errors"].as_array().map(Vec::len),
+        Some(2),
+        "{problem}"
+    );
+    // Only the password missing is refused just the same.
+    let mut no_password = shown.clone();
+    no_password["headers"][0]["value"] = json!("k-new-456");
+    let (status, problem) = app
+        .call(Method::PUT, &path, &acct.key, Some(no_password))
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (422, Some("CREDENTIALS_REQUIRED"))
+    );
+    let (_, stored) = app.call(Method::GET, &path, &acct.key, None).await;
+    assert_eq!(
+        stored["url"],
+        old.url("/other"),
+        "a refused update changes nothing"
+    );
+
+    // Sent again, they go to the new destination, and only there.
+    shown["auth"]["password"] = json!("new-pw");
+    shown["headers"][0]["value"] = json!("k-new-456");
+    let (status, moved) = app.call(Method::PUT, &path, &acct.key, Some(shown)).await;
+    assert_eq!(status, 200, "{moved}");
+    let result = check(&app, &acct.key, json!({"webhook_id": created["id"]})).await;
+    assert_eq!(result["ok"], true, "{result}");
+    let seen = new.requests();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].header("x-api-key"), Some("k-new-456"));
+    assert_eq!(
+        seen[0].header("authorization"),
+        Some("Basic ZmxvdzpuZXctcHc=")
+    );
+    assert!(old.requests().is_empty(), "the old destination got nothing");
 }
