@@ -7,7 +7,7 @@
 //! after a SIGKILL, only a message whose 2xx answer went to the dead server
 //! (in flight at the kill) may arrive twice; after a SIGTERM, none may.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
