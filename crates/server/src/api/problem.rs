@@ -15,7 +15,7 @@ pub struct ApiError {
     pub code: &'static str,
     pub detail: String,
     /// Per-item errors, e.g. flow validation `[{widget, message}]`.
-    pub errors: Option<serde_json::Value>,
+    pub errors: Option<Box<serde_json::Value>>,
     /// Seconds after which a retry may succeed (`Retry-After`), for 429 and 503.
     pub retry_after: Option<u64>,
 }
@@ -86,7 +86,7 @@ impl ApiError {
     }
 
     pub fn with_errors(mut self, errors: serde_json::Value) -> ApiError {
-        self.errors = Some(errors);
+        self.errors = Some(Box::new(errors));
         self
     }
 }
@@ -111,7 +111,7 @@ impl IntoResponse for ApiError {
             status: self.status.as_u16(),
             detail: self.detail,
             code: self.code.to_owned(),
-            errors: self.errors,
+            errors: self.errors.map(|e| *e),
         };
         let mut response = (self.status, axum::Json(body)).into_response();
         response.headers_mut().insert(
