@@ -108,7 +108,18 @@ struct Server {
 }
 
 fn start_server(db_url: &str, data_dir: &std::path::Path, lease_seconds: u64) -> Server {
+    start_server_with(db_url, data_dir, lease_seconds, &[])
+}
+
+/// [`start_server`] with more settings in the environment.
+fn start_server_with(
+    db_url: &str,
+    data_dir: &std::path::Path,
+    lease_seconds: u64,
+    extra: &[(&str, &str)],
+) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_flowhook"))
+        .envs(extra.iter().copied())
         .args(["serve", "--listen", "127.0.0.1:0"])
         .arg("--data-dir")
         .arg(data_dir)
@@ -500,4 +511,201 @@ async fn sigkill_during_group_commit_loses_no_answered_execution_on_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_during_group_commit_loses_no_answered_execution_on_postgres() {
     sigkill_during_group_commit("postgres").await;
+}
+
+/// A receiver of flow-end messages (bodies kept) that also serves `/slow`,
+/// which answers only after a minute: a webhook widget calling it is cut by
+/// whatever stops its server first.
+struct Recorder {
+    addr: std::net::SocketAddr,
+    messages: Arc<Mutex<Vec<Value>>>,
+    slow_calls: Arc<Mutex<usize>>,
+}
+
+impl Recorder {
+    async fn start() -> Recorder {
+        let messages = Arc::new(Mutex::new(Vec::new()));
+        let slow_calls = Arc::new(Mutex::new(0));
+        let (m, n) = (messages.clone(), slow_calls.clone());
+        let app = axum::Router::new()
+            .route(
+                "/slow",
+                axum::routing::get(move || {
+                    let n = n.clone();
+                    async move {
+                        *n.lock().expect("lock") += 1;
+                        tokio::time::sleep(Duration::from_secs(60)).await;
+                        "late"
+                    }
+                }),
+            )
+            .fallback(move |body: axum::body::Bytes| {
+                let m = m.clone();
+                async move {
+                    if let Ok(doc) = serde_json::from_slice::<Value>(&body) {
+                        m.lock().expect("lock").push(doc);
+                    }
+                    "ok"
+                }
+            });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move { axum::serve(listener, app).await.expect("serve") });
+        Recorder {
+            addr,
+            messages,
+            slow_calls,
+        }
+    }
+
+    async fn wait_until(&self, what: &str, done: impl Fn(&Recorder) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !done(self) {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// Starts an execution that sets `$flow.key.before`, then waits on `/slow`;
+/// returns its uuid once the slow call is in progress.
+async fn start_cut_execution(http: &reqwest::Client, server: &Server, rx: &Recorder) -> String {
+    let acct = call(
+        http,
+        server,
+        reqwest::Method::POST,
+        "/v1/accounts",
+        ADMIN,
+        json!({"name": "cut", "allow_http": true}),
+    )
+    .await;
+    let key = acct["security_id"].as_str().expect("key").to_owned();
+    call(
+        http,
+        server,
+        reqwest::Method::POST,
+        "/v1/webhooks",
+        &key,
+        json!({"name": "end", "url": format!("http://{}/end", rx.addr), "is_default": true}),
+    )
+    .await;
+    let flow = json!({"name": "cut", "webhook_on_complete": true, "start": "set",
+        "widgets": {
+            "set": {"type": "store_variable", "assign": {"$flow.key.before": "set"}, "lines": ["slow"]},
+            "slow": {"type": "webhook", "request": {"method": "GET", "url": format!("http://{}/slow", rx.addr)},
+                     "response": {"timeout_seconds": 60}, "lines": [null, null]}}});
+    let flow = call(http, server, reqwest::Method::POST, "/v1/flows", &key, flow).await;
+    let flow = flow["id"].as_str().unwrap_or_else(|| panic!("{flow}"));
+    let started = call(
+        http,
+        server,
+        reqwest::Method::POST,
+        &format!("/v1/flows/{flow}/executions"),
+        &key,
+        json!({"contact": "918000374000", "keys": {"$flow.key.orderId": "A-17"}, "wait": false}),
+    )
+    .await;
+    let uuid = started["uuid"].as_str().expect("uuid").to_owned();
+    rx.wait_until("the slow call", |rx| {
+        *rx.slow_calls.lock().expect("lock") > 0
+    })
+    .await;
+    uuid
+}
+
+/// The flow-end message of `uuid` carries the variables set before the cut.
+async fn assert_message_after_cut(rx: &Recorder, uuid: &str) {
+    rx.wait_until("the flow-end message", |rx| {
+        rx.messages
+            .lock()
+            .expect("lock")
+            .iter()
+            .any(|m| m["phonon-uuid"] == uuid)
+    })
+    .await;
+    let messages = rx.messages.lock().expect("lock").clone();
+    let message = messages
+        .iter()
+        .find(|m| m["phonon-uuid"] == uuid)
+        .expect("message");
+    let keys = message["keys"].as_array().expect("keys");
+    let value = |name: &str| {
+        keys.iter()
+            .find(|k| k["name"] == name)
+            .map(|k| k["value"].clone())
+    };
+    assert_eq!(value("$flow.key.before"), Some(json!("set")), "{message}");
+    assert_eq!(value("$flow.key.orderId"), Some(json!("A-17")), "{message}");
+}
+
+/// SIGTERM while a webhook widget waits: after the grace period the execution
+/// ends as interrupted, and its flow-end message carries the variables set
+/// before the cut.
+async fn sigterm_during_a_slow_widget(kind: &str) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some(db) = database(kind, dir.path()).await else {
+        return;
+    };
+    let rx = Recorder::start().await;
+    let http = reqwest::Client::new();
+    let grace = [("FLOWHOOK_SHUTDOWN_GRACE_SECONDS", "1")];
+    let mut server = start_server_with(&db, dir.path(), 7, &grace);
+    let uuid = start_cut_execution(&http, &server, &rx).await;
+    let pid = server.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill")
+            .success()
+    );
+    let stopped = Instant::now();
+    let status = loop {
+        if let Some(s) = server.child.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(stopped.elapsed() < Duration::from_secs(30), "no stop");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "clean exit: {status:?}");
+    assert!(
+        stopped.elapsed() >= Duration::from_secs(1),
+        "the execution got its grace period"
+    );
+    let mut server = start_server_with(&db, dir.path(), 7, &grace);
+    assert_message_after_cut(&rx, &uuid).await;
+    server.child.kill().expect("stop");
+    let _ = server.child.wait();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_a_slow_widget_sends_the_message_on_sqlite() {
+    sigterm_during_a_slow_widget("sqlite").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_a_slow_widget_sends_the_message_on_postgres() {
+    sigterm_during_a_slow_widget("postgres").await;
+}
+
+/// SIGKILL while a webhook widget waits: the embedded server's next start ends
+/// the execution as interrupted, and its flow-end message carries the
+/// variables set before the cut. (On PostgreSQL the same happens once its
+/// heartbeats are a minute old; see `heartbeats.rs`.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_during_a_slow_widget_sends_the_message_on_sqlite() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = format!("sqlite://{}", dir.path().join("flowhook.db").display());
+    let rx = Recorder::start().await;
+    let http = reqwest::Client::new();
+    let mut server = start_server(&db, dir.path(), 7);
+    let uuid = start_cut_execution(&http, &server, &rx).await;
+    server.child.kill().expect("SIGKILL");
+    server.child.wait().expect("reaped");
+    let mut server = start_server(&db, dir.path(), 7);
+    assert_message_after_cut(&rx, &uuid).await;
+    server.child.kill().expect("stop");
+    let _ = server.child.wait();
 }

@@ -73,3 +73,63 @@ async fn bounded(
         .into_response(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt as _;
+
+    use crate::config::{Config, RawSettings};
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_a_500_problem() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = Config::validate(RawSettings {
+            data_dir: Some(dir.path().to_path_buf()),
+            admin_token: Some("guard-test-admin-token".into()),
+            master_key: Some("ab".repeat(32)),
+            ..RawSettings::default()
+        })
+        .expect("config");
+        let store = flowhook_storage::connect(&config.database_url)
+            .await
+            .expect("store");
+        let egress = flowhook_engine::egress::Egress::new(Default::default()).expect("egress");
+        let state = crate::state::AppState::new(store, egress, std::sync::Arc::new(config));
+        let router = axum::Router::new().route(
+            "/boom",
+            axum::routing::get(|| async {
+                if true {
+                    panic!("a bug");
+                }
+                "never"
+            }),
+        );
+        let app = super::protect(router, &state).with_state(state);
+        let response = app
+            .oneshot(Request::get("/boom").body(Body::empty()).expect("request"))
+            .await
+            .expect("answered");
+        assert_eq!(response.status(), 500);
+        assert_eq!(
+            response
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok()),
+            Some("application/problem+json")
+        );
+        let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .expect("body");
+        let problem: serde_json::Value = serde_json::from_slice(&body).expect("json");
+        assert_eq!(problem["code"], "INTERNAL");
+        assert!(
+            !problem["detail"]
+                .as_str()
+                .expect("detail")
+                .contains("a bug"),
+            "the cause is logged, not shown"
+        );
+    }
+}

@@ -7,6 +7,7 @@ mod errors;
 mod executions;
 mod flow_end;
 mod flows;
+mod guards;
 mod helpers;
 mod sealing;
 mod service;

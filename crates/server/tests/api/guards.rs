@@ -1,0 +1,132 @@
+//! Bounded work through the API: admission limits on running executions and
+//! the deadline of a request.
+
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::helpers::{Db, Options, Reply, TestApp, TestReceiver, spawn_with};
+
+/// A flow whose only widget waits on `url`.
+fn slow_flow(url: &str) -> serde_json::Value {
+    json!({"name": "slow", "start": "wait",
+        "widgets": {"wait": {"type": "webhook", "request": {"method": "GET", "url": url},
+                             "response": {"timeout_seconds": 30}, "lines": [null, null]}}})
+}
+
+async fn slow_setup(options: Options) -> (TestApp, TestReceiver) {
+    let rx = TestReceiver::start().await;
+    rx.on(
+        "/slow",
+        Reply::json(200, "{}").delayed(Duration::from_secs(3)),
+    );
+    let app = spawn_with(
+        Db::Sqlite,
+        Options {
+            allow_cidrs: Some("127.0.0.1/32".into()),
+            ..options
+        },
+    )
+    .await
+    .expect("sqlite");
+    (app, rx)
+}
+
+async fn start(app: &TestApp, key: &str, flow: &str, wait: bool) -> reqwest::Response {
+    app.http
+        .post(app.url(&format!("/v1/flows/{flow}/executions")))
+        .bearer_auth(key)
+        .json(&json!({"contact": "918000374000", "wait": wait}))
+        .send()
+        .await
+        .expect("send")
+}
+
+#[tokio::test]
+async fn an_account_over_its_running_limit_gets_429_with_retry_after() {
+    let (app, rx) = slow_setup(Options {
+        max_running_per_account: Some(1),
+        ..Options::default()
+    })
+    .await;
+    let busy = app.create_account(true).await;
+    let other = app.create_account(true).await;
+    let mut flows = Vec::new();
+    for acct in [&busy, &other] {
+        let (status, saved) = app
+            .call(
+                Method::POST,
+                "/v1/flows",
+                &acct.key,
+                Some(slow_flow(&rx.url("/slow"))),
+            )
+            .await;
+        assert_eq!(status, 201, "{saved}");
+        flows.push(saved["id"].as_str().expect("id").to_owned());
+    }
+    assert_eq!(start(&app, &busy.key, &flows[0], false).await.status(), 202);
+    let refused = start(&app, &busy.key, &flows[0], false).await;
+    assert_eq!(refused.status(), 429);
+    assert_eq!(
+        refused
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()),
+        Some("1")
+    );
+    assert_eq!(
+        refused
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("application/problem+json")
+    );
+    let problem: serde_json::Value = refused.json().await.expect("problem");
+    assert_eq!(problem["code"], "TOO_MANY_EXECUTIONS", "{problem}");
+    // Nothing was stored for the refused start.
+    let (_, listed) = app
+        .call(Method::GET, "/v1/executions", &busy.key, None)
+        .await;
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+    // Another account is not held back by this one.
+    assert_eq!(
+        start(&app, &other.key, &flows[1], false).await.status(),
+        202
+    );
+}
+
+#[tokio::test]
+async fn a_request_past_its_deadline_is_a_408_problem_and_the_execution_goes_on() {
+    let (app, rx) = slow_setup(Options {
+        request_timeout_seconds: Some(1),
+        ..Options::default()
+    })
+    .await;
+    let acct = app.create_account(true).await;
+    let (_, saved) = app
+        .call(
+            Method::POST,
+            "/v1/flows",
+            &acct.key,
+            Some(slow_flow(&rx.url("/slow"))),
+        )
+        .await;
+    let flow = saved["id"].as_str().expect("id");
+    let answer = start(&app, &acct.key, flow, true).await;
+    assert_eq!(answer.status(), 408);
+    let problem: serde_json::Value = answer.json().await.expect("problem");
+    assert_eq!(problem["code"], "REQUEST_TIMEOUT", "{problem}");
+    // The execution was not cut: it completes and is stored.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let (_, listed) = app
+            .call(Method::GET, "/v1/executions", &acct.key, None)
+            .await;
+        if listed[0]["status"] == "completed" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{listed}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
