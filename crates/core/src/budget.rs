@@ -52,6 +52,12 @@ pub const MAX_TRACE_BODY_BYTES: usize = 64 * 1024;
 pub const MAX_XML_NODES: usize = 100_000;
 /// How long mapping one response (all its paths) may take, waiting for a mapping
 /// slot included. Past it the widget fails with `MAPPING_FAILED`.
+/// Requests sent without waiting (`wait_for_response: false`) in flight at
+/// once for one execution; a further one waits for a slot.
+pub const MAX_BACKGROUND_PER_EXECUTION: usize = 8;
+/// The same for the whole server.
+pub const MAX_BACKGROUND_TOTAL: usize = 1024;
+
 pub const MAPPING_DEADLINE: Duration = Duration::from_secs(2);
 
 /// A run limit an execution went over. The message names the limit and its value.

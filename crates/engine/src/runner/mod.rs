@@ -107,6 +107,8 @@ impl Hangup {
 #[derive(Clone)]
 pub struct Runner {
     pub egress: Egress,
+    /// Slots for requests sent without waiting, shared by every execution.
+    pub(crate) background_slots: Arc<tokio::sync::Semaphore>,
 }
 
 /// Which root's path a step is on.
@@ -129,7 +131,12 @@ impl Phase {
 
 impl Runner {
     pub fn new(egress: Egress) -> Runner {
-        Runner { egress }
+        Runner {
+            egress,
+            background_slots: Arc::new(tokio::sync::Semaphore::new(
+                flowhook_core::budget::MAX_BACKGROUND_TOTAL,
+            )),
+        }
     }
 
     /// The variables an execution starts with: the trigger's keys, `$call.*`,
@@ -191,6 +198,7 @@ impl Runner {
         let mut trace = Vec::new();
         let mut persisted = Variables::new();
         let mut background = Vec::new();
+        let background_slots = per_execution_slots();
         let roots = flow.roots();
         let mut phase = Phase::Main;
         let mut current: Option<WidgetId> = Some(roots.start.clone());
@@ -254,7 +262,14 @@ impl Runner {
             let started_at = chrono::Utc::now();
             let started = Instant::now();
             let mut step = self
-                .step(flow, widget, input, &mut vars, &mut persisted)
+                .step(
+                    flow,
+                    widget,
+                    input,
+                    &mut vars,
+                    &mut persisted,
+                    &background_slots,
+                )
                 .await;
             if let Some(task) = step.background.take() {
                 background.push((trace.len(), task));
@@ -308,6 +323,13 @@ impl Runner {
         };
         (outcome, Background(background))
     }
+}
+
+/// Slots for one execution's requests sent without waiting.
+fn per_execution_slots() -> Arc<tokio::sync::Semaphore> {
+    Arc::new(tokio::sync::Semaphore::new(
+        flowhook_core::budget::MAX_BACKGROUND_PER_EXECUTION,
+    ))
 }
 
 /// The variables an execution shows: all but `$sys`.
@@ -376,6 +398,7 @@ impl Runner {
         input: &ExecutionInput,
         vars: &mut ExecVars,
         persisted: &mut Variables,
+        background: &Arc<tokio::sync::Semaphore>,
     ) -> widgets::Step {
         let mut cx = widgets::StepContext {
             widget,
@@ -384,6 +407,7 @@ impl Runner {
             input,
             flow,
             persisted,
+            background,
         };
         widgets::executor(&widget.kind).execute(&mut cx).await
     }
@@ -404,8 +428,16 @@ impl Runner {
         initial.extend(sample);
         let mut vars = ExecVars::new(initial, flow.settings().timezone);
         let mut persisted = Variables::new();
+        let background_slots = per_execution_slots();
         let mut step = self
-            .step(flow, widget, input, &mut vars, &mut persisted)
+            .step(
+                flow,
+                widget,
+                input,
+                &mut vars,
+                &mut persisted,
+                &background_slots,
+            )
             .await;
         if let (Some(task), Some(detail)) = (step.background.take(), step.detail.as_mut()) {
             detail["outcome"] = task.await.unwrap_or_default();

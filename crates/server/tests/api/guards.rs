@@ -130,3 +130,51 @@ async fn a_request_past_its_deadline_is_a_408_problem_and_the_execution_goes_on(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// A flow of `n` webhook widgets in a row, each sent without waiting.
+fn fire_and_forget(url: &str, n: usize) -> serde_json::Value {
+    let mut widgets = serde_json::Map::new();
+    for i in 0..n {
+        let next = if i + 1 < n {
+            json!(format!("w{}", i + 1))
+        } else {
+            json!(null)
+        };
+        widgets.insert(
+            format!("w{i}"),
+            json!({"type": "webhook", "request": {"method": "GET", "url": url},
+                   "response": {"wait_for_response": false}, "lines": [next, null]}),
+        );
+    }
+    json!({"name": format!("fire{n}"), "start": "w0", "widgets": widgets})
+}
+
+#[tokio::test]
+async fn one_execution_has_at_most_8_requests_in_flight_without_waiting() {
+    let (app, rx) = slow_setup(Options::default()).await;
+    let acct = app.create_account(true).await;
+    let mut elapsed = Vec::new();
+    for n in [8, 9] {
+        let (status, saved) = app
+            .call(
+                Method::POST,
+                "/v1/flows",
+                &acct.key,
+                Some(fire_and_forget(&rx.url("/slow"), n)),
+            )
+            .await;
+        assert_eq!(status, 201, "{saved}");
+        let started = std::time::Instant::now();
+        let answer = start(&app, &acct.key, saved["id"].as_str().expect("id"), true).await;
+        assert_eq!(answer.status(), 200);
+        elapsed.push(started.elapsed());
+    }
+    assert!(
+        elapsed[0] < Duration::from_secs(2),
+        "8 fit at once: {elapsed:?}"
+    );
+    assert!(
+        elapsed[1] >= Duration::from_millis(2500),
+        "the 9th waited for one of the 8 (3 s each) to end: {elapsed:?}"
+    );
+}

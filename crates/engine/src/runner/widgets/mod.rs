@@ -26,6 +26,8 @@ pub struct StepContext<'a> {
     pub flow: &'a Flow,
     /// Values kept with the execution after it ends (`persist_response`).
     pub persisted: &'a mut Variables,
+    /// This execution's slots for requests sent without waiting.
+    pub background: &'a std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 /// The outcome of one step.

@@ -71,7 +71,14 @@ impl Execute for Webhook {
         if !self.response.wait_for_response {
             set_all(cx, sent_variables());
             let egress = cx.runner.egress.clone();
+            // Bounded: past the caps (per execution, then for the server) the
+            // step waits for a request in flight to end before sending.
+            let slots = (
+                cx.background.clone().acquire_owned().await,
+                cx.runner.background_slots.clone().acquire_owned().await,
+            );
             let background = tokio::spawn(async move {
+                let _slots = slots;
                 let started = Instant::now();
                 let result = egress.send(outbound).await;
                 let (status, failure, response, error) = judge(&result, started.elapsed());
