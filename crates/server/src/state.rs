@@ -10,7 +10,12 @@ use flowhook_engine::executions::Executions;
 use flowhook_engine::runner::Runner;
 use flowhook_storage::Store;
 
+use crate::api::rate::RateLimit;
 use crate::config::Config;
+
+/// The check button: 10 checks at once per account, then one every 6 s.
+const CHECK_BURST: u32 = 10;
+const CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(6);
 use crate::metrics::Metrics;
 
 /// Shared state of the HTTP server. Cheap to clone.
@@ -23,6 +28,8 @@ pub struct AppState {
     pub master_key: MasterKey,
     pub metrics: Arc<Metrics>,
     pub config: Arc<Config>,
+    /// Check-button uses per account.
+    pub check_limit: Arc<RateLimit>,
     /// SHA-256 of the admin token: comparing digests keeps the comparison's
     /// timing independent of how much of a guessed token is right.
     admin_token_hash: String,
@@ -51,6 +58,7 @@ impl AppState {
                 delivery_config(&config),
                 wake,
             )),
+            check_limit: Arc::new(RateLimit::new(CHECK_BURST, CHECK_EVERY)),
             store,
             egress,
             config,

@@ -14,6 +14,7 @@ pub mod extract;
 pub mod flows;
 pub mod guard;
 pub mod problem;
+pub mod rate;
 pub mod service;
 pub mod webhooks;
 

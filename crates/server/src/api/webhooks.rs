@@ -430,12 +430,20 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[utoipa::path(post, path = "/v1/webhooks/check", tag = "webhooks", request_body = CheckInput,
     security(("security_id" = [])),
-    responses((status = 200, body = CheckResult), (status = 422, body = Problem)))]
+    responses((status = 200, body = CheckResult), (status = 422, body = Problem),
+               (status = 429, body = Problem, description = "too many checks by this account; see Retry-After")))]
 pub async fn check_webhook(
     State(state): State<AppState>,
     AccountCaller(me): AccountCaller,
     ApiJson(input): ApiJson<CheckInput>,
 ) -> Result<axum::Json<CheckResult>, ApiError> {
+    state.check_limit.take(me.id).map_err(|wait| {
+        ApiError::too_many(
+            "TOO_MANY_CHECKS",
+            "this account checked webhooks too often; try again shortly",
+            wait,
+        )
+    })?;
     let stored = match &input.webhook_id {
         Some(id) => Some(load(&state, &me, id).await?),
         None => None,

@@ -556,3 +556,39 @@ async fn a_new_destination_needs_the_credentials_again() {
     );
     assert!(old.requests().is_empty(), "the old destination got nothing");
 }
+
+#[tokio::test]
+async fn the_check_button_is_rate_limited_per_account() {
+    let receiver = TestReceiver::start().await;
+    let app = spawn_allowing("127.0.0.1/32").await;
+    let busy = app.create_account(true).await;
+    let other = app.create_account(true).await;
+    let body = json!({"url": receiver.url("/hook")});
+    for _ in 0..10 {
+        check(&app, &busy.key, body.clone()).await;
+    }
+    let refused = app
+        .http
+        .post(app.url("/v1/webhooks/check"))
+        .bearer_auth(&busy.key)
+        .json(&body)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(refused.status(), 429);
+    let wait: u64 = refused
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .expect("Retry-After");
+    assert!((1..=6).contains(&wait), "{wait}");
+    let problem: Value = refused.json().await.expect("problem");
+    assert_eq!(problem["code"], "TOO_MANY_CHECKS");
+    assert_eq!(
+        receiver.requests_to("/hook").len(),
+        10,
+        "the refused check sent nothing"
+    );
+    check(&app, &other.key, body).await;
+}
