@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod config;
+pub mod connections;
 pub mod local_run;
 pub mod metrics;
 pub mod sealing;

@@ -100,8 +100,12 @@ impl Application {
             "flowhook serving"
         );
         let (signalled, mut signal) = tokio::sync::watch::channel(None);
+        use axum::serve::ListenerExt as _;
+        let listener =
+            crate::connections::Limited::new(self.listener, self.state.config.max_connections)
+                .tap_io(|_| {});
         let serve = axum::serve(
-            self.listener,
+            listener,
             self.router
                 .into_make_service_with_connect_info::<SocketAddr>(),
         )

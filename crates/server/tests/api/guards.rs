@@ -178,3 +178,48 @@ async fn one_execution_has_at_most_8_requests_in_flight_without_waiting() {
         "the 9th waited for one of the 8 (3 s each) to end: {elapsed:?}"
     );
 }
+
+#[tokio::test]
+async fn connections_past_the_limit_wait_until_one_closes() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let app = spawn_with(
+        Db::Sqlite,
+        Options {
+            max_connections: Some(2),
+            ..Options::default()
+        },
+    )
+    .await
+    .expect("sqlite");
+    let ask = "GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n";
+    let mut open = Vec::new();
+    for _ in 0..2 {
+        let mut c = tokio::net::TcpStream::connect(app.addr)
+            .await
+            .expect("connect");
+        c.write_all(ask.as_bytes()).await.expect("write");
+        let mut buf = [0u8; 12];
+        c.read_exact(&mut buf).await.expect("answered");
+        assert_eq!(&buf, b"HTTP/1.1 200");
+        open.push(c);
+    }
+    // A third connection is accepted by the kernel but not served...
+    let mut third = tokio::net::TcpStream::connect(app.addr)
+        .await
+        .expect("connect");
+    third.write_all(ask.as_bytes()).await.expect("write");
+    let mut buf = [0u8; 12];
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), third.read_exact(&mut buf))
+            .await
+            .is_err(),
+        "served past the limit"
+    );
+    // ... until one of the two closes.
+    drop(open.pop());
+    tokio::time::timeout(Duration::from_secs(5), third.read_exact(&mut buf))
+        .await
+        .expect("served after a close")
+        .expect("read");
+    assert_eq!(&buf, b"HTTP/1.1 200");
+}

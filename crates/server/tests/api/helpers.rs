@@ -30,6 +30,7 @@ pub struct Options {
     pub trusted_proxies: Option<String>,
     pub max_running_per_account: Option<usize>,
     pub request_timeout_seconds: Option<u64>,
+    pub max_connections: Option<usize>,
 }
 
 /// A running server and what is needed to talk to it and restart it.
@@ -91,6 +92,7 @@ async fn start(db_url: String, options: Options, dir: Arc<tempfile::TempDir>) ->
         trusted_proxies: options.trusted_proxies.clone(),
         max_running_executions_per_account: options.max_running_per_account,
         request_timeout_seconds: options.request_timeout_seconds,
+        max_connections: options.max_connections,
         ..RawSettings::default()
     })
     .expect("valid test config");
