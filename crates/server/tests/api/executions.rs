@@ -512,3 +512,50 @@ async fn copies_of_a_large_value_fail_at_the_execution_variables_limit() {
     assert!(exec["variables"].get("$flow.key.copy15").is_none());
     assert!(exec["variables"].get("$flow.key.copy14").is_some());
 }
+
+/// Peak resident memory of this process (the server runs in it), in MB.
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+        })
+        .map(|kb| kb / 1024.0)
+        .expect("VmHWM")
+}
+
+#[tokio::test]
+async fn many_doubling_executions_at_once_keep_memory_bounded() {
+    let app = spawn_app().await;
+    let acct = app.create_account(false).await;
+    let flow = save(&app, &acct.key, &doubling_flow(40).to_string()).await;
+    let mut runs = tokio::task::JoinSet::new();
+    for _ in 0..32 {
+        let (http, url, key) = (
+            app.http.clone(),
+            app.url(&format!("/v1/flows/{flow}/executions")),
+            acct.key.clone(),
+        );
+        runs.spawn(async move {
+            http.post(url)
+                .bearer_auth(key)
+                .json(&json!({"contact": "1", "keys": {"$flow.key.v0": "x"}, "wait": true}))
+                .send()
+                .await
+                .expect("send")
+                .json::<Value>()
+                .await
+                .expect("json")
+        });
+    }
+    while let Some(exec) = runs.join_next().await {
+        let exec = exec.expect("run");
+        assert_eq!(exec["status"], "failed", "{}", exec["reason"]);
+    }
+    // Unbounded, one execution alone would need 2^40 bytes. Bounded, 32 at
+    // once stay within a few MB each (the whole test binary shares this peak).
+    let peak = peak_rss_mb();
+    assert!(peak < 1024.0, "peak RSS {peak:.0} MB");
+}
