@@ -191,9 +191,9 @@ async fn queue_depth(http: &reqwest::Client, server: &Server) -> Option<f64> {
         .and_then(|v| v.trim().parse().ok())
 }
 
-/// Creates an account, a default webhook to the receiver and a flow; returns
-/// (account key, flow id).
-async fn provision(http: &reqwest::Client, server: &Server, rx: &Receiver) -> (String, String) {
+/// Creates an account whose default webhook is `end` (a flow-end receiver's
+/// URL); returns its key.
+async fn account_ending_at(http: &reqwest::Client, server: &Server, end: String) -> String {
     let acct = call(
         http,
         server,
@@ -210,10 +210,17 @@ async fn provision(http: &reqwest::Client, server: &Server, rx: &Receiver) -> (S
         reqwest::Method::POST,
         "/v1/webhooks",
         &key,
-        json!({"name": "end", "url": format!("http://{}/end", rx.addr), "is_default": true}),
+        json!({"name": "end", "url": end, "is_default": true}),
     )
     .await;
     assert!(hook["id"].is_string(), "{hook}");
+    key
+}
+
+/// Creates an account, a default webhook to the receiver and a flow; returns
+/// (account key, flow id).
+async fn provision(http: &reqwest::Client, server: &Server, rx: &Receiver) -> (String, String) {
+    let key = account_ending_at(http, server, format!("http://{}/end", rx.addr)).await;
     let flow = http
         .post(format!("http://{}/v1/flows", server.addr))
         .bearer_auth(&key)
@@ -572,25 +579,7 @@ impl Recorder {
 /// Starts an execution that sets `$flow.key.before`, then waits on `/slow`;
 /// returns its uuid once the slow call is in progress.
 async fn start_cut_execution(http: &reqwest::Client, server: &Server, rx: &Recorder) -> String {
-    let acct = call(
-        http,
-        server,
-        reqwest::Method::POST,
-        "/v1/accounts",
-        ADMIN,
-        json!({"name": "cut", "allow_http": true}),
-    )
-    .await;
-    let key = acct["security_id"].as_str().expect("key").to_owned();
-    call(
-        http,
-        server,
-        reqwest::Method::POST,
-        "/v1/webhooks",
-        &key,
-        json!({"name": "end", "url": format!("http://{}/end", rx.addr), "is_default": true}),
-    )
-    .await;
+    let key = account_ending_at(http, server, format!("http://{}/end", rx.addr)).await;
     let flow = json!({"name": "cut", "webhook_on_complete": true, "start": "set",
         "widgets": {
             "set": {"type": "store_variable", "assign": {"$flow.key.before": "set"}, "lines": ["slow"]},

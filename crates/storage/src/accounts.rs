@@ -132,8 +132,12 @@ impl<D: Database> AccountStore for D {
     }
 
     async fn account(&self, id: AccountId) -> Result<Option<AccountRecord>, StoreError> {
-        let id = id.to_string();
-        self.read(move |c| Box::pin(account_by(c, "id", id))).await
+        let cache = self.cache();
+        let load = self.read({
+            let id = id.to_string();
+            move |c| Box::pin(account_by(c, "id", id))
+        });
+        cache.through(&cache.accounts, id, load).await
     }
 
     async fn account_by_security_hash(

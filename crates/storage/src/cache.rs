@@ -1,5 +1,5 @@
 //! A read-through cache of what every request reads and almost nothing writes:
-//! the account behind an API key, a flow's current version, and the webhooks
+//! accounts (by API key and by id), a flow's current version, and the webhooks
 //! (the default one, and each by id for the delivery worker).
 //!
 //! Promises:
@@ -32,6 +32,7 @@ pub(crate) struct Cache {
     /// False while invalidations from other servers could be missed.
     live: AtomicBool,
     pub(crate) accounts_by_hash: Mutex<HashMap<String, Option<AccountRecord>>>,
+    pub(crate) accounts: Mutex<HashMap<AccountId, Option<AccountRecord>>>,
     pub(crate) flows: Mutex<HashMap<(AccountId, FlowId), Option<FlowRecord>>>,
     pub(crate) webhooks: Mutex<HashMap<(AccountId, WebhookId), Option<WebhookRecord>>>,
     pub(crate) default_webhooks: Mutex<HashMap<AccountId, Option<WebhookRecord>>>,
@@ -44,6 +45,7 @@ impl Cache {
             epoch: AtomicU64::new(0),
             live: AtomicBool::new(live),
             accounts_by_hash: Mutex::default(),
+            accounts: Mutex::default(),
             flows: Mutex::default(),
             webhooks: Mutex::default(),
             default_webhooks: Mutex::default(),
@@ -80,6 +82,7 @@ impl Cache {
     pub(crate) fn clear(&self) {
         self.epoch.fetch_add(1, Ordering::AcqRel);
         lock(&self.accounts_by_hash).clear();
+        lock(&self.accounts).clear();
         lock(&self.flows).clear();
         lock(&self.webhooks).clear();
         lock(&self.default_webhooks).clear();
