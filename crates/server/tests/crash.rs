@@ -698,3 +698,55 @@ async fn sigkill_during_a_slow_widget_sends_the_message_on_sqlite() {
     server.child.kill().expect("stop");
     let _ = server.child.wait();
 }
+
+/// Two live servers on one PostgreSQL database share the outbox: executions
+/// started on both are each delivered exactly once (claims skip what the other
+/// server holds), and neither loses any.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_on_postgres_deliver_each_message_once() {
+    let dir_a = tempfile::tempdir().expect("tempdir");
+    let dir_b = tempfile::tempdir().expect("tempdir");
+    let Some(db) = database("postgres", dir_a.path()).await else {
+        return;
+    };
+    let rx = Receiver::start().await;
+    *rx.status.lock().expect("lock") = 200;
+    let http = reqwest::Client::new();
+    let mut a = start_server(&db, dir_a.path(), 30);
+    let mut b = start_server(&db, dir_b.path(), 30);
+    let (key, flow) = provision(&http, &a, &rx).await;
+    tokio::join!(
+        enqueue(&http, &a, &key, &flow, 1000),
+        enqueue(&http, &b, &key, &flow, 1000)
+    );
+    wait_delivered(&rx, 2000, Duration::from_secs(120)).await;
+    assert_eq!(rx.delivered(), 2000, "none missing");
+    assert_eq!(rx.duplicates(), 0, "none sent twice");
+    // The outbox agrees: every message delivered, each at its first attempt.
+    let store = flowhook_storage::connect(&db).await.expect("store");
+    let account = store
+        .account_by_security_hash(
+            &flowhook_core::account::SecurityId::parse(&key)
+                .expect("key")
+                .lookup_hash(),
+        )
+        .await
+        .expect("account")
+        .expect("exists");
+    let filter = flowhook_storage::DeliveryFilter {
+        limit: 10_000,
+        ..Default::default()
+    };
+    let outbox = store.deliveries(account.id, &filter).await.expect("outbox");
+    assert_eq!(outbox.len(), 2000);
+    assert!(
+        outbox
+            .iter()
+            .all(|d| d.status == "delivered" && d.attempts == 1),
+        "each delivered by one attempt of one server"
+    );
+    for server in [&mut a, &mut b] {
+        server.child.kill().expect("stop");
+        let _ = server.child.wait();
+    }
+}
