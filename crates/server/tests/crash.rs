@@ -537,11 +537,16 @@ impl Recorder {
         let app = axum::Router::new()
             .route(
                 "/slow",
-                axum::routing::get(move || {
+                axum::routing::get(move |query: axum::extract::RawQuery| {
                     let n = n.clone();
+                    // `/slow?ms=N` answers after N ms instead of a minute.
+                    let ms = query
+                        .0
+                        .and_then(|q| q.strip_prefix("ms=").and_then(|v| v.parse().ok()))
+                        .unwrap_or(60_000);
                     async move {
                         *n.lock().expect("lock") += 1;
-                        tokio::time::sleep(Duration::from_secs(60)).await;
+                        tokio::time::sleep(Duration::from_millis(ms)).await;
                         "late"
                     }
                 }),
@@ -576,14 +581,24 @@ impl Recorder {
     }
 }
 
-/// Starts an execution that sets `$flow.key.before`, then waits on `/slow`;
-/// returns its uuid once the slow call is in progress.
+/// Starts an execution that sets `$flow.key.before`, then waits on `/slow`
+/// (a minute); returns its uuid once the slow call is in progress.
 async fn start_cut_execution(http: &reqwest::Client, server: &Server, rx: &Recorder) -> String {
+    start_slow_execution(http, server, rx, "").await
+}
+
+/// The same, with `/slow` answering as `query` says (`?ms=N`).
+async fn start_slow_execution(
+    http: &reqwest::Client,
+    server: &Server,
+    rx: &Recorder,
+    query: &str,
+) -> String {
     let key = account_ending_at(http, server, format!("http://{}/end", rx.addr)).await;
     let flow = json!({"name": "cut", "webhook_on_complete": true, "start": "set",
         "widgets": {
             "set": {"type": "store_variable", "assign": {"$flow.key.before": "set"}, "lines": ["slow"]},
-            "slow": {"type": "webhook", "request": {"method": "GET", "url": format!("http://{}/slow", rx.addr)},
+            "slow": {"type": "webhook", "request": {"method": "GET", "url": format!("http://{}/slow{query}", rx.addr)},
                      "response": {"timeout_seconds": 60}, "lines": [null, null]}}});
     let flow = call(http, server, reqwest::Method::POST, "/v1/flows", &key, flow).await;
     let flow = flow["id"].as_str().unwrap_or_else(|| panic!("{flow}"));
@@ -749,4 +764,42 @@ async fn two_servers_on_postgres_deliver_each_message_once() {
         server.child.kill().expect("stop");
         let _ = server.child.wait();
     }
+}
+
+/// SIGTERM while a widget waits, but within the grace period: the execution
+/// finishes normally before the server exits, and its message says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_a_running_execution_finish_within_the_grace_period() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = format!("sqlite://{}", dir.path().join("flowhook.db").display());
+    let rx = Recorder::start().await;
+    let http = reqwest::Client::new();
+    let grace = [("FLOWHOOK_SHUTDOWN_GRACE_SECONDS", "20")];
+    let mut server = start_server_with(&db, dir.path(), 30, &grace);
+    let uuid = start_slow_execution(&http, &server, &rx, "?ms=1500").await;
+    let pid = server.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill")
+            .success()
+    );
+    let status = server.child.wait().expect("exits");
+    assert!(status.success(), "clean exit: {status:?}");
+    // It ended before the exit: completed, not interrupted.
+    let store = flowhook_storage::connect(&db).await.expect("store");
+    let id = flowhook_core::ids::ExecutionId::parse(&uuid).expect("uuid");
+    let accounts = store.accounts().await.expect("accounts");
+    let exec = store
+        .execution(accounts[0].id, id)
+        .await
+        .expect("read")
+        .expect("stored");
+    assert_eq!(exec.status, "completed", "{:?}", exec.reason);
+    drop(store);
+    let mut server = start_server(&db, dir.path(), 30);
+    assert_message_after_cut(&rx, &uuid).await;
+    server.child.kill().expect("stop");
+    let _ = server.child.wait();
 }

@@ -223,3 +223,53 @@ async fn connections_past_the_limit_wait_until_one_closes() {
         .expect("read");
     assert_eq!(&buf, b"HTTP/1.1 200");
 }
+
+#[tokio::test]
+async fn the_server_over_its_running_limit_gets_429() {
+    let rx = TestReceiver::start().await;
+    rx.on(
+        "/slow",
+        Reply::json(200, "{}").delayed(Duration::from_secs(3)),
+    );
+    let app = spawn_with(
+        Db::Sqlite,
+        Options {
+            allow_cidrs: Some("127.0.0.1/32".into()),
+            max_running: Some(1),
+            ..Options::default()
+        },
+    )
+    .await
+    .expect("sqlite");
+    let (a, b) = (
+        app.create_account(true).await,
+        app.create_account(true).await,
+    );
+    let mut flows = Vec::new();
+    for acct in [&a, &b] {
+        let (_, saved) = app
+            .call(
+                Method::POST,
+                "/v1/flows",
+                &acct.key,
+                Some(slow_flow(&rx.url("/slow"))),
+            )
+            .await;
+        flows.push(saved["id"].as_str().expect("id").to_owned());
+    }
+    assert_eq!(start(&app, &a.key, &flows[0], false).await.status(), 202);
+    let refused = start(&app, &b.key, &flows[1], false).await;
+    assert_eq!(
+        refused.status(),
+        429,
+        "another account, but the server is full"
+    );
+    let problem: serde_json::Value = refused.json().await.expect("problem");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .expect("detail")
+            .contains("this server"),
+        "{problem}"
+    );
+}

@@ -28,6 +28,7 @@ pub struct Options {
     pub master_key: Option<String>,
     /// FLOWHOOK_TRUSTED_PROXIES.
     pub trusted_proxies: Option<String>,
+    pub max_running: Option<usize>,
     pub max_running_per_account: Option<usize>,
     pub request_timeout_seconds: Option<u64>,
     pub max_connections: Option<usize>,
@@ -90,6 +91,7 @@ async fn start(db_url: String, options: Options, dir: Arc<tempfile::TempDir>) ->
         egress_allow_cidrs: options.allow_cidrs.clone(),
         retry_schedule: options.retry_schedule.clone(),
         trusted_proxies: options.trusted_proxies.clone(),
+        max_running_executions: options.max_running,
         max_running_executions_per_account: options.max_running_per_account,
         request_timeout_seconds: options.request_timeout_seconds,
         max_connections: options.max_connections,
