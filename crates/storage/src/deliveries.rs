@@ -214,6 +214,23 @@ fn delivery_from_row(row: &Row) -> Result<DeliveryRecord, StoreError> {
     })
 }
 
+/// Records an attempt's outcome on its delivery, only while `$2` holds its lease.
+const RECORD_ATTEMPT: &str = "UPDATE deliveries SET status = $3, attempts = attempts + 1, round_attempts = round_attempts + 1,
+        next_attempt_at = $4, last_status = $5, last_error = $6, delivered_at = $7, updated_at = $8,
+        lease_owner = NULL, lease_until = NULL
+    WHERE id = $1 AND lease_owner = $2";
+
+/// [`RECORD_ATTEMPT`] and the attempt's row (attempt `$9`, duration `$10`,
+/// response `$11`) in one PostgreSQL statement: the row is inserted only if the
+/// lease still held.
+const RECORD_ATTEMPT_POSTGRES: &str = "WITH held AS (
+        UPDATE deliveries SET status = $3, attempts = attempts + 1, round_attempts = round_attempts + 1,
+            next_attempt_at = $4, last_status = $5, last_error = $6, delivered_at = $7, updated_at = $8,
+            lease_owner = NULL, lease_until = NULL
+        WHERE id = $1 AND lease_owner = $2 RETURNING id)
+    INSERT INTO delivery_attempts (delivery_id, attempt, at, status, duration_us, response, error)
+    SELECT $1, $9, $8, $5, $10, $11, $6 FROM held";
+
 /// Inserts a delivery (`finish_execution` runs it in the execution's unit of
 /// work), with [`insert_params`].
 pub(crate) const INSERT: &str = "INSERT INTO deliveries (id, account_id, webhook_id, execution_id, msg_id, payload, status, attempts, round_attempts, next_attempt_at, last_status, last_error, created_at, updated_at, delivered_at)
@@ -291,18 +308,15 @@ impl<D: Database> DeliveryStore for D {
             &a.response,
             &a.error
         ];
+        if D::KIND == Backend::Postgres {
+            // One statement, atomic by itself: no BEGIN/COMMIT round trips.
+            let mut both = update;
+            both.extend(params![a.attempt, a.duration_us, &a.response]);
+            return Ok(write_one(self, RECORD_ATTEMPT_POSTGRES, both).await? == 1);
+        }
         self.write(move |c| {
             Box::pin(async move {
-                let updated = c
-                    .exec(
-                        "UPDATE deliveries SET status = $3, attempts = attempts + 1, round_attempts = round_attempts + 1,
-                            next_attempt_at = $4, last_status = $5, last_error = $6, delivered_at = $7, updated_at = $8,
-                            lease_owner = NULL, lease_until = NULL
-                         WHERE id = $1 AND lease_owner = $2",
-                        &update,
-                    )
-                    .await?;
-                if updated == 0 {
+                if c.exec(RECORD_ATTEMPT, &update).await? == 0 {
                     return Ok(false);
                 }
                 c.exec(

@@ -8,7 +8,7 @@ use flowhook_core::ids::{AccountId, ExecutionId};
 
 use crate::db::{Conn, Database, Row, Value, conflict_means, params, write_one};
 use crate::deliveries::DeliveryRecord;
-use crate::{StoreError, corrupt, now_millis};
+use crate::{Backend, StoreError, corrupt, now_millis};
 
 /// A stored execution. JSON columns are kept as `serde_json::Value`s; the engine
 /// owns their shape.
@@ -143,6 +143,20 @@ pub trait ExecutionStore {
     ) -> Result<(), StoreError>;
 }
 
+/// Ends a running execution (the status guard: only a `running` one ends).
+const FINISH: &str =
+    "UPDATE executions SET status = $3, reason = $4, variables = $5, persisted = $6, trace = $7,
+    finished_at = $8 WHERE account_id = $1 AND id = $2 AND status = 'running'";
+
+/// [`FINISH`] and the outbox row ($9…$23, as `deliveries::insert_params`) in
+/// one PostgreSQL statement: the row is inserted only if the execution ended.
+const FINISH_WITH_DELIVERY_POSTGRES: &str = "WITH ended AS (
+        UPDATE executions SET status = $3, reason = $4, variables = $5, persisted = $6, trace = $7,
+            finished_at = $8 WHERE account_id = $1 AND id = $2 AND status = 'running' RETURNING id)
+    INSERT INTO deliveries (id, account_id, webhook_id, execution_id, msg_id, payload, status, attempts,
+        round_attempts, next_attempt_at, last_status, last_error, created_at, updated_at, delivered_at)
+    SELECT $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23 FROM ended";
+
 const COLUMNS: &str = "id, account_id, flow_id, flow_version, contact, status, reason, call, recordings, variables, persisted, trace, started_at, finished_at";
 
 fn execution_from_row(row: &Row) -> Result<ExecutionRecord, StoreError> {
@@ -213,22 +227,22 @@ impl<D: Database> ExecutionStore for D {
             e.trace.to_string(),
             e.finished_at.unwrap_or_else(now_millis)
         ];
-        let insert = delivery.map(crate::deliveries::insert_params);
+        let Some(delivery) = delivery else {
+            return Ok(write_one(self, FINISH, update).await? == 1);
+        };
+        let insert = crate::deliveries::insert_params(delivery);
+        if D::KIND == Backend::Postgres {
+            // One statement, atomic by itself: no BEGIN/COMMIT round trips.
+            let mut both = update;
+            both.extend(insert);
+            return Ok(write_one(self, FINISH_WITH_DELIVERY_POSTGRES, both).await? == 1);
+        }
         self.write(move |c| {
             Box::pin(async move {
-                let ended = c
-                    .exec(
-                        "UPDATE executions SET status = $3, reason = $4, variables = $5, persisted = $6, trace = $7,
-                            finished_at = $8 WHERE account_id = $1 AND id = $2 AND status = 'running'",
-                        &update,
-                    )
-                    .await?;
-                if ended == 0 {
+                if c.exec(FINISH, &update).await? == 0 {
                     return Ok(false);
                 }
-                if let Some(insert) = insert {
-                    c.exec(crate::deliveries::INSERT, &insert).await?;
-                }
+                c.exec(crate::deliveries::INSERT, &insert).await?;
                 Ok(true)
             })
         })

@@ -420,6 +420,32 @@ on_both!(
         let mut late = failed.clone();
         late.status = "completed".into();
         assert!(!store.finish_execution(&late, None).await.expect("late end"));
+        let message = flowhook_storage::DeliveryRecord::new(
+            acct,
+            flowhook_core::ids::WebhookId::generate(),
+            late.id,
+            "{}".into(),
+        );
+        assert!(
+            !store
+                .finish_execution(&late, Some(&message))
+                .await
+                .expect("late end"),
+            "a late end with a message ends nothing"
+        );
+        let all = flowhook_storage::DeliveryFilter {
+            limit: 100,
+            ..Default::default()
+        };
+        assert!(
+            store
+                .deliveries(acct, &all)
+                .await
+                .expect("outbox")
+                .iter()
+                .all(|d| d.execution_id != late.id),
+            "and enqueues nothing"
+        );
         assert_eq!(
             store
                 .execution(acct, second.id)
