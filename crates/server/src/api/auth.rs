@@ -68,13 +68,24 @@ async fn account_for(
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip())
         .ok_or_else(|| ApiError::internal("the server was started without peer addresses"))?;
+    if account.whitelist.entries().is_empty() {
+        return Ok(account);
+    }
+    // Every header line counts: one that is not text makes the chain
+    // unreadable (and refused), never skipped.
     let forwarded: Vec<&str> = parts
         .headers
         .get_all("x-forwarded-for")
         .iter()
-        .filter_map(|v| v.to_str().ok())
+        .map(|v| std::str::from_utf8(v.as_bytes()).unwrap_or("\u{0}"))
         .collect();
-    let peer = client_address(peer, &forwarded, &state.config.trusted_proxies);
+    let Some(peer) = client_address(peer, &forwarded, &state.config.trusted_proxies) else {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "IP_NOT_WHITELISTED",
+            "the call came through a trusted proxy that did not say, readably, who made it",
+        ));
+    };
     if !account.whitelist.allows(peer) {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -89,13 +100,15 @@ async fn account_for(
 /// nearest address of `X-Forwarded-For` (read from its end, which the nearest
 /// proxy wrote) that is not a trusted proxy. Each trusted proxy appends the
 /// address it was called from, so whatever a client wrote itself sits to the
-/// left of that and is never believed. An entry that is not an address ends
-/// the walk at the last address believed.
-pub fn client_address(peer: IpAddr, forwarded_for: &[&str], trusted: &[IpNet]) -> IpAddr {
+/// left of that and is never believed.
+///
+/// Fails closed: `None` when a trusted proxy gives no header, an entry that is
+/// not an address is reached before an untrusted one, or every entry is a
+/// trusted proxy — the caller is then unknown, and never the proxy itself.
+pub fn client_address(peer: IpAddr, forwarded_for: &[&str], trusted: &[IpNet]) -> Option<IpAddr> {
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
-    let mut client = peer;
-    if !is_trusted(&client) {
-        return client;
+    if !is_trusted(&peer) {
+        return Some(peer);
     }
     let hops = forwarded_for
         .iter()
@@ -103,15 +116,12 @@ pub fn client_address(peer: IpAddr, forwarded_for: &[&str], trusted: &[IpNet]) -
         .map(str::trim)
         .collect::<Vec<_>>();
     for hop in hops.into_iter().rev() {
-        let Some(ip) = parse_hop(hop) else {
-            return client;
-        };
-        client = ip;
-        if !is_trusted(&client) {
-            break;
+        let ip = parse_hop(hop)?;
+        if !is_trusted(&ip) {
+            return Some(ip);
         }
     }
-    client
+    None
 }
 
 /// An address of `X-Forwarded-For`: bare, or `[v6]`, with an optional port.
@@ -176,50 +186,57 @@ mod tests {
         // No trusted proxies: the peer, whatever the header says.
         assert_eq!(
             client_address(ip("127.0.0.1"), &["127.0.0.2"], &none),
-            ip("127.0.0.1")
+            Some(ip("127.0.0.1"))
         );
         // An untrusted peer is the client even with proxies configured.
         assert_eq!(
             client_address(ip("127.0.0.5"), &["127.0.0.2"], &proxies),
-            ip("127.0.0.5")
+            Some(ip("127.0.0.5"))
         );
         // A trusted proxy: the address it appended.
         assert_eq!(
             client_address(ip("127.0.0.1"), &["127.0.0.2"], &proxies),
-            ip("127.0.0.2")
+            Some(ip("127.0.0.2"))
         );
         // What the client wrote itself sits left of that and is ignored.
         assert_eq!(
             client_address(ip("127.0.0.1"), &["127.0.0.9, 127.0.0.3"], &proxies),
-            ip("127.0.0.3")
+            Some(ip("127.0.0.3"))
         );
         assert_eq!(
             client_address(ip("127.0.0.1"), &["127.0.0.9", "127.0.0.3"], &proxies),
-            ip("127.0.0.3"),
+            Some(ip("127.0.0.3")),
             "several headers read as one list"
         );
         // A chain of trusted proxies is walked through.
         assert_eq!(
             client_address(ip("127.0.0.1"), &["127.0.0.4, 127.0.0.1"], &proxies),
-            ip("127.0.0.4")
+            Some(ip("127.0.0.4"))
         );
-        // Garbage stops the walk at the last address believed; ports and brackets are read.
+        // Garbage before an untrusted address fails closed (never the proxy
+        // itself); ports and brackets are read.
         assert_eq!(
             client_address(ip("127.0.0.1"), &["nonsense"], &proxies),
-            ip("127.0.0.1")
+            None
+        );
+        assert_eq!(
+            client_address(ip("127.0.0.1"), &["127.0.0.2, \u{0}"], &proxies),
+            None,
+            "a header line that is not text (read as NUL) is not skipped"
         );
         assert_eq!(
             client_address(ip("127.0.0.1"), &["127.0.0.6:4711"], &proxies),
-            ip("127.0.0.6")
+            Some(ip("127.0.0.6"))
         );
         assert_eq!(
             client_address(ip("127.0.0.1"), &["[::1]:80"], &proxies),
-            ip("::1")
+            Some(ip("::1"))
         );
-        // No header: the proxy itself.
+        // No header, or only trusted proxies in it: the caller is unknown.
+        assert_eq!(client_address(ip("127.0.0.1"), &[], &proxies), None);
         assert_eq!(
-            client_address(ip("127.0.0.1"), &[], &proxies),
-            ip("127.0.0.1")
+            client_address(ip("127.0.0.1"), &["127.0.0.1"], &proxies),
+            None
         );
     }
 }

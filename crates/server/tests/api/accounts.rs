@@ -238,6 +238,37 @@ async fn forwarded_for_counts_only_from_a_trusted_proxy() {
             whitelist_status(&app, &acct.key, Some("127.0.0.2, 127.0.0.3")).await,
             403
         );
+        if trusted.is_some() {
+            // Whitelisting the proxy's own address does not let in whoever
+            // hides the chain: no header, or one that is not text, is refused.
+            let put = app
+                .http
+                .put(app.url("/v1/whitelist"))
+                .bearer_auth(&acct.key)
+                .header("x-forwarded-for", "127.0.0.2")
+                .json(&json!({"entries": ["127.0.0.2/32", "127.0.0.1/32"]}))
+                .send()
+                .await
+                .expect("send");
+            assert_eq!(put.status(), 200);
+            assert_eq!(
+                whitelist_status(&app, &acct.key, None).await,
+                403,
+                "the proxy alone is not a caller"
+            );
+            let unreadable = app
+                .http
+                .get(app.url("/v1/whitelist"))
+                .bearer_auth(&acct.key)
+                .header(
+                    "x-forwarded-for",
+                    reqwest::header::HeaderValue::from_bytes(b"\xff").expect("obs-text"),
+                )
+                .send()
+                .await
+                .expect("send");
+            assert_eq!(unreadable.status(), 403);
+        }
     }
 }
 
