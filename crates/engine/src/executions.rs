@@ -14,7 +14,7 @@ use flowhook_core::flow::{Flow, parse_flow, secrets};
 use flowhook_core::flow_end::{FlowEndPayload, Recording};
 use flowhook_core::ids::{AccountId, ExecutionId};
 use flowhook_core::secret::MasterKey;
-use flowhook_core::vars::{Namespace, Variables};
+use flowhook_core::vars::Variables;
 use flowhook_storage::{
     AccountRecord, DeliveryRecord, ExecutionRecord, FlowRecord, Store, StoreError,
 };
@@ -129,6 +129,10 @@ pub const PRESUMED_GONE_AFTER: Duration = Duration::from_secs(60);
 
 /// The reason of an execution whose server stopped while it ran.
 pub const INTERRUPTED: &str = "interrupted: its server stopped while it ran";
+/// The reason of an execution still running when a shutdown's grace period
+/// ended.
+pub const SHUTDOWN_INTERRUPTED: &str =
+    "interrupted: the server stopped and its shutdown grace period ended first";
 
 /// Largest number of parsed flows kept; the cache is simply emptied when full.
 const FLOW_CACHE_SIZE: usize = 1024;
@@ -148,6 +152,8 @@ pub struct Executions {
     admission: Admission,
     /// Requests sent without waiting whose outcome is not yet in the trace.
     background: Arc<(std::sync::atomic::AtomicUsize, Notify)>,
+    /// A sweep of silent servers' executions is running.
+    sweeping: std::sync::atomic::AtomicBool,
 }
 
 impl Executions {
@@ -167,6 +173,7 @@ impl Executions {
             live: Arc::default(),
             admission: Admission::default(),
             background: Arc::default(),
+            sweeping: Default::default(),
         }
     }
 
@@ -241,10 +248,7 @@ impl Executions {
         }
         // Admitted before anything is stored: a refused start leaves no trace.
         let live = self.admit(account.id, input.id, hangup.clone())?;
-        let initial: Variables = Runner::initial_variables(&input)
-            .into_iter()
-            .filter(|(k, _)| k.namespace() != Namespace::Sys)
-            .collect();
+        let initial = crate::runner::visible(&Runner::initial_variables(&input));
         let record = ExecutionRecord {
             call: serde_json::to_value(&request.call).unwrap_or_default(),
             recordings: request.recordings,
@@ -306,6 +310,13 @@ impl Executions {
     pub async fn drain(&self, grace: Duration) -> usize {
         let deadline = tokio::time::Instant::now() + grace;
         loop {
+            // Listening before looking, so a change in between is not missed.
+            let live_changed = self.live.1.notified();
+            let background_changed = self.background.1.notified();
+            let mut live_changed = std::pin::pin!(live_changed);
+            let mut background_changed = std::pin::pin!(background_changed);
+            live_changed.as_mut().enable();
+            background_changed.as_mut().enable();
             let idle = lock(&self.live).runs.is_empty();
             let quiet = self.background.0.load(std::sync::atomic::Ordering::Acquire) == 0;
             if idle && quiet {
@@ -313,8 +324,8 @@ impl Executions {
             }
             let changed = async {
                 tokio::select! {
-                    _ = self.live.1.notified() => {}
-                    _ = self.background.1.notified() => {}
+                    _ = live_changed => {}
+                    _ = background_changed => {}
                 }
             };
             if tokio::time::timeout_at(deadline, changed).await.is_err() {
@@ -335,7 +346,7 @@ impl Executions {
         for (account, id) in ids {
             match self.store.execution(account, id).await {
                 Ok(Some(record)) if record.status == "running" => {
-                    if self.end_interrupted(record, reason).await {
+                    if self.end_interrupted(record, reason, None).await {
                         ended += 1;
                     }
                 }
@@ -350,23 +361,44 @@ impl Executions {
 
     /// Ends a `running` execution whose run is gone as failed, with `reason`
     /// and the variables it had stored, and enqueues its flow-end message when
-    /// its flow asks for one. False if it had ended meanwhile.
-    async fn end_interrupted(&self, mut record: ExecutionRecord, reason: &str) -> bool {
+    /// its flow asks for one. With `silent_before` (a sweep), only if it is
+    /// still silent since then. False if it did not end.
+    async fn end_interrupted(
+        &self,
+        mut record: ExecutionRecord,
+        reason: &str,
+        silent_before: Option<i64>,
+    ) -> bool {
         record.status = "failed".into();
         record.reason = Some(reason.to_owned());
         record.finished_at = Some(flowhook_storage::now_millis());
         let delivery = match self.interrupted_message(&record).await {
             Ok(d) => d,
-            Err(e) => {
-                tracing::warn!(execution = %record.id, error = %e, "cannot build the flow-end message of an interrupted execution");
+            // Its flow no longer validates: no message can be built, ever.
+            Err(ExecutionError::InvalidFlow(e)) => {
+                tracing::warn!(execution = %record.id, error = %e, "an interrupted execution's flow no longer validates; it ends without its flow-end message");
                 None
             }
+            // Storage failed for now: leave it running, so the next sweep (or
+            // start) ends it with its message rather than without.
+            Err(e) => {
+                tracing::warn!(execution = %record.id, error = %e, "cannot build the flow-end message of an interrupted execution yet");
+                return false;
+            }
         };
-        match self
-            .store
-            .finish_execution(&record, delivery.as_ref())
-            .await
-        {
+        let ended = match silent_before {
+            Some(before) => {
+                self.store
+                    .end_if_silent(&record, delivery.as_ref(), before)
+                    .await
+            }
+            None => {
+                self.store
+                    .finish_execution(&record, delivery.as_ref())
+                    .await
+            }
+        };
+        match ended {
             Ok(ended) => {
                 if ended && delivery.is_some() {
                     self.wake_deliveries.notify_one();
@@ -445,6 +477,11 @@ impl Executions {
             .store
             .finish_execution(&record, delivery.as_ref())
             .await?;
+        if ended && !background.is_empty() {
+            // Counted before the run leaves the live set, so a shutdown never
+            // sees this server idle while a request is still to be sent.
+            self.record_background(record.account_id, record.id, background);
+        }
         drop(live);
         if !ended {
             // A sweep (or the end of a shutdown's grace period) ended it first;
@@ -458,9 +495,6 @@ impl Executions {
         }
         if delivery.is_some() {
             self.wake_deliveries.notify_one();
-        }
-        if !background.is_empty() {
-            self.record_background(record.account_id, record.id, background);
         }
         // Completed executions are the bulk of the traffic: logging each one
         // cost ~5% of the server's CPU under load. Failures stay visible.
@@ -526,14 +560,27 @@ impl Executions {
             if *stop.borrow() {
                 return;
             }
-            self.heartbeat_and_sweep(flowhook_storage::now_millis())
-                .await;
+            let now = flowhook_storage::now_millis();
+            self.heartbeat(now).await;
+            // The sweep runs on its own, so a long one (a server died with
+            // thousands running) never delays this server's own heartbeats.
+            if !self
+                .sweeping
+                .swap(true, std::sync::atomic::Ordering::AcqRel)
+            {
+                let this = self.clone();
+                tokio::spawn(async move {
+                    this.end_silent(now - PRESUMED_GONE_AFTER.as_millis() as i64)
+                        .await;
+                    this.sweeping
+                        .store(false, std::sync::atomic::Ordering::Release);
+                });
+            }
         }
     }
 
-    /// One round of [`Executions::maintain`] at time `now`: heartbeat this
-    /// server's live executions, then end those silent for too long.
-    pub async fn heartbeat_and_sweep(&self, now: i64) {
+    /// Records that this server's live executions are alive at `now`.
+    async fn heartbeat(&self, now: i64) {
         let live: Vec<ExecutionId> = lock(&self.live).runs.keys().copied().collect();
         if let Err(e) = self
             .store
@@ -542,6 +589,12 @@ impl Executions {
         {
             tracing::warn!(error = %e, "cannot record execution heartbeats");
         }
+    }
+
+    /// One round of [`Executions::maintain`] at time `now`: heartbeat this
+    /// server's live executions, then end those silent for too long.
+    pub async fn heartbeat_and_sweep(&self, now: i64) {
+        self.heartbeat(now).await;
         let before = now - PRESUMED_GONE_AFTER.as_millis() as i64;
         self.end_silent(before).await;
     }
@@ -563,7 +616,10 @@ impl Executions {
             let full = batch.len() == 200;
             let mut progress = false;
             for record in batch {
-                if self.end_interrupted(record, INTERRUPTED).await {
+                if self
+                    .end_interrupted(record, INTERRUPTED, Some(before))
+                    .await
+                {
                     ended += 1;
                     progress = true;
                 }

@@ -117,7 +117,8 @@ pub struct RawSettings {
     )]
     pub max_running_executions_per_account: Option<usize>,
 
-    /// Open HTTP connections at once; more wait until one closes [default: 10000].
+    /// Open HTTP connections at once; more wait until one closes. Keep it below
+    /// the process's file-descriptor limit (`ulimit -n`) [default: 1000].
     #[arg(long, env = "FLOWHOOK_MAX_CONNECTIONS", value_name = "N")]
     pub max_connections: Option<usize>,
 
@@ -443,7 +444,7 @@ impl Config {
             }
         };
 
-        let max_connections = match raw.max_connections.unwrap_or(10_000) {
+        let max_connections = match raw.max_connections.unwrap_or(1_000) {
             0 => return Err(bad("max_connections", "must be at least 1")),
             n => n,
         };

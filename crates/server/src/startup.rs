@@ -103,6 +103,8 @@ impl Application {
         use axum::serve::ListenerExt as _;
         let listener =
             crate::connections::Limited::new(self.listener, self.state.config.max_connections)
+                // Through `tap_io`, axum knows the peer address of our listener's
+                // connections (`ConnectInfo<SocketAddr>`); the tap itself does nothing.
                 .tap_io(|_| {});
         let serve = axum::serve(
             listener,
@@ -137,9 +139,7 @@ impl Application {
         let left = executions.drain(deadline).await;
         if left > 0 {
             let ended = executions
-                .interrupt_running(
-                    "interrupted: the server stopped and its shutdown grace period ended first",
-                )
+                .interrupt_running(flowhook_engine::executions::SHUTDOWN_INTERRUPTED)
                 .await;
             tracing::warn!(
                 left,

@@ -678,6 +678,21 @@ async fn sigterm_during_a_slow_widget(kind: &str) {
         stopped.elapsed() >= Duration::from_secs(1),
         "the execution got its grace period"
     );
+    // The stopping server ended it itself, not the next start.
+    let store = flowhook_storage::connect(&db).await.expect("store");
+    let account = store.accounts().await.expect("accounts")[0].id;
+    let id = flowhook_core::ids::ExecutionId::parse(&uuid).expect("uuid");
+    let exec = store
+        .execution(account, id)
+        .await
+        .expect("read")
+        .expect("stored");
+    assert_eq!(exec.status, "failed");
+    assert_eq!(
+        exec.reason.as_deref(),
+        Some(flowhook_engine::executions::SHUTDOWN_INTERRUPTED)
+    );
+    drop(store);
     let mut server = start_server_with(&db, dir.path(), 7, &grace);
     assert_message_after_cut(&rx, &uuid).await;
     server.child.kill().expect("stop");

@@ -256,25 +256,34 @@ pub(crate) async fn write_config_one<D: Database>(
 /// Runs a write to what the cache holds (accounts, flows, webhooks): the
 /// change is announced to other servers in the same transaction, and this
 /// server's cache is emptied once it committed. Every such write goes here.
+///
+/// It runs as its own task, so a caller that stops waiting (a request cut by
+/// its deadline or its client) cannot skip the emptying after a commit that
+/// happens anyway.
 pub(crate) async fn write_config<D: Database, T: Send + 'static>(
     db: &D,
     work: impl Work<D::Conn, T>,
 ) -> Result<T, StoreError> {
-    let result = db
-        .write(move |c| {
-            Box::pin(async move {
-                let value = work(&mut *c).await?;
-                D::announce_change(c).await?;
-                Ok(value)
+    let db = db.clone();
+    tokio::spawn(async move {
+        let result = db
+            .write(move |c| {
+                Box::pin(async move {
+                    let value = work(&mut *c).await?;
+                    D::announce_change(c).await?;
+                    Ok(value)
+                })
             })
-        })
-        .await;
-    db.cache().clear();
-    result
+            .await;
+        db.cache().clear();
+        result
+    })
+    .await
+    .map_err(|e| StoreError::Database(format!("a configuration write stopped: {e}")))?
 }
 
 /// A database: where units of work run.
-pub(crate) trait Database: Send + Sync + 'static {
+pub(crate) trait Database: Clone + Send + Sync + 'static {
     type Conn: Conn;
     /// Which database this is, for the few statements that differ.
     const KIND: crate::Backend;

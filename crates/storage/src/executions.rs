@@ -84,6 +84,16 @@ pub trait ExecutionStore {
         exec: &ExecutionRecord,
         delivery: Option<&DeliveryRecord>,
     ) -> Result<bool, StoreError>;
+    /// [`ExecutionStore::finish_execution`] for a sweep: ends the execution
+    /// only if it is still `running` **and** still silent (no heartbeat, or
+    /// start, since `silent_before`), so a server that heartbeated meanwhile
+    /// keeps it.
+    async fn end_if_silent(
+        &self,
+        exec: &ExecutionRecord,
+        delivery: Option<&DeliveryRecord>,
+        silent_before: i64,
+    ) -> Result<bool, StoreError>;
     /// Stores the variables of a running execution as they stand (progress, so
     /// that an interrupted execution's flow-end message carries them).
     async fn save_progress(
@@ -143,19 +153,63 @@ pub trait ExecutionStore {
     ) -> Result<(), StoreError>;
 }
 
-/// Ends a running execution (the status guard: only a `running` one ends).
+/// Ends a running execution (the status guard: only a `running` one ends;
+/// with `$9`, only one silent since then).
 const FINISH: &str =
     "UPDATE executions SET status = $3, reason = $4, variables = $5, persisted = $6, trace = $7,
-    finished_at = $8 WHERE account_id = $1 AND id = $2 AND status = 'running'";
+    finished_at = $8 WHERE account_id = $1 AND id = $2 AND status = 'running'
+      AND ($9 IS NULL OR COALESCE(heartbeat_at, started_at) < $9)";
 
-/// [`FINISH`] and the outbox row ($9…$23, as `deliveries::insert_params`) in
+/// [`FINISH`] and the outbox row ($10…$24, as `deliveries::insert_params`) in
 /// one PostgreSQL statement: the row is inserted only if the execution ended.
 const FINISH_WITH_DELIVERY_POSTGRES: &str = "WITH ended AS (
         UPDATE executions SET status = $3, reason = $4, variables = $5, persisted = $6, trace = $7,
-            finished_at = $8 WHERE account_id = $1 AND id = $2 AND status = 'running' RETURNING id)
+            finished_at = $8 WHERE account_id = $1 AND id = $2 AND status = 'running'
+              AND ($9 IS NULL OR COALESCE(heartbeat_at, started_at) < $9) RETURNING id)
     INSERT INTO deliveries (id, account_id, webhook_id, execution_id, msg_id, payload, status, attempts,
         round_attempts, next_attempt_at, last_status, last_error, created_at, updated_at, delivered_at)
-    SELECT $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23 FROM ended";
+    SELECT $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24 FROM ended";
+
+/// Ends an execution with its flow-end message, if any, in one unit of work;
+/// whether it ended (see [`FINISH`]).
+async fn end<D: Database>(
+    db: &D,
+    e: &ExecutionRecord,
+    delivery: Option<&DeliveryRecord>,
+    silent_before: Option<i64>,
+) -> Result<bool, StoreError> {
+    let update = params![
+        e.account_id.to_string(),
+        e.id.to_string(),
+        &e.status,
+        &e.reason,
+        e.variables.to_string(),
+        e.persisted.to_string(),
+        e.trace.to_string(),
+        e.finished_at.unwrap_or_else(now_millis),
+        silent_before
+    ];
+    let Some(delivery) = delivery else {
+        return Ok(write_one(db, FINISH, update).await? == 1);
+    };
+    let insert = crate::deliveries::insert_params(delivery);
+    if D::KIND == Backend::Postgres {
+        // One statement, atomic by itself: no BEGIN/COMMIT round trips.
+        let mut both = update;
+        both.extend(insert);
+        return Ok(write_one(db, FINISH_WITH_DELIVERY_POSTGRES, both).await? == 1);
+    }
+    db.write(move |c| {
+        Box::pin(async move {
+            if c.exec(FINISH, &update).await? == 0 {
+                return Ok(false);
+            }
+            c.exec(crate::deliveries::INSERT, &insert).await?;
+            Ok(true)
+        })
+    })
+    .await
+}
 
 const COLUMNS: &str = "id, account_id, flow_id, flow_version, contact, status, reason, call, recordings, variables, persisted, trace, started_at, finished_at";
 
@@ -217,36 +271,16 @@ impl<D: Database> ExecutionStore for D {
         e: &ExecutionRecord,
         delivery: Option<&DeliveryRecord>,
     ) -> Result<bool, StoreError> {
-        let update = params![
-            e.account_id.to_string(),
-            e.id.to_string(),
-            &e.status,
-            &e.reason,
-            e.variables.to_string(),
-            e.persisted.to_string(),
-            e.trace.to_string(),
-            e.finished_at.unwrap_or_else(now_millis)
-        ];
-        let Some(delivery) = delivery else {
-            return Ok(write_one(self, FINISH, update).await? == 1);
-        };
-        let insert = crate::deliveries::insert_params(delivery);
-        if D::KIND == Backend::Postgres {
-            // One statement, atomic by itself: no BEGIN/COMMIT round trips.
-            let mut both = update;
-            both.extend(insert);
-            return Ok(write_one(self, FINISH_WITH_DELIVERY_POSTGRES, both).await? == 1);
-        }
-        self.write(move |c| {
-            Box::pin(async move {
-                if c.exec(FINISH, &update).await? == 0 {
-                    return Ok(false);
-                }
-                c.exec(crate::deliveries::INSERT, &insert).await?;
-                Ok(true)
-            })
-        })
-        .await
+        end(self, e, delivery, None).await
+    }
+
+    async fn end_if_silent(
+        &self,
+        e: &ExecutionRecord,
+        delivery: Option<&DeliveryRecord>,
+        silent_before: i64,
+    ) -> Result<bool, StoreError> {
+        end(self, e, delivery, Some(silent_before)).await
     }
 
     async fn execution(

@@ -187,18 +187,31 @@ fn write_loop(mut conn: SqliteConn, mut queue: mpsc::Receiver<Job>) {
             continue;
         }
         let mut next = Some(first);
+        let mut lost = false;
         while let Some(job) = next.take() {
             answers.push(job(&mut conn));
+            // Some errors (disk full, I/O) make SQLite roll the whole
+            // transaction back by itself: then nothing of this group holds,
+            // and no further unit may run outside a transaction.
+            if conn.0.is_autocommit() {
+                lost = true;
+                break;
+            }
             if answers.len() < MAX_GROUP {
                 next = queue.try_recv().ok();
             }
         }
-        let failed = match conn.exec_now("COMMIT", &[]) {
-            Ok(_) => None,
-            Err(e) => {
-                tracing::error!(error = %e, units = answers.len(), "a group commit failed");
-                let _ = conn.exec_now("ROLLBACK", &[]);
-                Some(e.to_string())
+        let failed = if lost {
+            tracing::error!(units = answers.len(), "SQLite rolled a group back");
+            Some("the transaction was rolled back".to_owned())
+        } else {
+            match conn.exec_now("COMMIT", &[]) {
+                Ok(_) => None,
+                Err(e) => {
+                    tracing::error!(error = %e, units = answers.len(), "a group commit failed");
+                    let _ = conn.exec_now("ROLLBACK", &[]);
+                    Some(e.to_string())
+                }
             }
         };
         for answer in answers.drain(..) {
@@ -231,7 +244,12 @@ impl SqliteConn {
                     Err(StoreError::Database("a storage operation panicked".into()))
                 });
         if result.is_err() {
-            self.exec_now("ROLLBACK TO unit", &[])?;
+            // If even this fails, the unit's writes must not be committed:
+            // rolling back the whole group is what is left.
+            if let Err(e) = self.exec_now("ROLLBACK TO unit", &[]) {
+                let _ = self.exec_now("ROLLBACK", &[]);
+                return Err(e);
+            }
         }
         self.exec_now("RELEASE unit", &[])?;
         result

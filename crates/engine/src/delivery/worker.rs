@@ -140,10 +140,12 @@ impl DeliveryWorker {
                     }
                 }
                 Ok(_) if !tasks.is_empty() => {
-                    // Nothing due now: wait for an attempt to end or new work.
+                    // Nothing due now: wait for an attempt to end, new work,
+                    // or a retry falling due.
                     tokio::select! {
                         _ = tasks.join_next() => {}
                         _ = self.wake.notified() => {}
+                        _ = tokio::time::sleep(self.config.poll) => {}
                         _ = stop.changed() => {}
                     }
                 }

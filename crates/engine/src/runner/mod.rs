@@ -333,7 +333,7 @@ fn per_execution_slots() -> Arc<tokio::sync::Semaphore> {
 }
 
 /// The variables an execution shows: all but `$sys`.
-fn visible(values: &Variables) -> Variables {
+pub fn visible(values: &Variables) -> Variables {
     values
         .iter()
         .filter(|(k, _)| k.namespace() != Namespace::Sys)
