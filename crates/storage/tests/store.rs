@@ -750,10 +750,26 @@ on_both!(
             vec![orphan.id],
             "only the silent one"
         );
+        // A sweep that read a stale list cannot end an execution whose server
+        // heartbeated since: the end itself checks the silence again.
+        let mut stale_view = alive.clone();
+        stale_view.status = "failed".into();
+        assert!(
+            !store
+                .end_if_silent(&stale_view, None, 40_000)
+                .await
+                .expect("sweep end"),
+            "it heartbeated at 50,000"
+        );
         let mut ended = silent[0].clone();
         ended.status = "failed".into();
         ended.reason = Some("interrupted: its server stopped while it ran".into());
-        assert!(store.finish_execution(&ended, None).await.expect("end"));
+        assert!(
+            store
+                .end_if_silent(&ended, None, 40_000)
+                .await
+                .expect("end")
+        );
         let got = |id| {
             let store = store.clone();
             async move {
