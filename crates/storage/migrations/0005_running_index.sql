@@ -2,4 +2,4 @@
 -- sweep of interrupted ones), so the index holds just those: finished
 -- executions, nearly all of them, cost it nothing.
 DROP INDEX executions_by_status;
-CREATE INDEX executions_running ON executions (owner) WHERE status = 'running';
+CREATE INDEX executions_running ON executions (started_at) WHERE status = 'running';

@@ -335,7 +335,8 @@ impl<D: Database> DeliveryStore for D {
         write_one(
             self,
             "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL
-             WHERE lease_owner IS NOT NULL AND ($1 IS NULL OR lease_owner LIKE $1 || ':%')",
+             WHERE lease_owner IS NOT NULL
+               AND ($1 IS NULL OR substr(lease_owner, 1, length($1) + 1) = $1 || ':')",
             params![worker],
         )
         .await

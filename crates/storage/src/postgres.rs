@@ -77,10 +77,12 @@ async fn listen(
     mut stop: oneshot::Receiver<()>,
 ) {
     let mut ready = Some(ready);
+    // This listener's own channel, for its pings.
+    let ping = format!("flowhook_ping_{}", uuid::Uuid::new_v4().simple());
     loop {
         let connected = async {
             let mut listener = PgListener::connect_with(&pool).await?;
-            listener.listen(CHANGES).await?;
+            listener.listen_all([CHANGES, ping.as_str()]).await?;
             Ok::<_, sqlx::Error>(listener)
         };
         let mut listener = match connected.await {
@@ -97,10 +99,28 @@ async fn listen(
         if let Some(ready) = ready.take() {
             let _ = ready.send(());
         }
+        // A connection can die without a word (a failover, a partition): the
+        // listener then looks healthy while missing every change. So it pings
+        // itself through the pool; no echo within a round means it is deaf.
+        let mut rounds = tokio::time::interval(PING_EVERY);
+        let mut unanswered = false;
         loop {
             tokio::select! {
                 _ = &mut stop => return,
+                _ = rounds.tick() => {
+                    if unanswered {
+                        tracing::warn!("the cache-change listener stopped hearing; reconnecting");
+                        cache.set_live(false);
+                        break;
+                    }
+                    unanswered = sqlx::query("SELECT pg_notify($1, '')")
+                        .bind(&ping)
+                        .execute(&pool)
+                        .await
+                        .is_ok();
+                }
                 note = listener.try_recv() => match note {
+                    Ok(Some(n)) if n.channel() == ping => unanswered = false,
                     Ok(Some(_)) => cache.clear(),
                     Ok(None) | Err(_) => {
                         tracing::warn!("lost the cache-change listener; reconnecting");
@@ -112,6 +132,9 @@ async fn listen(
         }
     }
 }
+
+/// How often the change listener checks that it still hears.
+const PING_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl PgConn {
     fn raw(&mut self) -> &mut PgConnection {

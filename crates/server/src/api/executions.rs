@@ -212,27 +212,38 @@ pub async fn start_execution(
         .flow(me.id, &flow_id)
         .await?
         .ok_or_else(|| ApiError::not_found("flow"))?;
-    let prepared = state
-        .executions
-        .prepare(&me, &flow, request)
-        .await
-        .map_err(engine_error)?;
-    let uuid = prepared.id();
-    // The run is its own task either way, so a caller that hangs up while
-    // waiting cannot cut an execution (and its flow-end message) in half.
+    // Start and run are one task of their own, so a caller that hangs up
+    // cannot leave a stored execution that never runs, nor cut a running one
+    // (and its flow-end message) in half.
     let executions = state.executions.clone();
-    let run = tokio::spawn(async move { executions.run(prepared).await });
+    let (started, has_started) = tokio::sync::oneshot::channel();
+    let run = tokio::spawn(async move {
+        let prepared = match executions.prepare(&me, &flow, request).await {
+            Ok(prepared) => prepared,
+            Err(e) => {
+                let _ = started.send(Err(e));
+                return None;
+            }
+        };
+        let _ = started.send(Ok(prepared.id()));
+        Some(executions.run(prepared).await)
+    });
+    let uuid = has_started
+        .await
+        .map_err(|_| ApiError::internal("the execution task ended before it started"))?
+        .map_err(engine_error)?;
     if wait {
         let record = run
             .await
             .map_err(ApiError::internal)?
+            .ok_or_else(|| ApiError::internal("a started execution did not run"))?
             .map_err(engine_error)?;
         return Ok(axum::Json(view(record, true)).into_response());
     }
     tokio::spawn(async move {
         match run.await {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => {
+            Ok(Some(Ok(_)) | None) => {}
+            Ok(Some(Err(e))) => {
                 tracing::error!(execution = %uuid, error = %e, "execution could not be recorded")
             }
             Err(e) => tracing::error!(execution = %uuid, error = %e, "execution task failed"),
