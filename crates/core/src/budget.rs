@@ -57,6 +57,8 @@ pub const MAX_XML_NODES: usize = 100_000;
 pub const MAX_BACKGROUND_PER_EXECUTION: usize = 8;
 /// The same for the whole server.
 pub const MAX_BACKGROUND_TOTAL: usize = 1024;
+/// The same for one account, so one account cannot hold them all.
+pub const MAX_BACKGROUND_PER_ACCOUNT: usize = 256;
 
 pub const MAPPING_DEADLINE: Duration = Duration::from_secs(2);
 

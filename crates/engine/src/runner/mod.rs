@@ -16,6 +16,7 @@
 //!   rendered too long or a variable write over the value or execution limit
 //!   ends it `failed`, with a reason naming the widget and the limit.
 
+mod slots;
 mod trace;
 mod user_keys;
 mod vars;
@@ -108,7 +109,9 @@ impl Hangup {
 pub struct Runner {
     pub egress: Egress,
     /// Slots for requests sent without waiting, shared by every execution.
-    pub(crate) background_slots: Arc<tokio::sync::Semaphore>,
+    pub(crate) background_slots: Arc<slots::Slots>,
+    /// Slots for mapping responses (off the async threads), one per core.
+    pub(crate) mapping_slots: Arc<slots::Slots>,
 }
 
 /// Which root's path a step is on.
@@ -133,9 +136,16 @@ impl Runner {
     pub fn new(egress: Egress) -> Runner {
         Runner {
             egress,
-            background_slots: Arc::new(tokio::sync::Semaphore::new(
+            background_slots: Arc::new(slots::Slots::new(
                 flowhook_core::budget::MAX_BACKGROUND_TOTAL,
+                flowhook_core::budget::MAX_BACKGROUND_PER_ACCOUNT,
             )),
+            mapping_slots: {
+                let cores =
+                    std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+                // An account may use all cores but one, so another can map too.
+                Arc::new(slots::Slots::new(cores, cores.saturating_sub(1)))
+            },
         }
     }
 

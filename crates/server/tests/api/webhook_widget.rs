@@ -729,3 +729,46 @@ async fn a_pathological_xpath_fails_at_the_mapping_deadline_while_the_server_ser
     assert!(served >= 10, "only {served} other requests were served");
     assert!(slowest < Duration::from_secs(1), "one took {slowest:?}");
 }
+
+#[tokio::test]
+async fn one_accounts_slow_mappings_leave_a_slot_for_another_account() {
+    let (app, slow, rx) = setup().await;
+    let quick = app.create_account(true).await;
+    let body = format!("<r>{}</r>", "<a><b/></a>".repeat(3_000));
+    rx.on("/big", Reply::xml(&body));
+    rx.on("/small", Reply::xml("<r><id>A-17</id></r>"));
+    // Two runaway mappings of one account, started together...
+    let runaway = flow(
+        json!({"method": "GET", "url": rx.url("/big")}),
+        json!({"type": "xml", "mappings": [
+            {"save_in": "$flow.key.n", "path": "count(//*[count(//*[count(//*) > 0]) > 0])"}]}),
+    );
+    let (status, saved) = post_flow(&app, &slow.key, "/v1/flows", Method::POST, &runaway).await;
+    assert_eq!(status, 201, "{saved}");
+    let runaway_id = saved["id"].as_str().expect("id");
+    for _ in 0..2 {
+        let (status, _) = app
+            .call(
+                Method::POST,
+                &format!("/v1/flows/{runaway_id}/executions"),
+                &slow.key,
+                Some(json!({"contact": "1", "wait": false})),
+            )
+            .await;
+        assert_eq!(status, 202);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // ... while another account's small mapping runs at once.
+    let small = flow(
+        json!({"method": "GET", "url": rx.url("/small")}),
+        json!({"type": "xml", "mappings": [{"save_in": "$flow.key.id", "path": "/r/id", "mandatory": true}]}),
+    );
+    let started = std::time::Instant::now();
+    let exec = run(&app, &quick, &small, json!({})).await;
+    assert_eq!(var(&exec, "id"), "A-17", "{exec}");
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "the other account waited {:?} for a mapping slot",
+        started.elapsed()
+    );
+}

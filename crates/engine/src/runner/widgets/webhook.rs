@@ -10,14 +10,13 @@
 //!
 //! Mapping a response (JSONPath or XPath over the body) can cost far more than
 //! its size suggests, so it never runs on the async threads: every mapping runs
-//! on a blocking thread holding one of a fixed number of process-wide mapping
-//! slots (one per core), and gets [`MAPPING_DEADLINE`] from the moment it asks
-//! for a slot. Past the deadline the widget fails with `MAPPING_FAILED` and the
+//! on a blocking thread holding one of the runner's mapping slots (one per
+//! core; one account may hold all but one, so another account can always map).
+//! Waiting for a slot, and then the mapping itself, each get
+//! [`MAPPING_DEADLINE`]. Past it the widget fails with `MAPPING_FAILED` and the
 //! evaluation is told to stop; it keeps its slot until it has, so runaway paths
 //! can never occupy more than the machine's cores.
 
-use std::num::NonZeroUsize;
-use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use flowhook_core::budget::{MAPPING_DEADLINE, MAX_RESPONSE_BYTES, MAX_TRACE_BODY_BYTES};
@@ -30,7 +29,6 @@ use flowhook_core::webhook_call::{
     result_variables, sent_variables,
 };
 use serde_json::{Value, json};
-use tokio::sync::Semaphore;
 
 use super::{Execute, Step, StepContext};
 use crate::egress::{EgressError, InboundResponse, OutboundRequest};
@@ -75,7 +73,10 @@ impl Execute for Webhook {
             // step waits for a request in flight to end before sending.
             let slots = (
                 cx.background.clone().acquire_owned().await,
-                cx.runner.background_slots.clone().acquire_owned().await,
+                cx.runner
+                    .background_slots
+                    .acquire(cx.input.account.id)
+                    .await,
             );
             let background = tokio::spawn(async move {
                 let _slots = slots;
@@ -119,7 +120,7 @@ impl Execute for Webhook {
             Err(_) => (String::new(), elapsed),
         };
         if failure.is_none() {
-            match map(&self.response, &body).await {
+            match map(cx.runner, cx.input.account.id, &self.response, &body).await {
                 Ok(mapped) => {
                     for (var, value) in mapped {
                         if self.response.persist_response {
@@ -156,34 +157,39 @@ impl Execute for Webhook {
     }
 }
 
-/// The process-wide mapping slots: as many as the machine has cores.
-fn mapping_slots() -> Arc<Semaphore> {
-    static SLOTS: OnceLock<Arc<Semaphore>> = OnceLock::new();
-    SLOTS
-        .get_or_init(|| {
-            let cores = std::thread::available_parallelism().map_or(2, NonZeroUsize::get);
-            Arc::new(Semaphore::new(cores))
-        })
-        .clone()
-}
-
-/// Maps the body into variables on a blocking thread, under a mapping slot and
-/// the mapping deadline (see the module documentation).
-async fn map(response: &Response, body: &str) -> Result<Vec<(VarName, String)>, Refusal> {
+/// Maps the body into variables on a blocking thread, under one of the
+/// runner's mapping slots (one per core, all but one for a single account) and
+/// the mapping deadline, which starts when the slot is granted; waiting for a
+/// slot is bounded by the same deadline (see the module documentation).
+async fn map(
+    runner: &crate::runner::Runner,
+    account: flowhook_core::ids::AccountId,
+    response: &Response,
+    body: &str,
+) -> Result<Vec<(VarName, String)>, Refusal> {
     if response.mappings.is_empty() {
         // Nothing is read: no need for a thread.
         return Ok(Vec::new());
     }
+    let Ok(slot) =
+        tokio::time::timeout(MAPPING_DEADLINE, runner.mapping_slots.acquire(account)).await
+    else {
+        return Err(refuse(
+            Failure::MappingFailed,
+            format!(
+                "no mapping slot came free within the mapping deadline of {} s; this account's \
+                 other mappings are slow",
+                MAPPING_DEADLINE.as_secs_f64()
+            ),
+        ));
+    };
     let cancel = Cancel::default();
+    // Whatever ends this wait — the deadline, or the execution itself being
+    // dropped (a shutdown) — the evaluation on the blocking thread stops too.
+    let _stop_when_dropped = StopOnDrop(cancel.clone());
     let work = {
         let (response, body, cancel) = (response.clone(), body.to_owned(), cancel.clone());
         async move {
-            let Ok(slot) = mapping_slots().acquire_owned().await else {
-                return Err(refuse(
-                    Failure::MappingFailed,
-                    "the mapping slots are closed",
-                ));
-            };
             tokio::task::spawn_blocking(move || {
                 let _slot = slot;
                 map_response_until(&response, &body, &cancel)
@@ -211,6 +217,15 @@ async fn map(response: &Response, body: &str) -> Result<Vec<(VarName, String)>, 
                 ),
             ))
         }
+    }
+}
+
+/// Tells a mapping to stop when dropped.
+struct StopOnDrop(Cancel);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.cancel();
     }
 }
 
