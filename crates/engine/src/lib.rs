@@ -9,6 +9,7 @@
 //! persists only through `flowhook_storage::Store` (or, for local runs, the
 //! in-memory stand-ins the runner's traits allow).
 
+pub mod credentials;
 pub mod delivery;
 pub mod egress;
 pub mod executions;

@@ -5,9 +5,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use flowhook_core::secret::{Binding, MasterKey, Purpose, SigningSecret};
-use flowhook_core::webhook_call::basic_auth;
 use flowhook_storage::{
-    AttemptOutcome, AttemptRecord, DeliveryRecord, Store, StoredAuth, WebhookRecord, now_millis,
+    AttemptOutcome, AttemptRecord, DeliveryRecord, Store, WebhookRecord, now_millis,
 };
 use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinSet;
@@ -278,28 +277,11 @@ impl DeliveryWorker {
             signature.push(' ');
             signature.push_str(&previous.sign(&d.msg_id, timestamp, body));
         }
-        let mut headers: Vec<(String, String)> = hook
-            .headers
-            .iter()
-            .filter(|h| !h.key.eq_ignore_ascii_case("content-type"))
-            .map(|h| {
-                h.opened(&self.master_key, hook.account_id)
-                    .map_err(|e| e.to_string())
-            })
-            .collect::<Result<_, _>>()?;
+        let mut headers = crate::credentials::stored_headers(&hook, &self.master_key)?;
         headers.push(("Content-Type".into(), "application/json".into()));
         headers.push(("webhook-id".into(), d.msg_id.clone()));
         headers.push(("webhook-timestamp".into(), timestamp.to_string()));
         headers.push(("webhook-signature".into(), signature));
-        if let StoredAuth::Basic { username, password } = &hook.auth {
-            headers.push((
-                "Authorization".into(),
-                basic_auth(
-                    username,
-                    open(Purpose::WebhookPassword, &password.0)?.expose(),
-                ),
-            ));
-        }
         Ok(OutboundRequest {
             method: hook.method,
             url: hook.url.as_url().clone(),

@@ -17,7 +17,6 @@ use flowhook_core::http::{BodyType, HttpMethod};
 use flowhook_core::ids::WebhookId;
 use flowhook_core::secret::{Binding, Purpose, SigningSecret};
 use flowhook_core::webhook::{HeaderPair, WebhookName, WebhookUrl};
-use flowhook_core::webhook_call::basic_auth;
 use flowhook_engine::egress::OutboundRequest;
 use flowhook_storage::{AccountRecord, Sealed, StoredAuth, WebhookRecord};
 use serde::{Deserialize, Serialize};
@@ -479,22 +478,8 @@ pub async fn check_webhook(
     request.timeout = timeout;
     request.max_response_bytes = 4096;
     if let Some(w) = &stored {
-        request.headers = w
-            .headers
-            .iter()
-            .map(|h| h.opened(&state.master_key, me.id))
-            .collect::<Result<_, _>>()
+        request.headers = flowhook_engine::credentials::stored_headers(w, &state.master_key)
             .map_err(ApiError::internal)?;
-        if let StoredAuth::Basic { username, password } = &w.auth {
-            let password = state
-                .master_key
-                .open(Binding::new(me.id, Purpose::WebhookPassword), &password.0)
-                .map_err(ApiError::internal)?;
-            request.headers.push((
-                "Authorization".into(),
-                basic_auth(username, password.expose()),
-            ));
-        }
     }
     if !matches!(
         method,
