@@ -409,6 +409,33 @@ async fn sigterm_releases_work_on_postgres() {
     sigterm_releases_work("postgres").await;
 }
 
+/// What the database holds for the account of API key `key`: the store, the
+/// account and its whole outbox, read directly (no server running).
+async fn on_disk(
+    db: &str,
+    key: &str,
+) -> (
+    std::sync::Arc<dyn flowhook_storage::Store>,
+    flowhook_storage::AccountRecord,
+    Vec<flowhook_storage::DeliveryRecord>,
+) {
+    let store = flowhook_storage::connect(db).await.expect("reopen");
+    let hash = flowhook_core::account::SecurityId::parse(key)
+        .expect("key")
+        .lookup_hash();
+    let account = store
+        .account_by_security_hash(&hash)
+        .await
+        .expect("account")
+        .expect("exists");
+    let filter = flowhook_storage::DeliveryFilter {
+        limit: 1_000_000,
+        ..Default::default()
+    };
+    let outbox = store.deliveries(account.id, &filter).await.expect("outbox");
+    (store, account, outbox)
+}
+
 /// SIGKILL while hundreds of executions are waiting on the group commit: every
 /// execution whose caller got a 200 has its row, finished, and its outbox row,
 /// because an answer waits for the commit holding its writes.
@@ -473,24 +500,8 @@ async fn sigkill_during_group_commit(kind: &str) {
     let answered = answered.lock().expect("lock").clone();
 
     // Read what is on disk, as the next server will.
-    let store = flowhook_storage::connect(&db).await.expect("reopen");
-    let account = store
-        .account_by_security_hash(
-            &flowhook_core::account::SecurityId::parse(&key)
-                .expect("key")
-                .lookup_hash(),
-        )
-        .await
-        .expect("account")
-        .expect("exists");
-    let filter = flowhook_storage::DeliveryFilter {
-        limit: 1_000_000,
-        ..Default::default()
-    };
-    let outbox: HashSet<String> = store
-        .deliveries(account.id, &filter)
-        .await
-        .expect("deliveries")
+    let (store, account, outbox) = on_disk(&db, &key).await;
+    let outbox: HashSet<String> = outbox
         .into_iter()
         .map(|d| d.execution_id.to_string())
         .collect();
@@ -753,21 +764,7 @@ async fn two_servers_on_postgres_deliver_each_message_once() {
     assert_eq!(rx.delivered(), 2000, "none missing");
     assert_eq!(rx.duplicates(), 0, "none sent twice");
     // The outbox agrees: every message delivered, each at its first attempt.
-    let store = flowhook_storage::connect(&db).await.expect("store");
-    let account = store
-        .account_by_security_hash(
-            &flowhook_core::account::SecurityId::parse(&key)
-                .expect("key")
-                .lookup_hash(),
-        )
-        .await
-        .expect("account")
-        .expect("exists");
-    let filter = flowhook_storage::DeliveryFilter {
-        limit: 10_000,
-        ..Default::default()
-    };
-    let outbox = store.deliveries(account.id, &filter).await.expect("outbox");
+    let (_, _, outbox) = on_disk(&db, &key).await;
     assert_eq!(outbox.len(), 2000);
     assert!(
         outbox
