@@ -248,7 +248,7 @@ impl Executions {
         }
         // Admitted before anything is stored: a refused start leaves no trace.
         let live = self.admit(account.id, input.id, hangup.clone())?;
-        let initial = crate::runner::visible(&Runner::initial_variables(&input));
+        let initial = crate::runner::visible(Runner::initial_variables(&input));
         let record = ExecutionRecord {
             call: serde_json::to_value(&request.call).unwrap_or_default(),
             recordings: request.recordings,

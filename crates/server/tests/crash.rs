@@ -344,20 +344,8 @@ async fn sigkill_loses_nothing_on_postgres() {
     sigkill_with_2000_outstanding("postgres").await;
 }
 
-/// SIGTERM: attempts in flight finish, leases are given back, the process exits
-/// cleanly; a restart (with a lease far longer than the test) delivers the rest
-/// at once, which it could not if leases had been left behind.
-async fn sigterm_releases_work(kind: &str) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let Some(db) = database(kind, dir.path()).await else {
-        return;
-    };
-    let rx = Receiver::start().await;
-    *rx.delay.lock().expect("lock") = Duration::from_millis(300);
-    let http = reqwest::Client::new();
-    let mut server = start_server(&db, dir.path(), 600);
-    let (key, flow) = provision(&http, &server, &rx).await;
-    enqueue(&http, &server, &key, &flow, 200).await;
+/// Sends SIGTERM and waits (at most 30 s) for a clean exit; how long it took.
+fn stop_with_sigterm(server: &mut Server) -> Duration {
     let pid = server.child.id().to_string();
     let term = Command::new("kill")
         .args(["-TERM", &pid])
@@ -376,6 +364,36 @@ async fn sigterm_releases_work(kind: &str) {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(status.success(), "clean exit: {status:?}");
+    started.elapsed()
+}
+
+/// The stored execution `uuid` of the database's only account, read directly.
+async fn stored_execution(db: &str, uuid: &str) -> flowhook_storage::ExecutionRecord {
+    let store = flowhook_storage::connect(db).await.expect("store");
+    let account = store.accounts().await.expect("accounts")[0].id;
+    let id = flowhook_core::ids::ExecutionId::parse(uuid).expect("uuid");
+    store
+        .execution(account, id)
+        .await
+        .expect("read")
+        .expect("stored")
+}
+
+/// SIGTERM: attempts in flight finish, leases are given back, the process exits
+/// cleanly; a restart (with a lease far longer than the test) delivers the rest
+/// at once, which it could not if leases had been left behind.
+async fn sigterm_releases_work(kind: &str) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some(db) = database(kind, dir.path()).await else {
+        return;
+    };
+    let rx = Receiver::start().await;
+    *rx.delay.lock().expect("lock") = Duration::from_millis(300);
+    let http = reqwest::Client::new();
+    let mut server = start_server(&db, dir.path(), 600);
+    let (key, flow) = provision(&http, &server, &rx).await;
+    enqueue(&http, &server, &key, &flow, 200).await;
+    stop_with_sigterm(&mut server);
 
     *rx.status.lock().expect("lock") = 200;
     *rx.delay.lock().expect("lock") = Duration::ZERO;
@@ -668,42 +686,18 @@ async fn sigterm_during_a_slow_widget(kind: &str) {
     let grace = [("FLOWHOOK_SHUTDOWN_GRACE_SECONDS", "1")];
     let mut server = start_server_with(&db, dir.path(), 7, &grace);
     let uuid = start_cut_execution(&http, &server, &rx).await;
-    let pid = server.child.id().to_string();
+    let stopped = stop_with_sigterm(&mut server);
     assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill")
-            .success()
-    );
-    let stopped = Instant::now();
-    let status = loop {
-        if let Some(s) = server.child.try_wait().expect("wait") {
-            break s;
-        }
-        assert!(stopped.elapsed() < Duration::from_secs(30), "no stop");
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert!(status.success(), "clean exit: {status:?}");
-    assert!(
-        stopped.elapsed() >= Duration::from_secs(1),
+        stopped >= Duration::from_secs(1),
         "the execution got its grace period"
     );
     // The stopping server ended it itself, not the next start.
-    let store = flowhook_storage::connect(&db).await.expect("store");
-    let account = store.accounts().await.expect("accounts")[0].id;
-    let id = flowhook_core::ids::ExecutionId::parse(&uuid).expect("uuid");
-    let exec = store
-        .execution(account, id)
-        .await
-        .expect("read")
-        .expect("stored");
+    let exec = stored_execution(&db, &uuid).await;
     assert_eq!(exec.status, "failed");
     assert_eq!(
         exec.reason.as_deref(),
         Some(flowhook_engine::executions::SHUTDOWN_INTERRUPTED)
     );
-    drop(store);
     let mut server = start_server_with(&db, dir.path(), 7, &grace);
     assert_message_after_cut(&rx, &uuid).await;
     server.child.kill().expect("stop");
@@ -789,27 +783,10 @@ async fn sigterm_lets_a_running_execution_finish_within_the_grace_period() {
     let grace = [("FLOWHOOK_SHUTDOWN_GRACE_SECONDS", "20")];
     let mut server = start_server_with(&db, dir.path(), 30, &grace);
     let uuid = start_slow_execution(&http, &server, &rx, "?ms=1500").await;
-    let pid = server.child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill")
-            .success()
-    );
-    let status = server.child.wait().expect("exits");
-    assert!(status.success(), "clean exit: {status:?}");
+    stop_with_sigterm(&mut server);
     // It ended before the exit: completed, not interrupted.
-    let store = flowhook_storage::connect(&db).await.expect("store");
-    let id = flowhook_core::ids::ExecutionId::parse(&uuid).expect("uuid");
-    let accounts = store.accounts().await.expect("accounts");
-    let exec = store
-        .execution(accounts[0].id, id)
-        .await
-        .expect("read")
-        .expect("stored");
+    let exec = stored_execution(&db, &uuid).await;
     assert_eq!(exec.status, "completed", "{:?}", exec.reason);
-    drop(store);
     let mut server = start_server(&db, dir.path(), 30);
     assert_message_after_cut(&rx, &uuid).await;
     server.child.kill().expect("stop");

@@ -206,6 +206,29 @@ pub(crate) trait Conn: Send {
     /// Runs several statements without parameters (migrations).
     fn batch(&mut self, sql: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// Runs one statement, keeping its rows when `returning`.
+    fn run(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        returning: bool,
+    ) -> impl Future<Output = Result<Written, StoreError>> + Send {
+        async move {
+            Ok(if returning {
+                let rows = self.query(sql, params).await?;
+                Written {
+                    changed: rows.len() as u64,
+                    rows,
+                }
+            } else {
+                Written {
+                    changed: self.exec(sql, params).await?,
+                    rows: Vec::new(),
+                }
+            })
+        }
+    }
+
     /// The first row, if any.
     fn query_opt(
         &mut self,
@@ -312,21 +335,6 @@ pub(crate) trait Database: Clone + Send + Sync + 'static {
         params: Vec<Value>,
         returning: bool,
     ) -> impl Future<Output = Result<Written, StoreError>> + Send {
-        self.write(move |c| {
-            Box::pin(async move {
-                Ok(if returning {
-                    let rows = c.query(&sql, &params).await?;
-                    Written {
-                        changed: rows.len() as u64,
-                        rows,
-                    }
-                } else {
-                    Written {
-                        changed: c.exec(&sql, &params).await?,
-                        rows: Vec::new(),
-                    }
-                })
-            })
-        })
+        self.write(move |c| Box::pin(async move { c.run(&sql, &params, returning).await }))
     }
 }

@@ -271,18 +271,7 @@ impl Database for PgStore {
         returning: bool,
     ) -> Result<Written, StoreError> {
         let mut conn = PgConn::Plain(self.pool.acquire().await.map_err(db_error)?);
-        Ok(if returning {
-            let rows = conn.query(&sql, &params).await?;
-            Written {
-                changed: rows.len() as u64,
-                rows,
-            }
-        } else {
-            Written {
-                changed: conn.exec(&sql, &params).await?,
-                rows: Vec::new(),
-            }
-        })
+        conn.run(&sql, &params, returning).await
     }
 
     async fn write<T: Send + 'static>(&self, work: impl Work<PgConn, T>) -> Result<T, StoreError> {

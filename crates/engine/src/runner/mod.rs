@@ -263,7 +263,7 @@ impl Runner {
             }
 
             if unsaved && widgets::waits(&widget.kind) {
-                if let Err(e) = progress.save(&visible(vars.values())).await {
+                if let Err(e) = progress.save(&visible(vars.values().clone())).await {
                     tracing::warn!(execution = %input.id, error = %e, "cannot store the execution's progress");
                 }
                 unsaved = false;
@@ -327,7 +327,7 @@ impl Runner {
                 Status::Completed
             },
             reason: failure,
-            variables: visible(vars.values()),
+            variables: visible(vars.into_values()),
             persisted,
             trace,
         };
@@ -343,12 +343,9 @@ fn per_execution_slots() -> Arc<tokio::sync::Semaphore> {
 }
 
 /// The variables an execution shows: all but `$sys`.
-pub fn visible(values: &Variables) -> Variables {
+pub fn visible(mut values: Variables) -> Variables {
+    values.retain(|k, _| k.namespace() != Namespace::Sys);
     values
-        .iter()
-        .filter(|(k, _)| k.namespace() != Namespace::Sys)
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect()
 }
 
 /// Requests an execution sent without waiting, still running: each with the

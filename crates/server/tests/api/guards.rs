@@ -6,7 +6,7 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::json;
 
-use crate::helpers::{Db, Options, Reply, TestApp, TestReceiver, spawn_with};
+use crate::helpers::{Account, Db, Options, Reply, TestApp, TestReceiver, spawn_with};
 
 /// A flow whose only widget waits on `url`.
 fn slow_flow(url: &str) -> serde_json::Value {
@@ -33,6 +33,27 @@ async fn slow_setup(options: Options) -> (TestApp, TestReceiver) {
     (app, rx)
 }
 
+/// Two accounts, each with a [`slow_flow`] saved; each account with its flow id.
+async fn two_accounts_with_slow_flows(app: &TestApp, rx: &TestReceiver) -> [(Account, String); 2] {
+    let mut made = Vec::new();
+    for _ in 0..2 {
+        let acct = app.create_account(true).await;
+        let (status, saved) = app
+            .call(
+                Method::POST,
+                "/v1/flows",
+                &acct.key,
+                Some(slow_flow(&rx.url("/slow"))),
+            )
+            .await;
+        assert_eq!(status, 201, "{saved}");
+        let flow = saved["id"].as_str().expect("id").to_owned();
+        made.push((acct, flow));
+    }
+    made.try_into()
+        .unwrap_or_else(|_| unreachable!("two were made"))
+}
+
 async fn start(app: &TestApp, key: &str, flow: &str, wait: bool) -> reqwest::Response {
     app.http
         .post(app.url(&format!("/v1/flows/{flow}/executions")))
@@ -50,21 +71,8 @@ async fn an_account_over_its_running_limit_gets_429_with_retry_after() {
         ..Options::default()
     })
     .await;
-    let busy = app.create_account(true).await;
-    let other = app.create_account(true).await;
-    let mut flows = Vec::new();
-    for acct in [&busy, &other] {
-        let (status, saved) = app
-            .call(
-                Method::POST,
-                "/v1/flows",
-                &acct.key,
-                Some(slow_flow(&rx.url("/slow"))),
-            )
-            .await;
-        assert_eq!(status, 201, "{saved}");
-        flows.push(saved["id"].as_str().expect("id").to_owned());
-    }
+    let [(busy, busy_flow), (other, other_flow)] = two_accounts_with_slow_flows(&app, &rx).await;
+    let flows = [busy_flow, other_flow];
     assert_eq!(start(&app, &busy.key, &flows[0], false).await.status(), 202);
     let refused = start(&app, &busy.key, &flows[0], false).await;
     assert_eq!(refused.status(), 429);
@@ -226,37 +234,13 @@ async fn connections_past_the_limit_wait_until_one_closes() {
 
 #[tokio::test]
 async fn the_server_over_its_running_limit_gets_429() {
-    let rx = TestReceiver::start().await;
-    rx.on(
-        "/slow",
-        Reply::json(200, "{}").delayed(Duration::from_secs(3)),
-    );
-    let app = spawn_with(
-        Db::Sqlite,
-        Options {
-            allow_cidrs: Some("127.0.0.1/32".into()),
-            max_running: Some(1),
-            ..Options::default()
-        },
-    )
-    .await
-    .expect("sqlite");
-    let (a, b) = (
-        app.create_account(true).await,
-        app.create_account(true).await,
-    );
-    let mut flows = Vec::new();
-    for acct in [&a, &b] {
-        let (_, saved) = app
-            .call(
-                Method::POST,
-                "/v1/flows",
-                &acct.key,
-                Some(slow_flow(&rx.url("/slow"))),
-            )
-            .await;
-        flows.push(saved["id"].as_str().expect("id").to_owned());
-    }
+    let (app, rx) = slow_setup(Options {
+        max_running: Some(1),
+        ..Options::default()
+    })
+    .await;
+    let [(a, a_flow), (b, b_flow)] = two_accounts_with_slow_flows(&app, &rx).await;
+    let flows = [a_flow, b_flow];
     assert_eq!(start(&app, &a.key, &flows[0], false).await.status(), 202);
     let refused = start(&app, &b.key, &flows[1], false).await;
     assert_eq!(
