@@ -18,12 +18,14 @@ pub struct AccountName(String);
 impl AccountName {
     pub const MAX_CHARS: usize = 100;
 
+    /// Trimmed; at most [`Self::MAX_CHARS`] as sent (so the API schema's
+    /// `maxLength` is the rule), not empty once trimmed.
     pub fn parse(s: &str) -> Result<AccountName, String> {
         let t = s.trim();
         if t.is_empty() {
             return Err("name must not be empty".into());
         }
-        if t.chars().count() > Self::MAX_CHARS {
+        if s.chars().count() > Self::MAX_CHARS {
             return Err(format!(
                 "name is longer than {} characters",
                 Self::MAX_CHARS
@@ -43,6 +45,20 @@ impl AccountName {
 /// An IANA time zone name such as `Asia/Kolkata`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TimeZone(chrono_tz::Tz);
+
+/// The schema lists every name [`TimeZone::parse`] accepts.
+impl utoipa::PartialSchema for TimeZone {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .enum_values(Some(chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name())))
+            .description(Some("An IANA time zone name"))
+            .examples(["Asia/Kolkata"])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for TimeZone {}
 
 impl TimeZone {
     pub const UTC: TimeZone = TimeZone(chrono_tz::UTC);

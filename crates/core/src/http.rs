@@ -64,6 +64,34 @@ impl HttpMethod {
     }
 }
 
+/// The schema says what [`HttpMethod::parse`] accepts: each name (and alias)
+/// in any letter case, as a pattern generated from the same lists.
+impl utoipa::PartialSchema for HttpMethod {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        let any_case = |name: &str| -> String {
+            name.chars()
+                .map(|c| format!("[{}{}]", c.to_ascii_uppercase(), c.to_ascii_lowercase()))
+                .collect()
+        };
+        let names: Vec<String> = HttpMethod::ALL
+            .iter()
+            .map(|m| m.as_str())
+            .chain(HttpMethod::ALIASES.iter().map(|(alias, _)| *alias))
+            .map(any_case)
+            .collect();
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .pattern(Some(format!("^({})$", names.join("|"))))
+            .description(Some(
+                "GET POST PATCH DELETE PUT OPTIONS HEAD, in any letter case (OPTION reads as OPTIONS)",
+            ))
+            .examples(["POST"])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for HttpMethod {}
+
 impl<'de> Deserialize<'de> for HttpMethod {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
@@ -82,7 +110,7 @@ impl std::fmt::Display for HttpMethod {
 }
 
 /// The body a request carries (SPEC §4 `body_type`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum BodyType {
     #[default]

@@ -26,12 +26,30 @@ macro_rules! uuid_id {
             }
         }
 
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                uuid_schema()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
+
         impl std::fmt::Display for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 self.0.hyphenated().fmt(f)
             }
         }
     };
+}
+
+fn uuid_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+            utoipa::openapi::KnownFormat::Uuid,
+        )))
+        .examples(["01932c6e-8a4f-7d3a-9f1e-2b7c4d5e6f70"])
+        .into()
 }
 
 uuid_id!(
@@ -80,6 +98,18 @@ impl FlowId {
         &self.0
     }
 }
+
+impl utoipa::PartialSchema for FlowId {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .pattern(Some("^[A-Za-z0-9]{8}$"))
+            .examples(["Ab3dE6gH"])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for FlowId {}
 
 impl<'de> Deserialize<'de> for FlowId {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {

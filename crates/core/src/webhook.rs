@@ -47,10 +47,19 @@ impl UrlError {
 impl WebhookUrl {
     pub const MAX_LEN: usize = 2048;
 
+    /// Surrounding whitespace is dropped; the length counts it (so the API
+    /// schema's `maxLength` is the rule). Control characters, which the URL
+    /// parser would silently drop, are refused.
     pub fn parse(s: &str) -> Result<WebhookUrl, UrlError> {
-        let s = s.trim();
         if s.len() > Self::MAX_LEN {
             return Err(UrlError::TooLong);
+        }
+        let s = s.trim();
+        if s.chars().any(char::is_control) {
+            return Err(UrlError::Malformed(format!(
+                "{}: contains a control character",
+                s.escape_debug()
+            )));
         }
         let url = url::Url::parse(s).map_err(|e| UrlError::Malformed(format!("{s}: {e}")))?;
         if !matches!(url.scheme(), "http" | "https") {

@@ -20,29 +20,42 @@ use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
+use utoipa::{PartialSchema, ToSchema};
+
 use crate::http::{BodyType, HttpMethod};
 
-/// A flow document. `W` is the widget type: [`WidgetDoc`] normally; the parser
-/// first reads widgets as raw JSON so it can report errors per widget.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A flow document (SPEC §3): named widgets joined by their `lines`.
+//
+// `W` is the widget type: [`WidgetDoc`] normally; the parser first reads
+// widgets as raw JSON so it can report errors per widget.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(bound = "W: ToSchema")]
 pub struct FlowDocument<W = WidgetDoc> {
+    /// One or more of A-Z a-z 0-9 `_`.
+    #[schema(pattern = "^[A-Za-z0-9_]+$", example = "order_status")]
     pub name: String,
     #[serde(default)]
     pub channel: Channel,
+    /// The IANA time zone of the flow's clock (`$time.*`).
     #[serde(default = "default_timezone")]
+    #[schema(value_type = crate::account::TimeZone, default = "UTC")]
     pub timezone: String,
     #[serde(default)]
     pub webhook_on_complete: bool,
+    /// The widget the main path starts at.
     pub start: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The widget that runs after the main path ends.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub on_complete: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub on_remote_hangup: Option<String>,
+    /// The widgets by id (at most 500).
     pub widgets: BTreeMap<String, W>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub ui: Option<Value>,
 }
 
@@ -51,7 +64,7 @@ fn default_timezone() -> String {
 }
 
 /// The channel a flow runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Channel {
     #[default]
@@ -72,6 +85,63 @@ pub enum WidgetDoc {
     Webhook(WebhookDoc),
     InternalWebhook(InternalWebhookDoc),
     End(EndDoc),
+}
+
+/// The schema is a union tagged by `type`. Each variant is a component of its
+/// own (`StoreVariableWidget`, …): its fields plus `type`, still closed to
+/// unknown fields (a derived schema would combine a closed object with `type`
+/// through `allOf`, which nothing satisfies).
+impl WidgetDoc {
+    fn variant_schemas() -> [(&'static str, String, utoipa::openapi::schema::Schema); 5] {
+        use utoipa::openapi::schema::{Schema, Type};
+        use utoipa::openapi::{ObjectBuilder, RefOr};
+        let variants = [
+            ("store_variable", "StoreVariableWidget", StoreVariableDoc::schema()),
+            ("condition", "ConditionWidget", ConditionDoc::schema()),
+            ("webhook", "WebhookWidget", WebhookDoc::schema()),
+            ("internal_webhook", "InternalWebhookWidget", InternalWebhookDoc::schema()),
+            ("end", "EndWidget", EndDoc::schema()),
+        ];
+        variants.map(|(tag, name, schema)| {
+            let RefOr::T(Schema::Object(mut object)) = schema else {
+                unreachable!("a widget's fields are an object schema");
+            };
+            let tag_schema = ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some([tag]));
+            object.properties.insert("type".to_owned(), tag_schema.into());
+            object.required.insert(0, "type".to_owned());
+            (tag, name.to_owned(), Schema::Object(object))
+        })
+    }
+}
+
+impl utoipa::PartialSchema for WidgetDoc {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::Ref;
+        use utoipa::openapi::schema::{Discriminator, OneOfBuilder};
+        let mut discriminator = Discriminator::new("type");
+        let mut union = OneOfBuilder::new().description(Some("One widget, by its `type`"));
+        for (tag, name, _) in WidgetDoc::variant_schemas() {
+            let reference = format!("#/components/schemas/{name}");
+            discriminator.mapping.insert(tag.to_owned(), reference.clone());
+            union = union.item(Ref::new(reference));
+        }
+        union.discriminator(Some(discriminator)).into()
+    }
+}
+
+impl ToSchema for WidgetDoc {
+    fn schemas(schemas: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>) {
+        for (_, name, schema) in WidgetDoc::variant_schemas() {
+            schemas.push((name, schema.into()));
+        }
+        <StoreVariableDoc as ToSchema>::schemas(schemas);
+        <ConditionDoc as ToSchema>::schemas(schemas);
+        <WebhookDoc as ToSchema>::schemas(schemas);
+        <InternalWebhookDoc as ToSchema>::schemas(schemas);
+        <EndDoc as ToSchema>::schemas(schemas);
+    }
 }
 
 impl WidgetDoc {
@@ -121,15 +191,19 @@ impl WidgetDoc {
 }
 
 /// `store_variable`: assignments target → template, applied in written order.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StoreVariableDoc {
+    /// Target variable → template, applied in the written order (at most 100).
+    #[schema(value_type = BTreeMap<String, String>)]
     pub assign: Assignments,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub lines: Vec<Option<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Free-form editor data (positions), kept as written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub ui: Option<Value>,
 }
 
@@ -173,20 +247,23 @@ impl<'de> Deserialize<'de> for Assignments {
 
 /// `condition`: cases tried in order; line i for the first match, the last line
 /// when none matches.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConditionDoc {
+    #[schema(max_items = 50)]
     pub cases: Vec<CaseDoc>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub lines: Vec<Option<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Free-form editor data (positions), kept as written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub ui: Option<Value>,
 }
 
 /// One case of a condition: `{"when": {…}}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CaseDoc {
     pub when: WhenDoc,
@@ -194,42 +271,47 @@ pub struct CaseDoc {
 
 /// The comparison of a case: variable, operator, value (a template; for `regex`
 /// the pattern itself).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WhenDoc {
     pub var: String,
     pub op: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,
 }
 
 /// `webhook`: an HTTP call (SPEC §4). Lines: 0 success, 1 failure.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookDoc {
     pub request: RequestDoc,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub response: Option<ResponseDoc>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub lines: Vec<Option<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Free-form editor data (positions), kept as written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub ui: Option<Value>,
 }
 
 /// The request half of a webhook widget; text fields are templates.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RequestDoc {
     #[serde(default)]
     pub method: HttpMethod,
+    /// A template of the URL.
     pub url: String,
     #[serde(default, skip_serializing_if = "AuthDoc::is_none")]
     pub auth: AuthDoc,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(max_items = 50)]
     pub headers: Vec<ParamDoc>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(max_items = 50)]
     pub query: Vec<ParamDoc>,
     #[serde(default, skip_serializing_if = "is_default")]
     pub body_type: BodyType,
@@ -238,7 +320,7 @@ pub struct RequestDoc {
 }
 
 /// Request authentication; credentials are templates.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
 pub enum AuthDoc {
     #[default]
@@ -256,7 +338,7 @@ impl AuthDoc {
 }
 
 /// A header or query parameter: fixed key, template value.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ParamDoc {
     pub key: String,
@@ -266,12 +348,13 @@ pub struct ParamDoc {
 }
 
 /// The response half of a webhook widget.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResponseDoc {
     #[serde(rename = "type", default, skip_serializing_if = "is_default")]
     pub kind: ResponseType,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(max_items = 100)]
     pub mappings: Vec<MappingDoc>,
     #[serde(default = "yes", skip_serializing_if = "is_true")]
     pub wait_for_response: bool,
@@ -281,6 +364,7 @@ pub struct ResponseDoc {
         default = "default_timeout",
         skip_serializing_if = "is_default_timeout"
     )]
+    #[schema(minimum = 1, maximum = 60, default = 60)]
     pub timeout_seconds: i64,
     #[serde(default, skip_serializing_if = "is_false")]
     pub hold_music: bool,
@@ -318,7 +402,7 @@ fn is_default<T: Default + PartialEq>(value: &T) -> bool {
 pub use crate::paths::ResponseType;
 
 /// One response mapping: a path into the body, stored in a variable.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MappingDoc {
     pub save_in: String,
@@ -329,7 +413,7 @@ pub struct MappingDoc {
 
 /// `internal_webhook`: a call to a platform function (SPEC §5). Lines: 0
 /// success, 1 failure.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InternalWebhookDoc {
     pub webhook: String,
@@ -338,20 +422,24 @@ pub struct InternalWebhookDoc {
     pub pass: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub lines: Vec<Option<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Free-form editor data (positions), kept as written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub ui: Option<Value>,
 }
 
 /// `end`: stops the path. Has no lines.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EndDoc {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub lines: Vec<Option<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Free-form editor data (positions), kept as written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub ui: Option<Value>,
 }

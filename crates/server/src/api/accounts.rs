@@ -25,12 +25,14 @@ use crate::state::AppState;
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateAccount {
-    /// Display name, 1–100 characters.
+    /// Display name: up to 100 characters, not blank, no control characters.
+    #[schema(min_length = 1, max_length = 100, example = "Acme Support")]
     pub name: String,
     /// May webhooks use `http://`? Default false: `https://` only.
     #[serde(default)]
     pub allow_http: bool,
-    /// IANA time zone, default `UTC`.
+    /// The account's time zone, default `UTC`.
+    #[schema(value_type = Option<flowhook_core::account::TimeZone>)]
     pub timezone: Option<String>,
 }
 
@@ -68,6 +70,7 @@ pub struct CreatedAccount {
 pub struct UpdateAccount {
     /// Admin token only.
     pub allow_http: Option<bool>,
+    #[schema(value_type = Option<flowhook_core::account::TimeZone>)]
     pub timezone: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub calendar: Option<serde_json::Value>,
@@ -182,6 +185,7 @@ async fn target(state: &AppState, caller: Caller, id: &str) -> Result<AccountRec
 }
 
 #[utoipa::path(get, path = "/v1/accounts/{id}", tag = "accounts",
+    params(("id" = inline(flowhook_core::ids::AccountId), Path, description = "The account")),
     security(("admin_token" = []), ("security_id" = [])),
     responses((status = 200, body = AccountView), (status = 404, body = Problem)))]
 pub async fn get_account(
@@ -192,7 +196,8 @@ pub async fn get_account(
     Ok(axum::Json(view(&target(&state, caller, &id).await?)))
 }
 
-#[utoipa::path(patch, path = "/v1/accounts/{id}", tag = "accounts", request_body = UpdateAccount,
+#[utoipa::path(patch, path = "/v1/accounts/{id}", tag = "accounts",
+    params(("id" = inline(flowhook_core::ids::AccountId), Path, description = "The account")), request_body = UpdateAccount,
     security(("admin_token" = []), ("security_id" = [])),
     responses((status = 200, body = AccountView), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn update_account(

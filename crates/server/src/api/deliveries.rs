@@ -5,14 +5,13 @@ use std::collections::HashMap;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use flowhook_core::ids::DeliveryId;
+use flowhook_core::ids::{DeliveryId, WebhookId};
 use flowhook_storage::{AttemptRecord, DeliveryFilter, DeliveryRecord};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::auth::AccountCaller;
-use super::executions::time_param;
-use super::extract::{ApiJson, ApiQuery};
+use super::extract::{ApiJson, ApiQuery, Limit, Rfc3339};
 use super::problem::{ApiError, Problem};
 use super::rfc3339;
 use crate::state::AppState;
@@ -83,19 +82,45 @@ fn view(d: DeliveryRecord, attempts: Vec<AttemptRecord>, with_payload: bool) -> 
     }
 }
 
+/// Where a delivery stands.
+#[derive(Deserialize, ToSchema, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryStatus {
+    Pending,
+    Delivered,
+    Failed,
+}
+
+impl DeliveryStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Pending => "pending",
+            DeliveryStatus::Delivered => "delivered",
+            DeliveryStatus::Failed => "failed",
+        }
+    }
+}
+
 /// Filters of `GET /v1/deliveries`.
 #[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
-    /// pending, delivered or failed.
-    pub status: Option<String>,
-    pub webhook_id: Option<String>,
-    /// Created at or after this RFC 3339 time.
-    pub from: Option<String>,
-    /// Created before this RFC 3339 time.
-    pub to: Option<String>,
-    /// At most this many, newest first (1–1000, default 100).
-    pub limit: Option<i64>,
+    #[param(inline)]
+    pub status: Option<DeliveryStatus>,
+    /// Only the deliveries to this webhook.
+    #[param(value_type = Option<String>, format = Uuid)]
+    pub webhook_id: Option<WebhookId>,
+    /// Created at or after this time.
+    #[param(value_type = Option<String>, format = DateTime)]
+    pub from: Option<Rfc3339>,
+    /// Created before this time.
+    #[param(value_type = Option<String>, format = DateTime)]
+    pub to: Option<Rfc3339>,
+    /// At most this many, newest first.
+    #[serde(default)]
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 1000, default = 100)]
+    pub limit: Limit,
 }
 
 #[utoipa::path(get, path = "/v1/deliveries", tag = "deliveries", params(ListQuery),
@@ -106,20 +131,12 @@ pub async fn list_deliveries(
     AccountCaller(me): AccountCaller,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<axum::Json<Vec<DeliveryView>>, ApiError> {
-    if let Some(s) = &q.status
-        && !matches!(s.as_str(), "pending" | "delivered" | "failed")
-    {
-        return Err(ApiError::bad_request(
-            "INVALID_QUERY",
-            "status is pending, delivered or failed",
-        ));
-    }
     let filter = DeliveryFilter {
-        status: q.status,
-        webhook_id: q.webhook_id,
-        from: time_param("from", q.from.as_deref())?,
-        to: time_param("to", q.to.as_deref())?,
-        limit: q.limit.unwrap_or(100).clamp(1, 1000),
+        status: q.status.map(|s| s.as_str().to_owned()),
+        webhook_id: q.webhook_id.map(|w| w.to_string()),
+        from: q.from.map(|t| t.0),
+        to: q.to.map(|t| t.0),
+        limit: q.limit.0,
     };
     let list = state.store.deliveries(me.id, &filter).await?;
     let ids: Vec<DeliveryId> = list.iter().map(|d| d.id).collect();
@@ -141,7 +158,8 @@ fn delivery_id(id: &str) -> Result<DeliveryId, ApiError> {
     DeliveryId::parse(id).ok_or_else(|| ApiError::not_found("delivery"))
 }
 
-#[utoipa::path(get, path = "/v1/deliveries/{id}", tag = "deliveries", security(("security_id" = [])),
+#[utoipa::path(get, path = "/v1/deliveries/{id}", tag = "deliveries",
+    params(("id" = inline(flowhook_core::ids::DeliveryId), Path, description = "The delivery")), security(("security_id" = [])),
     responses((status = 200, body = DeliveryView), (status = 404, body = Problem)))]
 pub async fn get_delivery(
     State(state): State<AppState>,
@@ -156,8 +174,10 @@ pub async fn get_delivery(
     Ok(axum::Json(view(d, attempts, true)))
 }
 
-#[utoipa::path(post, path = "/v1/deliveries/{id}/resend", tag = "deliveries", security(("security_id" = [])),
-    responses((status = 202, body = DeliveryView), (status = 404, body = Problem)))]
+#[utoipa::path(post, path = "/v1/deliveries/{id}/resend", tag = "deliveries",
+    params(("id" = inline(flowhook_core::ids::DeliveryId), Path, description = "The delivery")), security(("security_id" = [])),
+    responses((status = 202, body = DeliveryView), (status = 404, body = Problem),
+               (status = 409, body = Problem, description = "`CONFLICT`: an attempt is in flight")))]
 pub async fn resend_delivery(
     State(state): State<AppState>,
     AccountCaller(me): AccountCaller,
@@ -187,10 +207,12 @@ pub async fn resend_delivery(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RecoverWindow {
-    /// RFC 3339; created at or after.
-    pub from: String,
-    /// RFC 3339; created before.
-    pub to: String,
+    /// Created at or after this time.
+    #[schema(value_type = String, format = DateTime, example = "2026-11-21T00:00:00Z")]
+    pub from: Rfc3339,
+    /// Created before this time; after `from`.
+    #[schema(value_type = String, format = DateTime, example = "2026-11-22T00:00:00Z")]
+    pub to: Rfc3339,
 }
 
 /// How many failed deliveries were queued again.
@@ -207,11 +229,7 @@ pub async fn recover_deliveries(
     AccountCaller(me): AccountCaller,
     ApiJson(window): ApiJson<RecoverWindow>,
 ) -> Result<(StatusCode, axum::Json<Recovered>), ApiError> {
-    let parse = |name: &str, v: &str| {
-        time_param(name, Some(v))?
-            .ok_or_else(|| ApiError::unprocessable("INVALID_BODY", format!("{name} is required")))
-    };
-    let (from, to) = (parse("from", &window.from)?, parse("to", &window.to)?);
+    let (from, to) = (window.from.0, window.to.0);
     if from >= to {
         return Err(ApiError::unprocessable(
             "INVALID_BODY",

@@ -80,7 +80,9 @@ fn result(widget: String, run: DryRun) -> WidgetTestResult {
     }
 }
 
-#[utoipa::path(post, path = "/v1/flows/{id}/widgets/{widget}/test", tag = "flows", request_body = WidgetTest,
+#[utoipa::path(post, path = "/v1/flows/{id}/widgets/{widget}/test", tag = "flows",
+    params(("id" = inline(flowhook_core::ids::FlowId), Path, description = "The flow"),
+           ("widget" = String, Path, description = "The widget id in the flow")), request_body = WidgetTest,
     security(("security_id" = [])),
     responses((status = 200, body = WidgetTestResult), (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn test_widget(

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::auth::AccountCaller;
-use super::extract::{ApiJson, ApiQuery};
+use super::extract::{ApiJson, ApiQuery, Limit, Rfc3339};
 use super::problem::{ApiError, Problem};
 use super::rfc3339;
 use crate::state::AppState;
@@ -192,7 +192,8 @@ pub struct Started {
     pub status: &'static str,
 }
 
-#[utoipa::path(post, path = "/v1/flows/{id}/executions", tag = "executions", request_body = StartExecution,
+#[utoipa::path(post, path = "/v1/flows/{id}/executions", tag = "executions",
+    params(("id" = inline(flowhook_core::ids::FlowId), Path, description = "The flow")), request_body = StartExecution,
     security(("security_id" = [])),
     responses((status = 200, body = ExecutionView, description = "finished (wait: true)"),
                (status = 202, body = Started, description = "started (wait: false)"),
@@ -264,7 +265,8 @@ fn execution_id(id: &str) -> Result<ExecutionId, ApiError> {
     ExecutionId::parse(id).ok_or_else(|| ApiError::not_found("execution"))
 }
 
-#[utoipa::path(get, path = "/v1/executions/{uuid}", tag = "executions", security(("security_id" = [])),
+#[utoipa::path(get, path = "/v1/executions/{uuid}", tag = "executions",
+    params(("uuid" = inline(flowhook_core::ids::ExecutionId), Path, description = "The execution")), security(("security_id" = [])),
     responses((status = 200, body = ExecutionView), (status = 404, body = Problem)))]
 pub async fn get_execution(
     State(state): State<AppState>,
@@ -280,33 +282,45 @@ pub async fn get_execution(
 }
 
 /// Filters of `GET /v1/executions`.
-#[derive(Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct ListQuery {
-    pub flow_id: Option<String>,
-    /// running, completed or failed.
-    pub status: Option<String>,
-    /// Started at or after this RFC 3339 time.
-    pub from: Option<String>,
-    /// Started before this RFC 3339 time.
-    pub to: Option<String>,
-    /// At most this many, newest first (1–1000, default 100).
-    pub limit: Option<i64>,
+/// Where an execution stands.
+#[derive(Deserialize, ToSchema, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+pub enum ExecutionStatus {
+    Running,
+    Completed,
+    Failed,
 }
 
-pub(crate) fn time_param(name: &str, value: Option<&str>) -> Result<Option<i64>, ApiError> {
-    value
-        .map(|v| {
-            chrono::DateTime::parse_from_rfc3339(v)
-                .map(|t| t.timestamp_millis())
-                .map_err(|_| {
-                    ApiError::bad_request(
-                        "INVALID_QUERY",
-                        format!("{name} must be an RFC 3339 time, like 2026-11-21T10:00:00+05:30"),
-                    )
-                })
-        })
-        .transpose()
+impl ExecutionStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            ExecutionStatus::Running => "running",
+            ExecutionStatus::Completed => "completed",
+            ExecutionStatus::Failed => "failed",
+        }
+    }
+}
+
+/// Filters of `GET /v1/executions`.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// Only the executions of this flow.
+    #[param(value_type = Option<String>, pattern = "^[A-Za-z0-9]{8}$")]
+    pub flow_id: Option<FlowId>,
+    #[param(inline)]
+    pub status: Option<ExecutionStatus>,
+    /// Started at or after this time.
+    #[param(value_type = Option<String>, format = DateTime)]
+    pub from: Option<Rfc3339>,
+    /// Started before this time.
+    #[param(value_type = Option<String>, format = DateTime)]
+    pub to: Option<Rfc3339>,
+    /// At most this many, newest first.
+    #[serde(default)]
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 1000, default = 100)]
+    pub limit: Limit,
 }
 
 #[utoipa::path(get, path = "/v1/executions", tag = "executions", params(ListQuery),
@@ -317,20 +331,12 @@ pub async fn list_executions(
     AccountCaller(me): AccountCaller,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<axum::Json<Vec<ExecutionView>>, ApiError> {
-    if let Some(s) = &q.status
-        && !matches!(s.as_str(), "running" | "completed" | "failed")
-    {
-        return Err(ApiError::bad_request(
-            "INVALID_QUERY",
-            "status is running, completed or failed",
-        ));
-    }
     let filter = ExecutionFilter {
-        flow_id: q.flow_id,
-        status: q.status,
-        from: time_param("from", q.from.as_deref())?,
-        to: time_param("to", q.to.as_deref())?,
-        limit: q.limit.unwrap_or(100).clamp(1, 1000),
+        flow_id: q.flow_id.map(|f| f.as_str().to_owned()),
+        status: q.status.map(|s| s.as_str().to_owned()),
+        from: q.from.map(|t| t.0),
+        to: q.to.map(|t| t.0),
+        limit: q.limit.0,
     };
     let records = state.store.executions(me.id, &filter).await?;
     Ok(axum::Json(
@@ -338,7 +344,8 @@ pub async fn list_executions(
     ))
 }
 
-#[utoipa::path(post, path = "/v1/executions/{uuid}/hangup", tag = "executions", security(("security_id" = [])),
+#[utoipa::path(post, path = "/v1/executions/{uuid}/hangup", tag = "executions",
+    params(("uuid" = inline(flowhook_core::ids::ExecutionId), Path, description = "The execution")), security(("security_id" = [])),
     responses((status = 202, body = Started), (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub async fn report_hangup(
     State(state): State<AppState>,

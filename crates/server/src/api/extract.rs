@@ -72,3 +72,47 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
             .map_err(|e: QueryRejection| ApiError::bad_request("INVALID_QUERY", inner(&e)))
     }
 }
+
+/// A time in a query or a body: RFC 3339 (`format: date-time`), held as Unix
+/// milliseconds. Anything else is refused while the request is read.
+#[derive(Debug, Clone, Copy)]
+pub struct Rfc3339(pub i64);
+
+impl<'de> serde::Deserialize<'de> for Rfc3339 {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = <String as serde::Deserialize>::deserialize(d)?;
+        chrono::DateTime::parse_from_rfc3339(&text)
+            .map(|t| Rfc3339(t.timestamp_millis()))
+            .map_err(|_| {
+                serde::de::Error::custom(format!(
+                    "`{text}` is not an RFC 3339 time, like 2026-11-21T10:00:00+05:30"
+                ))
+            })
+    }
+}
+
+/// How many items a list answers: 1–1000, 100 unless asked.
+#[derive(Debug, Clone, Copy)]
+pub struct Limit(pub i64);
+
+impl Limit {
+    pub const MAX: i64 = 1000;
+}
+
+impl Default for Limit {
+    fn default() -> Self {
+        Limit(100)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Limit {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match <i64 as serde::Deserialize>::deserialize(d)? {
+            n @ 1..=Limit::MAX => Ok(Limit(n)),
+            n => Err(serde::de::Error::custom(format!(
+                "limit is 1–{}, not {n}",
+                Limit::MAX
+            ))),
+        }
+    }
+}

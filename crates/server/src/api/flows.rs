@@ -35,7 +35,7 @@ pub struct FlowView {
     pub version: i64,
     pub name: String,
     /// The flow document, in the order it was saved.
-    #[schema(value_type = Object)]
+    #[schema(value_type = flowhook_core::flow::FlowDocument)]
     pub document: Box<RawValue>,
     pub created_at: String,
     pub updated_at: String,
@@ -114,7 +114,7 @@ fn flow_id(id: &str) -> Result<FlowId, ApiError> {
 }
 
 #[utoipa::path(post, path = "/v1/flows", tag = "flows", security(("security_id" = [])),
-    request_body(content = Object, description = "A flow document (SPEC §3)"),
+    request_body(content = flowhook_core::flow::FlowDocument, description = "A flow document (SPEC §3)"),
     responses((status = 201, body = Saved), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn create_flow(
     State(state): State<AppState>,
@@ -142,9 +142,11 @@ pub async fn create_flow(
     ))
 }
 
-#[utoipa::path(put, path = "/v1/flows/{id}", tag = "flows", security(("security_id" = [])),
-    request_body(content = Object, description = "A flow document (SPEC §3)"),
-    responses((status = 200, body = Saved), (status = 404, body = Problem), (status = 422, body = Problem)))]
+#[utoipa::path(put, path = "/v1/flows/{id}", tag = "flows",
+    params(("id" = inline(flowhook_core::ids::FlowId), Path, description = "The flow")), security(("security_id" = [])),
+    request_body(content = flowhook_core::flow::FlowDocument, description = "A flow document (SPEC §3)"),
+    responses((status = 200, body = Saved), (status = 404, body = Problem), (status = 422, body = Problem),
+               (status = 409, body = Problem, description = "`CONFLICT`: another flow has this name")))]
 pub async fn update_flow(
     State(state): State<AppState>,
     AccountCaller(me): AccountCaller,
@@ -173,7 +175,7 @@ pub async fn update_flow(
 }
 
 #[utoipa::path(post, path = "/v1/flows/validate", tag = "flows", security(("security_id" = [])),
-    request_body(content = Object, description = "A flow document (SPEC §3)"),
+    request_body(content = flowhook_core::flow::FlowDocument, description = "A flow document (SPEC §3)"),
     responses((status = 200, body = Valid), (status = 422, body = Problem)))]
 pub async fn validate_flow(
     AccountCaller(_me): AccountCaller,
@@ -187,7 +189,8 @@ pub async fn validate_flow(
     }))
 }
 
-#[utoipa::path(get, path = "/v1/flows/{id}", tag = "flows", security(("security_id" = [])),
+#[utoipa::path(get, path = "/v1/flows/{id}", tag = "flows",
+    params(("id" = inline(flowhook_core::ids::FlowId), Path, description = "The flow")), security(("security_id" = [])),
     responses((status = 200, body = FlowView), (status = 404, body = Problem)))]
 pub async fn get_flow(
     State(state): State<AppState>,
@@ -214,7 +217,8 @@ pub async fn list_flows(
     ))
 }
 
-#[utoipa::path(delete, path = "/v1/flows/{id}", tag = "flows", security(("security_id" = [])),
+#[utoipa::path(delete, path = "/v1/flows/{id}", tag = "flows",
+    params(("id" = inline(flowhook_core::ids::FlowId), Path, description = "The flow")), security(("security_id" = [])),
     responses((status = 204), (status = 404, body = Problem)))]
 pub async fn delete_flow(
     State(state): State<AppState>,

@@ -1,5 +1,5 @@
 //! The HTTP API: one file per resource, assembled here into one router whose
-//! OpenAPI document is generated from the handlers' annotations.
+//! OpenAPI document ([`openapi`]) is generated from the handlers' annotations.
 //!
 //! Every handler returns `Result<_, ApiError>`, so every failure is a
 //! problem+json with a stable code; extractors ([`extract`], [`auth`]) turn bad
@@ -13,6 +13,7 @@ pub mod executions;
 pub mod extract;
 pub mod flows;
 pub mod guard;
+pub mod openapi;
 pub mod problem;
 pub mod rate;
 pub mod service;
@@ -24,7 +25,6 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use utoipa::OpenApi;
-use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -34,38 +34,9 @@ use problem::ApiError;
 /// Largest request body the API reads (flows are the biggest documents).
 pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 
-#[derive(OpenApi)]
-#[openapi(
-    info(title = "flowhook", description = "The webhook layer of a communications flow platform."),
-    modifiers(&SecuritySchemes),
-    tags(
-        (name = "accounts", description = "Tenants, their settings and IP whitelist"),
-        (name = "webhooks", description = "The webhook registry and the check button"),
-        (name = "flows", description = "Flow documents, validated and versioned"),
-        (name = "executions", description = "Runs of flows, with variables and traces"),
-        (name = "deliveries", description = "The flow-end webhook: messages, attempts, resend"),
-        (name = "service", description = "Health, readiness, metrics")
-    )
-)]
-struct ApiDoc;
-
-struct SecuritySchemes;
-
-impl utoipa::Modify for SecuritySchemes {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        for name in ["admin_token", "security_id"] {
-            components.add_security_scheme(
-                name,
-                SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
-            );
-        }
-    }
-}
-
 /// The whole API with its state.
 pub fn router(state: AppState) -> axum::Router {
-    let (router, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, openapi) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(accounts::create_account, accounts::list_accounts))
         .routes(routes!(accounts::get_account, accounts::update_account))
         .routes(routes!(accounts::get_whitelist, accounts::put_whitelist))
@@ -97,7 +68,8 @@ pub fn router(state: AppState) -> axum::Router {
         .routes(routes!(service::readyz))
         .routes(routes!(service::metrics))
         .split_for_parts();
-    let openapi_json = openapi.to_pretty_json().unwrap_or_else(|_| "{}".into());
+    let openapi_json = serde_json::to_string_pretty(&openapi::finish(openapi))
+        .expect("a JSON value serializes");
     let router = router
         .route(
             "/openapi.json",

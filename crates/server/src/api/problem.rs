@@ -31,9 +31,22 @@ pub struct Problem {
     pub detail: String,
     /// Stable machine-readable code, e.g. `IP_NOT_WHITELISTED`.
     pub code: String,
+    /// Every mistake at once, where there can be several (a flow's widgets,
+    /// a webhook's fields): `{"message", "widget"?, "field"?}`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<Vec<ProblemItem>>)]
     pub errors: Option<serde_json::Value>,
+}
+
+/// One item of a problem's `errors`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // Only the schema is used: `errors` is built as JSON.
+pub struct ProblemItem {
+    pub message: String,
+    /// The widget the mistake is in; null for the document itself.
+    pub widget: Option<String>,
+    /// The field the mistake is in.
+    pub field: Option<String>,
 }
 
 impl ApiError {

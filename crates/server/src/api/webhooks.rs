@@ -48,17 +48,20 @@ pub enum AuthInput {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookInput {
+    /// Up to 100 characters, not blank, no control characters.
+    #[schema(min_length = 1, max_length = 100, example = "CRM")]
     pub name: String,
-    /// GET POST PATCH DELETE PUT OPTIONS HEAD; default POST.
+    /// Default POST.
     #[serde(default)]
-    #[schema(value_type = String, example = "POST")]
     pub method: HttpMethod,
+    /// An `https://` URL with a host and no credentials (`http://` too when the
+    /// account allows it).
+    #[schema(min_length = 1, max_length = 2048, pattern = "^\\s*[Hh][Tt][Tt][Pp][Ss]?://", example = "https://crm.example.com/hooks/flow-end")]
     pub url: String,
     #[serde(default)]
     pub auth: AuthInput,
-    /// none json xml form text; default none.
+    /// Default none.
     #[serde(default)]
-    #[schema(value_type = String, example = "json")]
     pub body_type: BodyType,
     #[serde(default)]
     #[schema(value_type = Vec<Object>)]
@@ -320,7 +323,8 @@ pub async fn list_webhooks(
     Ok(axum::Json(hooks.iter().map(|w| view(w, None)).collect()))
 }
 
-#[utoipa::path(get, path = "/v1/webhooks/{id}", tag = "webhooks", security(("security_id" = [])),
+#[utoipa::path(get, path = "/v1/webhooks/{id}", tag = "webhooks",
+    params(("id" = inline(flowhook_core::ids::WebhookId), Path, description = "The webhook")), security(("security_id" = [])),
     responses((status = 200, body = WebhookView), (status = 404, body = Problem)))]
 pub async fn get_webhook(
     State(state): State<AppState>,
@@ -330,9 +334,11 @@ pub async fn get_webhook(
     Ok(axum::Json(view(&load(&state, &me, &id).await?, None)))
 }
 
-#[utoipa::path(put, path = "/v1/webhooks/{id}", tag = "webhooks", request_body = WebhookInput,
+#[utoipa::path(put, path = "/v1/webhooks/{id}", tag = "webhooks",
+    params(("id" = inline(flowhook_core::ids::WebhookId), Path, description = "The webhook")), request_body = WebhookInput,
     security(("security_id" = [])),
-    responses((status = 200, body = WebhookView), (status = 404, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = WebhookView), (status = 404, body = Problem), (status = 422, body = Problem),
+               (status = 409, body = Problem, description = "`CONFLICT`: another webhook has this name")))]
 pub async fn update_webhook(
     State(state): State<AppState>,
     AccountCaller(me): AccountCaller,
@@ -347,7 +353,8 @@ pub async fn update_webhook(
     Ok(axum::Json(view(&load(&state, &me, &id).await?, None)))
 }
 
-#[utoipa::path(delete, path = "/v1/webhooks/{id}", tag = "webhooks", security(("security_id" = [])),
+#[utoipa::path(delete, path = "/v1/webhooks/{id}", tag = "webhooks",
+    params(("id" = inline(flowhook_core::ids::WebhookId), Path, description = "The webhook")), security(("security_id" = [])),
     responses((status = 204), (status = 404, body = Problem)))]
 pub async fn delete_webhook(
     State(state): State<AppState>,
@@ -370,7 +377,8 @@ pub struct RotatedSecret {
     pub previous_valid_until: String,
 }
 
-#[utoipa::path(post, path = "/v1/webhooks/{id}/rotate-secret", tag = "webhooks", security(("security_id" = [])),
+#[utoipa::path(post, path = "/v1/webhooks/{id}/rotate-secret", tag = "webhooks",
+    params(("id" = inline(flowhook_core::ids::WebhookId), Path, description = "The webhook")), security(("security_id" = [])),
     responses((status = 200, body = RotatedSecret), (status = 404, body = Problem)))]
 pub async fn rotate_secret(
     State(state): State<AppState>,
@@ -400,12 +408,15 @@ pub async fn rotate_secret(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CheckInput {
+    /// The URL to check; give it or `webhook_id`, not both.
+    #[schema(min_length = 1, max_length = 2048, pattern = "^\\s*[Hh][Tt][Tt][Pp][Ss]?://", example = "https://crm.example.com/hooks/flow-end")]
     pub url: Option<String>,
-    #[schema(value_type = Option<String>)]
     pub method: Option<HttpMethod>,
-    /// Check this stored webhook instead of a bare URL.
+    /// Check this stored webhook (at its own URL) instead of a bare URL.
+    #[schema(value_type = Option<flowhook_core::ids::WebhookId>)]
     pub webhook_id: Option<String>,
-    /// How long to wait, 1–30 seconds; default 10.
+    /// How long to wait, in seconds; default 10.
+    #[schema(minimum = 1, maximum = 30)]
     pub timeout_seconds: Option<u64>,
 }
 
@@ -430,6 +441,7 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(10);
 #[utoipa::path(post, path = "/v1/webhooks/check", tag = "webhooks", request_body = CheckInput,
     security(("security_id" = [])),
     responses((status = 200, body = CheckResult), (status = 422, body = Problem),
+               (status = 404, body = Problem, description = "`NOT_FOUND`: no such `webhook_id`"),
                (status = 429, body = Problem, description = "too many checks by this account; see Retry-After")))]
 pub async fn check_webhook(
     State(state): State<AppState>,
