@@ -30,10 +30,12 @@ pub struct Key {
 }
 
 /// One recording.
-#[derive(Debug, Serialize, serde::Deserialize, PartialEq, Eq, Clone)]
+#[derive(Debug, Serialize, serde::Deserialize, PartialEq, Eq, Clone, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Recording {
+    #[schema(example = "call-6f1c2a9e.mp3")]
     pub recorded_file_name: String,
+    #[schema(example = "https://recordings.example.com/call-6f1c2a9e.mp3")]
     pub recorded_file_public_path: String,
 }
 

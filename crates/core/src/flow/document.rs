@@ -55,7 +55,7 @@ pub struct FlowDocument<W = WidgetDoc> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Value)]
     pub ui: Option<Value>,
 }
 
@@ -201,9 +201,9 @@ pub struct StoreVariableDoc {
     pub lines: Vec<Option<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    /// Free-form editor data (positions), kept as written.
+    /// Free-form editor data (positions): any JSON, kept as written.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Value)]
     pub ui: Option<Value>,
 }
 
@@ -256,9 +256,9 @@ pub struct ConditionDoc {
     pub lines: Vec<Option<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    /// Free-form editor data (positions), kept as written.
+    /// Free-form editor data (positions): any JSON, kept as written.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Value)]
     pub ui: Option<Value>,
 }
 
@@ -291,9 +291,9 @@ pub struct WebhookDoc {
     pub lines: Vec<Option<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    /// Free-form editor data (positions), kept as written.
+    /// Free-form editor data (positions): any JSON, kept as written.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Value)]
     pub ui: Option<Value>,
 }
 
@@ -424,9 +424,9 @@ pub struct InternalWebhookDoc {
     pub lines: Vec<Option<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    /// Free-form editor data (positions), kept as written.
+    /// Free-form editor data (positions): any JSON, kept as written.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Value)]
     pub ui: Option<Value>,
 }
 
@@ -438,8 +438,8 @@ pub struct EndDoc {
     pub lines: Vec<Option<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    /// Free-form editor data (positions), kept as written.
+    /// Free-form editor data (positions): any JSON, kept as written.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Value)]
     pub ui: Option<Value>,
 }

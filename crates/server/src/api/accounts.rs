@@ -18,7 +18,7 @@ use utoipa::ToSchema;
 use super::auth::{AccountCaller, Admin, Caller};
 use super::extract::ApiJson;
 use super::problem::{ApiError, Problem};
-use super::rfc3339;
+use super::{Timestamp, rfc3339};
 use crate::state::AppState;
 
 /// `POST /v1/accounts`.
@@ -39,11 +39,16 @@ pub struct CreateAccount {
 /// An account as the API shows it.
 #[derive(Serialize, ToSchema)]
 pub struct AccountView {
+    #[schema(value_type = flowhook_core::ids::AccountId)]
     pub id: String,
     pub name: String,
     pub client_id: i64,
     pub allow_http: bool,
+    #[schema(value_type = flowhook_core::account::TimeZone)]
     pub timezone: String,
+    /// Addresses and networks allowed to call with the account's key; empty
+    /// allows every address.
+    #[schema(example = json!(["203.0.113.0/24"]))]
     pub whitelist: Vec<String>,
     #[schema(value_type = Object)]
     pub calendar: serde_json::Value,
@@ -51,8 +56,8 @@ pub struct AccountView {
     /// in an array has an `id` (send it back to keep that entry's `***`).
     #[schema(value_type = Object)]
     pub providers: serde_json::Value,
-    pub created_at: String,
-    pub updated_at: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
 }
 
 /// The answer to account creation: the only time the API key is shown.
@@ -61,6 +66,7 @@ pub struct CreatedAccount {
     #[serde(flatten)]
     pub account: AccountView,
     /// The account's API key (64 characters). Store it now: flowhook keeps only a hash.
+    #[schema(pattern = "^[0-9a-f]{64}$", example = "5f0c9d1e2a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5")]
     pub security_id: String,
 }
 
@@ -84,7 +90,8 @@ pub struct UpdateAccount {
 #[derive(Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Whitelist {
-    /// Addresses or CIDR networks; empty allows every address.
+    /// Addresses or CIDR networks (at most 256); empty allows every address.
+    #[schema(max_items = 256, example = json!(["203.0.113.7", "198.51.100.0/24", "2001:db8::/32"]))]
     pub entries: Vec<String>,
 }
 

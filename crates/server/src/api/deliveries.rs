@@ -13,14 +13,14 @@ use utoipa::ToSchema;
 use super::auth::AccountCaller;
 use super::extract::{ApiJson, ApiQuery, Limit, Rfc3339};
 use super::problem::{ApiError, Problem};
-use super::rfc3339;
+use super::{Timestamp, rfc3339};
 use crate::state::AppState;
 
 /// One attempt.
 #[derive(Serialize, ToSchema)]
 pub struct AttemptView {
     pub attempt: i64,
-    pub at: String,
+    pub at: Timestamp,
     /// The HTTP status, null when no response came.
     pub status: Option<i64>,
     pub duration_ms: f64,
@@ -32,19 +32,23 @@ pub struct AttemptView {
 /// A delivery as the API shows it.
 #[derive(Serialize, ToSchema)]
 pub struct DeliveryView {
+    #[schema(value_type = flowhook_core::ids::DeliveryId)]
     pub id: String,
     /// The `webhook-id` header, the same on every attempt.
+    #[schema(example = "msg_01932c6e8a4f7d3a9f1e2b7c4d5e6f70")]
     pub msg_id: String,
+    #[schema(value_type = flowhook_core::ids::WebhookId)]
     pub webhook_id: String,
+    #[schema(value_type = flowhook_core::ids::ExecutionId)]
     pub execution_id: String,
-    /// pending, delivered or failed.
+    #[schema(value_type = DeliveryStatus)]
     pub status: String,
     pub attempt_count: i64,
-    pub next_attempt_at: Option<String>,
+    pub next_attempt_at: Option<Timestamp>,
     pub last_status: Option<i64>,
     pub last_error: Option<String>,
-    pub created_at: String,
-    pub delivered_at: Option<String>,
+    pub created_at: Timestamp,
+    pub delivered_at: Option<Timestamp>,
     /// The body sent (the flow-end document), only on a single delivery.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]

@@ -25,11 +25,11 @@ use crate::state::AppState;
 pub struct WidgetTest {
     /// Sample values: `$flow.key.*`, `$flow.syskey.*`, `$user.key.*`, `$user.syskey.*`.
     #[serde(default)]
-    #[schema(value_type = Object)]
+    #[schema(value_type = Object, example = json!({"$flow.key.orderId": "A-17"}))]
     pub variables: BTreeMap<String, serde_json::Value>,
     /// Sample call details, as for an execution.
     #[serde(default)]
-    #[schema(value_type = Object)]
+    #[schema(value_type = Object, example = json!({"cli.number": "919876543210", "incoming": true}))]
     pub call: BTreeMap<String, serde_json::Value>,
     /// The contact [default: `test`].
     pub contact: Option<String>,

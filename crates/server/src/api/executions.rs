@@ -17,26 +17,27 @@ use utoipa::ToSchema;
 use super::auth::AccountCaller;
 use super::extract::{ApiJson, ApiQuery, Limit, Rfc3339};
 use super::problem::{ApiError, Problem};
-use super::rfc3339;
+use super::{Timestamp, rfc3339};
 use crate::state::AppState;
 
 /// `POST /v1/flows/{id}/executions`.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StartExecution {
-    /// The contact (phone number, or address for email flows).
+    /// The contact (phone number, or address for email flows): no spaces, up
+    /// to 128 bytes.
+    #[schema(min_length = 1, example = "+919876543210")]
     pub contact: String,
     /// Call details: `$call.` names without the prefix (`cli.number`, `incoming`, …).
     #[serde(default)]
-    #[schema(value_type = Object)]
+    #[schema(value_type = Object, example = json!({"cli.number": "919876543210", "dnis.number": "918000374000", "incoming": true, "start": "2026-11-21T10:00:00+05:30"}))]
     pub call: BTreeMap<String, serde_json::Value>,
     /// Initial `$flow.key.*` and `$flow.syskey.*` values.
     #[serde(default)]
-    #[schema(value_type = Object)]
+    #[schema(value_type = Object, example = json!({"$flow.key.orderId": "A-17"}))]
     pub keys: BTreeMap<String, serde_json::Value>,
-    /// `[{"recordedFileName", "recordedFilePublicPath"}]`, passed to the flow-end webhook.
+    /// Recordings of the call, passed on in the flow-end webhook.
     #[serde(default)]
-    #[schema(value_type = Vec<Object>)]
     pub recordings: Vec<Recording>,
     /// Answer when the execution has finished (200), instead of at once (202).
     #[serde(default)]
@@ -50,11 +51,14 @@ pub struct StartExecution {
 /// An execution as the API shows it.
 #[derive(Serialize, ToSchema)]
 pub struct ExecutionView {
+    #[schema(value_type = flowhook_core::ids::ExecutionId)]
     pub uuid: String,
+    #[schema(value_type = flowhook_core::ids::FlowId)]
     pub flow_id: String,
     pub flow_version: i64,
+    #[schema(example = "+919876543210")]
     pub contact: String,
-    /// running, completed or failed.
+    #[schema(value_type = ExecutionStatus)]
     pub status: String,
     pub reason: Option<String>,
     #[schema(value_type = Object)]
@@ -70,8 +74,8 @@ pub struct ExecutionView {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Vec<Object>>)]
     pub trace: Option<serde_json::Value>,
-    pub started_at: String,
-    pub finished_at: Option<String>,
+    pub started_at: Timestamp,
+    pub finished_at: Option<Timestamp>,
 }
 
 fn view(r: ExecutionRecord, with_trace: bool) -> ExecutionView {
@@ -188,6 +192,7 @@ pub(crate) fn engine_error(e: ExecutionError) -> ApiError {
 /// The answer to a start without waiting.
 #[derive(Serialize, ToSchema)]
 pub struct Started {
+    #[schema(value_type = flowhook_core::ids::ExecutionId)]
     pub uuid: String,
     pub status: &'static str,
 }

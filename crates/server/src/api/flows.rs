@@ -17,12 +17,13 @@ use utoipa::ToSchema;
 
 use super::auth::AccountCaller;
 use super::problem::{ApiError, Problem};
-use super::rfc3339;
+use super::{Timestamp, rfc3339};
 use crate::state::AppState;
 
 /// The answer to a save.
 #[derive(Serialize, ToSchema)]
 pub struct Saved {
+    #[schema(value_type = flowhook_core::ids::FlowId)]
     pub id: String,
     pub version: i64,
     pub name: String,
@@ -31,14 +32,15 @@ pub struct Saved {
 /// A stored flow.
 #[derive(Serialize, ToSchema)]
 pub struct FlowView {
+    #[schema(value_type = flowhook_core::ids::FlowId)]
     pub id: String,
     pub version: i64,
     pub name: String,
     /// The flow document, in the order it was saved.
     #[schema(value_type = flowhook_core::flow::FlowDocument)]
     pub document: Box<RawValue>,
-    pub created_at: String,
-    pub updated_at: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
 }
 
 /// The answer to a successful validation.
@@ -114,7 +116,8 @@ fn flow_id(id: &str) -> Result<FlowId, ApiError> {
 }
 
 #[utoipa::path(post, path = "/v1/flows", tag = "flows", security(("security_id" = [])),
-    request_body(content = flowhook_core::flow::FlowDocument, description = "A flow document (SPEC §3)"),
+    request_body(content = flowhook_core::flow::FlowDocument, description = "A flow document (SPEC §3)",
+        example = super::openapi::flow_example),
     responses((status = 201, body = Saved), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn create_flow(
     State(state): State<AppState>,
@@ -144,7 +147,8 @@ pub async fn create_flow(
 
 #[utoipa::path(put, path = "/v1/flows/{id}", tag = "flows",
     params(("id" = inline(flowhook_core::ids::FlowId), Path, description = "The flow")), security(("security_id" = [])),
-    request_body(content = flowhook_core::flow::FlowDocument, description = "A flow document (SPEC §3)"),
+    request_body(content = flowhook_core::flow::FlowDocument, description = "A flow document (SPEC §3)",
+        example = super::openapi::flow_example),
     responses((status = 200, body = Saved), (status = 404, body = Problem), (status = 422, body = Problem),
                (status = 409, body = Problem, description = "`CONFLICT`: another flow has this name")))]
 pub async fn update_flow(
@@ -175,7 +179,8 @@ pub async fn update_flow(
 }
 
 #[utoipa::path(post, path = "/v1/flows/validate", tag = "flows", security(("security_id" = [])),
-    request_body(content = flowhook_core::flow::FlowDocument, description = "A flow document (SPEC §3)"),
+    request_body(content = flowhook_core::flow::FlowDocument, description = "A flow document (SPEC §3)",
+        example = super::openapi::flow_example),
     responses((status = 200, body = Valid), (status = 422, body = Problem)))]
 pub async fn validate_flow(
     AccountCaller(_me): AccountCaller,

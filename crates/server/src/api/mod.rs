@@ -68,18 +68,8 @@ pub fn router(state: AppState) -> axum::Router {
         .routes(routes!(service::readyz))
         .routes(routes!(service::metrics))
         .split_for_parts();
-    let openapi_json = serde_json::to_string_pretty(&openapi::finish(openapi))
-        .expect("a JSON value serializes");
     let router = router
-        .route(
-            "/openapi.json",
-            axum::routing::get(move || async move {
-                (
-                    [(axum::http::header::CONTENT_TYPE, "application/json")],
-                    openapi_json,
-                )
-            }),
-        )
+        .merge(openapi::routes(&openapi::finish(openapi)))
         .fallback(|| async { ApiError::not_found("route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
@@ -122,8 +112,35 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
 }
 
 /// Unix milliseconds as RFC 3339 UTC, the time format of every answer.
-pub fn rfc3339(millis: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(millis)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+pub fn rfc3339(millis: i64) -> Timestamp {
+    Timestamp(
+        chrono::DateTime::from_timestamp_millis(millis)
+            .unwrap_or_default()
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+    )
+}
+
+/// A time in an answer: RFC 3339 UTC with milliseconds (`format: date-time`).
+#[derive(serde::Serialize, Debug, Clone)]
+#[serde(transparent)]
+pub struct Timestamp(String);
+
+impl utoipa::PartialSchema for Timestamp {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+                utoipa::openapi::KnownFormat::DateTime,
+            )))
+            .examples(["2026-11-21T04:30:03.000Z"])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Timestamp {}
+
+impl From<Timestamp> for serde_json::Value {
+    fn from(t: Timestamp) -> Self {
+        serde_json::Value::String(t.0)
+    }
 }

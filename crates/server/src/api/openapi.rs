@@ -10,7 +10,14 @@
 //! 401/403, and every one 408/500/503. Every problem is
 //! `application/problem+json` with the [`Problem`](super::problem::Problem)
 //! schema. `scripts/api-contract.sh` (run by CI) holds the server to it.
+//!
+//! `/docs` renders the document with Redoc, whose bundle is compiled into the
+//! binary (`assets/redoc`, refreshed by `scripts/vendor-redoc.sh`): the page
+//! works offline and fetches nothing from elsewhere.
 
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
 use serde_json::{Value, json};
 use utoipa::OpenApi;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
@@ -202,4 +209,71 @@ fn attach_problems(op: &mut Value, problem: &Value) {
             .entry(shared.status)
             .or_insert_with(|| json!({"$ref": format!("#/components/responses/{}", shared.name)}));
     }
+}
+
+/// The example flow of the flow operations: a webhook widget that looks an
+/// order up and maps the answer into variables (`examples/order-status.flow.json`,
+/// which the tests run).
+pub fn flow_example() -> Value {
+    serde_json::from_str(include_str!("../../../../examples/order-status.flow.json"))
+        .expect("the example flow is JSON")
+}
+
+/// The Redoc bundle (MIT), served at `/docs/redoc.standalone.js`.
+const REDOC_JS: &str = include_str!("../../assets/redoc/redoc.standalone.js");
+
+/// The page: relative URLs, so it also works behind a proxy's path prefix.
+const DOCS_HTML: &str = r#"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>flowhook API</title>
+</head>
+<body>
+<redoc spec-url="openapi.json" hide-download-button="false"></redoc>
+<script src="docs/redoc.standalone.js"></script>
+</body>
+</html>
+"#;
+
+/// Scripts and the document come from this server only; Redoc styles itself
+/// inline and renders in a worker made from a blob.
+const DOCS_CSP: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; \
+    style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; \
+    worker-src blob:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/// `/openapi.json`, `/docs` and the viewer's script.
+pub fn routes<S: Clone + Send + Sync + 'static>(document: &Value) -> axum::Router<S> {
+    let json = serde_json::to_string_pretty(document).expect("a JSON value serializes");
+    axum::Router::new()
+        .route(
+            "/openapi.json",
+            get(move || async move { ([(header::CONTENT_TYPE, "application/json")], json) }),
+        )
+        .route(
+            "/docs",
+            get(|| async {
+                (
+                    [
+                        (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+                        (header::CONTENT_SECURITY_POLICY, DOCS_CSP),
+                    ],
+                    DOCS_HTML,
+                )
+                    .into_response()
+            }),
+        )
+        .route(
+            "/docs/redoc.standalone.js",
+            get(|| async {
+                (
+                    [
+                        (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+                        (header::CACHE_CONTROL, "public, max-age=86400"),
+                    ],
+                    REDOC_JS,
+                )
+            }),
+        )
 }

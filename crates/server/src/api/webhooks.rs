@@ -25,7 +25,7 @@ use utoipa::ToSchema;
 use super::auth::AccountCaller;
 use super::extract::ApiJson;
 use super::problem::{ApiError, Problem};
-use super::rfc3339;
+use super::{Timestamp, rfc3339};
 use crate::state::AppState;
 
 /// How long a rotated-out secret keeps signing, so receivers can switch over.
@@ -82,23 +82,29 @@ pub struct AuthView {
 /// A webhook as the API shows it.
 #[derive(Serialize, ToSchema)]
 pub struct WebhookView {
+    #[schema(value_type = flowhook_core::ids::WebhookId)]
     pub id: String,
+    #[schema(example = "CRM")]
     pub name: String,
+    #[schema(example = "POST")]
     pub method: String,
+    #[schema(example = "https://crm.example.com/hooks/flow-end")]
     pub url: String,
     pub auth: AuthView,
+    #[schema(value_type = flowhook_core::http::BodyType)]
     pub body_type: String,
     #[schema(value_type = Vec<Object>)]
     pub headers: Vec<HeaderPair>,
     pub is_default: bool,
     /// Present only when the secret was just made (creation, rotation).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")]
     pub signing_secret: Option<String>,
     /// The last check-button result.
     #[schema(value_type = Option<Object>)]
     pub last_check: Option<serde_json::Value>,
-    pub created_at: String,
-    pub updated_at: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
 }
 
 fn view(w: &WebhookRecord, signing_secret: Option<String>) -> WebhookView {
@@ -374,7 +380,7 @@ pub struct RotatedSecret {
     /// The new `whsec_…` secret; shown only now.
     pub signing_secret: String,
     /// Until then, deliveries carry a signature with the previous secret too.
-    pub previous_valid_until: String,
+    pub previous_valid_until: Timestamp,
 }
 
 #[utoipa::path(post, path = "/v1/webhooks/{id}/rotate-secret", tag = "webhooks",

@@ -3,6 +3,7 @@
 //! and a recording receiver standing in for customers' servers.
 
 mod accounts;
+mod contract;
 mod errors;
 mod executions;
 mod flow_end;
