@@ -24,11 +24,20 @@ examples=${CONTRACT_EXAMPLES:-40}
 work=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 base="http://127.0.0.1:$port"
-# A receiver that is not there: deliveries fail fast, and flows may call it.
 "$bin" serve --listen "127.0.0.1:$port" --data-dir "$work/data" >"$work/serve.log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null || true; wait $server 2>/dev/null || true; rm -rf "$work"' EXIT
-for _ in $(seq 1 100); do curl -sf "$base/healthz" >/dev/null && break; sleep 0.1; done
+up=
+for _ in $(seq 1 100); do
+    if curl -sf "$base/healthz" >/dev/null; then up=1 && break; fi
+    kill -0 "$server" 2>/dev/null || break
+    sleep 0.1
+done
+if [ -z "$up" ]; then
+    echo "flowhook did not come up; its log follows" >&2
+    cat "$work/serve.log" >&2
+    exit 1
+fi
 admin=$(cat "$work/data/admin-token")
 new_key() {
     curl -sf -X POST "$base/v1/accounts" -H "Authorization: Bearer $admin" \

@@ -110,7 +110,9 @@ impl std::fmt::Display for HttpMethod {
 }
 
 /// The body a request carries (SPEC §4 `body_type`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default, utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default, utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum BodyType {
     #[default]

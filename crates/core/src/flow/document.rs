@@ -96,10 +96,18 @@ impl WidgetDoc {
         use utoipa::openapi::schema::{Schema, Type};
         use utoipa::openapi::{ObjectBuilder, RefOr};
         let variants = [
-            ("store_variable", "StoreVariableWidget", StoreVariableDoc::schema()),
+            (
+                "store_variable",
+                "StoreVariableWidget",
+                StoreVariableDoc::schema(),
+            ),
             ("condition", "ConditionWidget", ConditionDoc::schema()),
             ("webhook", "WebhookWidget", WebhookDoc::schema()),
-            ("internal_webhook", "InternalWebhookWidget", InternalWebhookDoc::schema()),
+            (
+                "internal_webhook",
+                "InternalWebhookWidget",
+                InternalWebhookDoc::schema(),
+            ),
             ("end", "EndWidget", EndDoc::schema()),
         ];
         variants.map(|(tag, name, schema)| {
@@ -109,7 +117,9 @@ impl WidgetDoc {
             let tag_schema = ObjectBuilder::new()
                 .schema_type(Type::String)
                 .enum_values(Some([tag]));
-            object.properties.insert("type".to_owned(), tag_schema.into());
+            object
+                .properties
+                .insert("type".to_owned(), tag_schema.into());
             object.required.insert(0, "type".to_owned());
             (tag, name.to_owned(), Schema::Object(object))
         })
@@ -124,7 +134,9 @@ impl utoipa::PartialSchema for WidgetDoc {
         let mut union = OneOfBuilder::new().description(Some("One widget, by its `type`"));
         for (tag, name, _) in WidgetDoc::variant_schemas() {
             let reference = format!("#/components/schemas/{name}");
-            discriminator.mapping.insert(tag.to_owned(), reference.clone());
+            discriminator
+                .mapping
+                .insert(tag.to_owned(), reference.clone());
             union = union.item(Ref::new(reference));
         }
         union.discriminator(Some(discriminator)).into()
@@ -132,7 +144,12 @@ impl utoipa::PartialSchema for WidgetDoc {
 }
 
 impl ToSchema for WidgetDoc {
-    fn schemas(schemas: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>) {
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
         for (_, name, schema) in WidgetDoc::variant_schemas() {
             schemas.push((name, schema.into()));
         }

@@ -41,7 +41,9 @@ pub const MAX_PATH_LEN: usize = 1024;
 pub const MAX_PATH_NESTING: usize = 32;
 
 /// The declared type of a webhook response body (SPEC §4 `type`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum ResponseType {
     /// A JSON body, addressed with JSONPath.

@@ -66,7 +66,10 @@ pub struct CreatedAccount {
     #[serde(flatten)]
     pub account: AccountView,
     /// The account's API key (64 characters). Store it now: flowhook keeps only a hash.
-    #[schema(pattern = "^[0-9a-f]{64}$", example = "5f0c9d1e2a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5")]
+    #[schema(
+        pattern = "^[0-9a-f]{64}$",
+        example = "5f0c9d1e2a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5"
+    )]
     pub security_id: String,
 }
 

@@ -56,7 +56,12 @@ pub struct WebhookInput {
     pub method: HttpMethod,
     /// An `https://` URL with a host and no credentials (`http://` too when the
     /// account allows it).
-    #[schema(min_length = 1, max_length = 2048, pattern = "^\\s*[Hh][Tt][Tt][Pp][Ss]?://", example = "https://crm.example.com/hooks/flow-end")]
+    #[schema(
+        min_length = 1,
+        max_length = 2048,
+        pattern = "^\\s*[Hh][Tt][Tt][Pp][Ss]?://",
+        example = "https://crm.example.com/hooks/flow-end"
+    )]
     pub url: String,
     #[serde(default)]
     pub auth: AuthInput,
@@ -415,7 +420,12 @@ pub async fn rotate_secret(
 #[serde(deny_unknown_fields)]
 pub struct CheckInput {
     /// The URL to check; give it or `webhook_id`, not both.
-    #[schema(min_length = 1, max_length = 2048, pattern = "^\\s*[Hh][Tt][Tt][Pp][Ss]?://", example = "https://crm.example.com/hooks/flow-end")]
+    #[schema(
+        min_length = 1,
+        max_length = 2048,
+        pattern = "^\\s*[Hh][Tt][Tt][Pp][Ss]?://",
+        example = "https://crm.example.com/hooks/flow-end"
+    )]
     pub url: Option<String>,
     pub method: Option<HttpMethod>,
     /// Check this stored webhook (at its own URL) instead of a bare URL.

@@ -96,11 +96,19 @@ async fn the_flow_document_is_a_union_of_closed_widgets_tagged_by_type() {
 
     let widget = &schemas["WidgetDoc"];
     assert_eq!(widget["discriminator"]["propertyName"], "type");
-    let mapping = widget["discriminator"]["mapping"].as_object().expect("mapping");
+    let mapping = widget["discriminator"]["mapping"]
+        .as_object()
+        .expect("mapping");
     let tags: Vec<&str> = mapping.keys().map(String::as_str).collect();
     assert_eq!(
         tags,
-        ["condition", "end", "internal_webhook", "store_variable", "webhook"]
+        [
+            "condition",
+            "end",
+            "internal_webhook",
+            "store_variable",
+            "webhook"
+        ]
     );
     for (tag, reference) in mapping {
         let name = reference
@@ -113,10 +121,18 @@ async fn the_flow_document_is_a_union_of_closed_widgets_tagged_by_type() {
         assert_eq!(variant["additionalProperties"], false, "{name}");
     }
     let webhook = &schemas["WebhookWidget"];
-    assert_eq!(webhook["properties"]["request"]["$ref"], "#/components/schemas/RequestDoc");
+    assert_eq!(
+        webhook["properties"]["request"]["$ref"],
+        "#/components/schemas/RequestDoc"
+    );
     let timeout = &schemas["ResponseDoc"]["properties"]["timeout_seconds"];
-    assert_eq!((&timeout["minimum"], &timeout["maximum"]), (&1.into(), &60.into()));
-    let method = schemas["HttpMethod"]["pattern"].as_str().expect("a pattern");
+    assert_eq!(
+        (&timeout["minimum"], &timeout["maximum"]),
+        (&1.into(), &60.into())
+    );
+    let method = schemas["HttpMethod"]["pattern"]
+        .as_str()
+        .expect("a pattern");
     assert!(method.contains("[Pp][Oo][Ss][Tt]") && method.contains("[Oo][Pp][Tt][Ii][Oo][Nn]"));
 }
 
@@ -141,8 +157,14 @@ async fn docs_render_the_document_with_the_embedded_viewer() {
     assert!(csp.contains("script-src 'self'"), "{csp}");
     let html = page.text().await.expect("html");
     assert!(html.contains(r#"<redoc spec-url="openapi.json""#), "{html}");
-    assert!(html.contains(r#"<script src="docs/redoc.standalone.js">"#), "{html}");
-    assert!(!html.contains("http"), "the page loads nothing from elsewhere: {html}");
+    assert!(
+        html.contains(r#"<script src="docs/redoc.standalone.js">"#),
+        "{html}"
+    );
+    assert!(
+        !html.contains("http"),
+        "the page loads nothing from elsewhere: {html}"
+    );
 
     let script = app
         .http
@@ -151,10 +173,16 @@ async fn docs_render_the_document_with_the_embedded_viewer() {
         .await
         .expect("script");
     assert_eq!(script.status(), 200);
-    assert!(script.headers()["content-type"]
-        .to_str()
-        .expect("text")
-        .starts_with("text/javascript"));
+    assert!(
+        script.headers()["content-type"]
+            .to_str()
+            .expect("text")
+            .starts_with("text/javascript")
+    );
     let js = script.text().await.expect("js");
-    assert!(js.len() > 500_000 && js.contains("Redoc"), "{} bytes", js.len());
+    assert!(
+        js.len() > 500_000 && js.contains("Redoc"),
+        "{} bytes",
+        js.len()
+    );
 }
