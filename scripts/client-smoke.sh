@@ -10,62 +10,24 @@
 # directory removed on exit; the tree is left as it was.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
+source "$root/scripts/lib/common.sh"
 
 # The generator, and what the code it generates imports (with --meta none it
 # writes no package metadata to install them from).
-generator_version() {
-    python3 -c 'import importlib.metadata as m; print(m.version("openapi-python-client"))' 2>/dev/null || true
-}
-case "$(generator_version)" in
-0.29.*) ;;
-*) python3 -m pip install --quiet 'openapi-python-client>=0.29,<0.30' ;;
-esac
+pip_need openapi-python-client '>=0.29,<0.30'
 if ! python3 -c 'import attrs, dateutil, httpx' 2>/dev/null; then
     python3 -m pip install --quiet 'attrs>=22.2' 'httpx>=0.23,<0.29' 'python-dateutil>=2.8,<3'
 fi
-bin=${FLOWHOOK_BIN:-}
-if [ -z "$bin" ]; then
-    cargo build --quiet -p flowhook
-    bin="$root/target/debug/flowhook"
-fi
+bin=$(flowhook_bin)
 
-tree_before=$(git status --porcelain --untracked-files=all)
 work=$(mktemp -d)
 export PYTHONPYCACHEPREFIX="$work/pycache"
-server=
-cleanup() {
-    if [ -n "$server" ]; then
-        kill "$server" 2>/dev/null || true
-        wait "$server" 2>/dev/null || true
-    fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-# The server sees only the settings made here, whatever FLOWHOOK_* the caller
-# has; it may reach loopback, where the smoke test's receiver listens.
-clean_env=()
-for v in $(compgen -e | grep '^FLOWHOOK_' || true); do clean_env+=(-u "$v"); done
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-base="http://127.0.0.1:$port"
-env "${clean_env[@]}" FLOWHOOK_EGRESS_ALLOW_CIDRS=127.0.0.1/32 FLOWHOOK_RETRY_SCHEDULE=1,1,1 \
-    "$bin" serve --listen "127.0.0.1:$port" --data-dir "$work/data" >"$work/serve.log" 2>&1 &
-server=$!
-up=
-for _ in $(seq 1 100); do
-    if curl -sf "$base/healthz" >/dev/null; then up=1 && break; fi
-    kill -0 "$server" 2>/dev/null || break
-    sleep 0.1
-done
-if [ -z "$up" ]; then
-    echo "flowhook did not come up; its log follows" >&2
-    cat "$work/serve.log" >&2
-    exit 1
-fi
+trap 'stop_server; rm -rf "$work"' EXIT
+# The server may reach loopback, where the smoke test's receiver listens.
+start_server "$bin" "$work" FLOWHOOK_EGRESS_ALLOW_CIDRS=127.0.0.1/32 FLOWHOOK_RETRY_SCHEDULE=1,1,1
 curl -sf "$base/openapi.json" -o "$work/openapi.json"
 
-echo "==> generating the client with openapi-python-client $(generator_version)"
+echo "==> generating the client with openapi-python-client"
 # No post hooks: formatting the generated code needs ruff and proves nothing.
 # Enums as literals: time zone names such as GMT+0 and GMT-0 would collide as
 # Python identifiers.
@@ -94,8 +56,3 @@ if ! PYTHONPATH="$work/client" python3 "$root/scripts/client_smoke.py" "$base" "
     exit 1
 fi
 
-if [ "$(git status --porcelain --untracked-files=all)" != "$tree_before" ]; then
-    echo "the smoke test changed the working tree:" >&2
-    git status --porcelain --untracked-files=all >&2
-    exit 1
-fi

@@ -9,17 +9,27 @@ use serde::{Deserialize, Serialize};
 macro_rules! uuid_id {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
         #[serde(transparent)]
         pub struct $name(uuid::Uuid);
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = std::borrow::Cow::<'de, str>::deserialize(d)?;
+                $name::parse(&s).ok_or_else(|| {
+                    serde::de::Error::custom(format!("`{s}` is not a UUID like {}", UUID_EXAMPLE))
+                })
+            }
+        }
 
         impl $name {
             /// A new, time-ordered id.
             pub fn generate() -> Self {
                 $name(uuid::Uuid::now_v7())
             }
+            /// The hyphenated form only (`format: uuid`), in either case.
             pub fn parse(s: &str) -> Option<Self> {
-                uuid::Uuid::try_parse(s).ok().map($name)
+                (s.len() == 36).then(|| uuid::Uuid::try_parse(s).ok()).flatten().map($name)
             }
             pub fn as_uuid(&self) -> uuid::Uuid {
                 self.0
@@ -42,13 +52,15 @@ macro_rules! uuid_id {
     };
 }
 
+const UUID_EXAMPLE: &str = "01932c6e-8a4f-7d3a-9f1e-2b7c4d5e6f70";
+
 fn uuid_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
     utoipa::openapi::ObjectBuilder::new()
         .schema_type(utoipa::openapi::schema::Type::String)
         .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
             utoipa::openapi::KnownFormat::Uuid,
         )))
-        .examples(["01932c6e-8a4f-7d3a-9f1e-2b7c4d5e6f70"])
+        .examples([UUID_EXAMPLE])
         .into()
 }
 

@@ -47,9 +47,11 @@ impl UrlError {
 impl WebhookUrl {
     pub const MAX_LEN: usize = 2048;
 
-    /// Surrounding whitespace is dropped; the length counts it (so the API
-    /// schema's `maxLength` is the rule). Control characters, which the URL
-    /// parser would silently drop, are refused.
+    /// Surrounding whitespace is dropped. At most [`Self::MAX_LEN`] bytes as
+    /// sent (whitespace included; the API schema's `maxLength` counts
+    /// characters, so it never allows more) and as normalized, since the
+    /// normalized form is what is stored and read back. Control characters,
+    /// which the URL parser would silently drop, are refused.
     pub fn parse(s: &str) -> Result<WebhookUrl, UrlError> {
         if s.len() > Self::MAX_LEN {
             return Err(UrlError::TooLong);
@@ -62,6 +64,9 @@ impl WebhookUrl {
             )));
         }
         let url = url::Url::parse(s).map_err(|e| UrlError::Malformed(format!("{s}: {e}")))?;
+        if url.as_str().len() > Self::MAX_LEN {
+            return Err(UrlError::TooLong);
+        }
         if !matches!(url.scheme(), "http" | "https") {
             return Err(UrlError::Scheme);
         }

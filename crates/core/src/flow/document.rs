@@ -460,3 +460,52 @@ pub struct EndDoc {
     #[schema(value_type = Value)]
     pub ui: Option<Value>,
 }
+
+#[cfg(test)]
+mod schema_tests {
+    //! The schema's limits are literals (the derive takes no constants): they
+    //! must say what validation enforces.
+    use super::*;
+    use crate::budget::{MAX_CASES, MAX_HEADERS, MAX_MAPPINGS, MAX_QUERY_ENTRIES};
+
+    fn json<T: PartialSchema>() -> Value {
+        serde_json::to_value(T::schema()).expect("a schema is JSON")
+    }
+
+    #[test]
+    fn the_schema_limits_are_the_budget() {
+        let request = json::<RequestDoc>();
+        assert_eq!(request["properties"]["headers"]["maxItems"], MAX_HEADERS);
+        assert_eq!(
+            request["properties"]["query"]["maxItems"],
+            MAX_QUERY_ENTRIES
+        );
+        let response = json::<ResponseDoc>();
+        assert_eq!(response["properties"]["mappings"]["maxItems"], MAX_MAPPINGS);
+        let timeout = &response["properties"]["timeout_seconds"];
+        assert_eq!(
+            (&timeout["minimum"], &timeout["maximum"]),
+            (&1.into(), &60.into())
+        );
+        assert_eq!(
+            json::<ConditionDoc>()["properties"]["cases"]["maxItems"],
+            MAX_CASES
+        );
+    }
+
+    #[test]
+    fn the_flow_name_pattern_is_the_validation_rule() {
+        let pattern = json::<FlowDocument>()["properties"]["name"]["pattern"].clone();
+        let pattern = regex::Regex::new(pattern.as_str().expect("a pattern")).expect("a regex");
+        for name in ["order_status", "A1", "_", "a b", "", "é", "x-y"] {
+            let doc = format!(
+                r#"{{"name": "{name}", "start": "e", "widgets": {{"e": {{"type": "end"}}}}}}"#
+            );
+            assert_eq!(
+                pattern.is_match(name),
+                crate::flow::parse_flow(&doc).is_ok(),
+                "{name:?}"
+            );
+        }
+    }
+}

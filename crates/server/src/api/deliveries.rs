@@ -19,13 +19,18 @@ use crate::state::AppState;
 /// One attempt.
 #[derive(Serialize, ToSchema)]
 pub struct AttemptView {
+    #[schema(example = 1)]
     pub attempt: i64,
     pub at: Timestamp,
     /// The HTTP status, null when no response came.
+    #[schema(example = 200)]
     pub status: Option<i64>,
+    #[schema(example = 41.7)]
     pub duration_ms: f64,
     /// Up to 4 KiB of the response body.
+    #[schema(example = "{\"received\":true}")]
     pub response: Option<String>,
+    /// Why no response came (connection refused, timeout, …).
     pub error: Option<String>,
 }
 
@@ -49,9 +54,16 @@ pub struct DeliveryView {
     pub last_error: Option<String>,
     pub created_at: Timestamp,
     pub delivered_at: Option<Timestamp>,
-    /// The body sent (the flow-end document), only on a single delivery.
+    /// The body sent (the flow-end document, SPEC §6), only on a single delivery.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<Object>, example = json!({
+        "callDetails": [{"calleeNumber": "918000374000", "connectTime": "2026-11-21T10:00:03+05:30",
+                         "didNumber": "912243692987", "duration": "57", "endTime": "2026-11-21T10:01:00+05:30",
+                         "hangupCause": "16", "incoming": true, "startTime": "2026-11-21T10:00:00+05:30"}],
+        "keys": [{"name": "$flow.key.orderId", "value": "A-17"}],
+        "phonon-uuid": "01932c6e-8a4f-7d3a-9f1e-2b7c4d5e6f70",
+        "recordingUrls": []
+    }))]
     pub payload: Option<serde_json::Value>,
     /// Every attempt, oldest first.
     pub attempts: Vec<AttemptView>,

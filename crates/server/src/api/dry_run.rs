@@ -84,7 +84,8 @@ fn result(widget: String, run: DryRun) -> WidgetTestResult {
     params(("id" = inline(flowhook_core::ids::FlowId), Path, description = "The flow"),
            ("widget" = String, Path, description = "The widget id in the flow")), request_body = WidgetTest,
     security(("security_id" = [])),
-    responses((status = 200, body = WidgetTestResult), (status = 404, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = WidgetTestResult), (status = 404, body = Problem), (status = 422, body = Problem),
+               (status = 429, body = Problem, description = "`TOO_MANY_EXECUTIONS`: the account or the server is at its limit of running executions; see Retry-After")))]
 pub async fn test_widget(
     State(state): State<AppState>,
     AccountCaller(me): AccountCaller,

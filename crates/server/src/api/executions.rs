@@ -61,7 +61,11 @@ pub struct ExecutionView {
     #[schema(value_type = ExecutionStatus)]
     pub status: String,
     pub reason: Option<String>,
-    #[schema(value_type = Object)]
+    /// The execution's `$flow.*` and `$user.*` variables.
+    #[schema(value_type = Object, example = json!({
+        "$flow.key.orderId": "A-17", "$flow.key.status": "shipped",
+        "$flow.key.response_status": "SUCCESS", "$flow.key.response_status_code": "200"
+    }))]
     pub variables: serde_json::Value,
     /// Values of `persist_response` mappings.
     #[schema(value_type = Object)]

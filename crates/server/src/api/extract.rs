@@ -1,7 +1,8 @@
 //! Request extractors whose failures are problems, not axum's plain-text errors:
 //! JSON bodies, path ids and query strings.
 
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
@@ -32,19 +33,53 @@ fn json_problem(rejection: JsonRejection) -> ApiError {
             format!("the body is not valid JSON: {}", inner(&e)),
         ),
         JsonRejection::JsonDataError(e) => ApiError::unprocessable("INVALID_BODY", inner(&e)),
-        JsonRejection::MissingJsonContentType(_) => ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "UNSUPPORTED_MEDIA_TYPE",
-            "send the body with Content-Type: application/json",
-        ),
-        JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "BODY_TOO_LARGE",
-                "the request body is larger than the server accepts",
-            )
-        }
+        JsonRejection::MissingJsonContentType(_) => not_json(),
+        JsonRejection::BytesRejection(e) => bytes_problem(e),
         other => ApiError::bad_request("INVALID_BODY", other.body_text()),
+    }
+}
+
+fn not_json() -> ApiError {
+    ApiError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "UNSUPPORTED_MEDIA_TYPE",
+        "send the body with Content-Type: application/json",
+    )
+}
+
+fn bytes_problem(e: BytesRejection) -> ApiError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "BODY_TOO_LARGE",
+            "the request body is larger than the server accepts",
+        )
+    } else {
+        ApiError::bad_request("INVALID_BODY", e.body_text())
+    }
+}
+
+/// A JSON body kept as sent, for a handler that parses it itself (flow
+/// documents keep their key order); the content type and size are checked with
+/// the same problems as [`ApiJson`].
+pub struct RawJson(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawJson {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let json = req
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json"));
+        if !json {
+            return Err(not_json());
+        }
+        Bytes::from_request(req, state)
+            .await
+            .map(RawJson)
+            .map_err(bytes_problem)
     }
 }
 

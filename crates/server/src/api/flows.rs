@@ -7,7 +7,7 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::StatusCode;
 use flowhook_core::flow::{Flow, FlowError, parse_flow, secrets};
 use flowhook_core::ids::{AccountId, FlowId};
 use flowhook_storage::FlowRecord;
@@ -16,6 +16,7 @@ use serde_json::value::RawValue;
 use utoipa::ToSchema;
 
 use super::auth::AccountCaller;
+use super::extract::RawJson;
 use super::problem::{ApiError, Problem};
 use super::{Timestamp, rfc3339};
 use crate::state::AppState;
@@ -83,18 +84,7 @@ fn view(r: &FlowRecord) -> Result<FlowView, ApiError> {
 }
 
 /// Reads and validates a flow body; a 422 `INVALID_FLOW` lists every error.
-fn validated(headers: &HeaderMap, body: &Bytes) -> Result<(Flow, String), ApiError> {
-    let json_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if !json_type {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "UNSUPPORTED_MEDIA_TYPE",
-            "send the flow with Content-Type: application/json",
-        ));
-    }
+fn validated(body: &Bytes) -> Result<(Flow, String), ApiError> {
     let text = std::str::from_utf8(body)
         .map_err(|_| ApiError::bad_request("INVALID_JSON", "the body is not UTF-8"))?;
     let flow = parse_flow(text).map_err(invalid)?;
@@ -122,10 +112,9 @@ fn flow_id(id: &str) -> Result<FlowId, ApiError> {
 pub async fn create_flow(
     State(state): State<AppState>,
     AccountCaller(me): AccountCaller,
-    headers: HeaderMap,
-    body: Bytes,
+    RawJson(body): RawJson,
 ) -> Result<(StatusCode, axum::Json<Saved>), ApiError> {
-    let (flow, document) = validated(&headers, &body)?;
+    let (flow, document) = validated(&body)?;
     let document = sealed(&state, me.id, &document, None)?;
     let name = &flow.settings().name;
     // Flow ids are 8 random characters of 62 (about 2·10^14 values): a collision
@@ -155,11 +144,10 @@ pub async fn update_flow(
     State(state): State<AppState>,
     AccountCaller(me): AccountCaller,
     Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
+    RawJson(body): RawJson,
 ) -> Result<axum::Json<Saved>, ApiError> {
     let id = flow_id(&id)?;
-    let (flow, document) = validated(&headers, &body)?;
+    let (flow, document) = validated(&body)?;
     let current = state
         .store
         .flow(me.id, &id)
@@ -184,10 +172,9 @@ pub async fn update_flow(
     responses((status = 200, body = Valid), (status = 422, body = Problem)))]
 pub async fn validate_flow(
     AccountCaller(_me): AccountCaller,
-    headers: HeaderMap,
-    body: Bytes,
+    RawJson(body): RawJson,
 ) -> Result<axum::Json<Valid>, ApiError> {
-    let (flow, _) = validated(&headers, &body)?;
+    let (flow, _) = validated(&body)?;
     Ok(axum::Json(Valid {
         valid: true,
         name: flow.settings().name.clone(),

@@ -442,7 +442,9 @@ pub struct CheckResult {
     /// True when the destination answered 2xx.
     pub ok: bool,
     /// The HTTP status, or null when no response came.
+    #[schema(example = 200)]
     pub status: Option<u16>,
+    #[schema(example = 38.2)]
     pub latency_ms: f64,
     /// Why the check failed, for a person to read; null when ok.
     pub error: Option<String>,
