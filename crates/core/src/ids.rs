@@ -27,6 +27,10 @@ macro_rules! uuid_id {
             pub fn generate() -> Self {
                 $name(uuid::Uuid::now_v7())
             }
+            /// The all-zero id: a placeholder no resource has.
+            pub fn nil() -> Self {
+                $name(uuid::Uuid::nil())
+            }
             /// The hyphenated form only (`format: uuid`), in either case.
             pub fn parse(s: &str) -> Option<Self> {
                 (s.len() == 36).then(|| uuid::Uuid::try_parse(s).ok()).flatten().map($name)

@@ -12,6 +12,7 @@ pub mod condition;
 pub mod flow;
 pub mod flow_end;
 pub mod http;
+pub mod internal;
 pub mod ids;
 pub mod paths;
 pub mod providers;

@@ -13,6 +13,7 @@ pub mod credentials;
 pub mod delivery;
 pub mod egress;
 pub mod executions;
+pub mod internal;
 pub mod runner;
 
 /// This server process's name in shared state (execution owners, delivery

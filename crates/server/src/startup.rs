@@ -43,6 +43,15 @@ impl Application {
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+        let mut config = config;
+        // A public URL taken from `listen = …:0` names the port bound now.
+        if let Ok(bound) = listener.local_addr() {
+            for url in [&mut config.public_url, &mut config.short_base_url] {
+                if url.port() == Some(0) {
+                    let _ = url.set_port(Some(bound.port()));
+                }
+            }
+        }
         let state = AppState::new(store, egress, Arc::new(config));
         if state.store.backend() == flowhook_storage::Backend::Sqlite {
             // One process owns an embedded database, so anything still running

@@ -7,6 +7,7 @@ use flowhook_core::secret::{MasterKey, sha256_hex};
 use flowhook_engine::delivery::{DeliveryConfig, DeliveryWorker};
 use flowhook_engine::egress::Egress;
 use flowhook_engine::executions::Executions;
+use flowhook_engine::internal::Functions;
 use flowhook_engine::runner::Runner;
 use flowhook_storage::Store;
 
@@ -30,6 +31,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Check-button uses per account.
     pub check_limit: Arc<RateLimit>,
+    /// The platform functions of internal webhooks.
+    pub functions: Arc<Functions>,
     /// SHA-256 of the admin token: comparing digests keeps the comparison's
     /// timing independent of how much of a guessed token is right.
     admin_token_hash: String,
@@ -38,14 +41,20 @@ pub struct AppState {
 impl AppState {
     pub fn new(store: Arc<dyn Store>, egress: Egress, config: Arc<Config>) -> AppState {
         let wake = Arc::new(tokio::sync::Notify::new());
+        let functions = Arc::new(Functions::new(
+            store.clone(),
+            config.master_key.clone(),
+            config.public_url.clone(),
+        ));
         AppState {
+            functions: functions.clone(),
             admin_token_hash: sha256_hex(config.admin_token.expose().as_bytes()),
             master_key: config.master_key.clone(),
             metrics: Arc::new(Metrics::default()),
             executions: Arc::new(
                 Executions::new(
                     store.clone(),
-                    Runner::new(egress.clone()),
+                    Runner::new(egress.clone()).with_platform(functions.clone()),
                     wake.clone(),
                     config.master_key.clone(),
                 )

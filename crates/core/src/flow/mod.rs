@@ -104,6 +104,16 @@ impl Flow {
         self.widgets.values()
     }
 
+    /// The registered webhooks the flow names, with the widget naming each.
+    pub fn webhook_references(
+        &self,
+    ) -> impl Iterator<Item = (&WidgetId, crate::ids::WebhookId)> + '_ {
+        self.widgets().filter_map(|w| match &w.kind {
+            WidgetKind::InternalWebhook(i) => Some((&w.id, i.webhook)),
+            _ => None,
+        })
+    }
+
     /// The document the flow was validated from.
     pub fn document(&self) -> &FlowDocument {
         &self.document

@@ -35,7 +35,7 @@ fn example() -> Value {
                              {"when": {"var": "$flow.key.status", "op": "empty"}}],
                    "lines": [null, null]},
             "failed": {"type": "end"},
-            "notify": {"type": "internal_webhook", "webhook": "wh_1", "method": "createOutbound",
+            "notify": {"type": "internal_webhook", "webhook": "01932c6e-8a4f-7d3a-9f1e-2b7c4d5e6f70", "method": "createOutbound",
                        "pass": ["flow.key", "call"], "lines": [null, null]}
         }
     })
@@ -288,7 +288,7 @@ fn reports_validation_errors() {
         ),
         (
             |d| d["widgets"]["notify"]["method"] = json!(""),
-            &[(Some("notify"), "method: empty")],
+            &[(Some("notify"), "method: unknown method \"\"; expected one of validateDateTime")],
         ),
         (
             |d| d["widgets"]["bad id!"] = json!({"type": "end"}),

@@ -21,6 +21,8 @@ use crate::budget::{
     MAX_ASSIGNMENTS, MAX_CASES, MAX_HEADERS, MAX_MAPPINGS, MAX_QUERY_ENTRIES, MAX_WIDGETS,
 };
 use crate::condition::Op;
+use crate::ids::WebhookId;
+use crate::internal::Method;
 use crate::paths::ResponsePath;
 use crate::template::Template;
 use crate::vars::VarName;
@@ -489,12 +491,21 @@ fn response(errors: &mut Errors, doc: &ResponseDoc) -> Response {
 }
 
 fn internal_webhook(errors: &mut Errors, doc: &InternalWebhookDoc) -> InternalWebhook {
-    if doc.webhook.trim().is_empty() {
-        errors.push("webhook: empty; name a configured webhook");
-    }
-    if doc.method.trim().is_empty() {
-        errors.push("method: empty");
-    }
+    let webhook = WebhookId::parse(doc.webhook.trim()).unwrap_or_else(|| {
+        errors.push(format!(
+            "webhook: {:?} is not a webhook id; name a registered webhook",
+            doc.webhook
+        ));
+        WebhookId::nil()
+    });
+    let method = Method::parse(&doc.method).unwrap_or_else(|| {
+        errors.push(format!(
+            "method: unknown method {:?}; expected one of {}",
+            doc.method,
+            Method::names()
+        ));
+        Method::ValidateDateTime
+    });
     let mut pass = BTreeSet::new();
     for (i, group) in doc.pass.iter().enumerate() {
         match PassGroup::parse(group) {
@@ -507,8 +518,8 @@ fn internal_webhook(errors: &mut Errors, doc: &InternalWebhookDoc) -> InternalWe
         }
     }
     InternalWebhook {
-        webhook: doc.webhook.clone(),
-        method: doc.method.clone(),
+        webhook,
+        method,
         pass,
     }
 }

@@ -291,10 +291,12 @@ pub struct Mapping {
 /// `internal_webhook`: a platform function called with the §5 envelope.
 #[derive(Debug, Clone)]
 pub struct InternalWebhook {
-    /// The id of a configured webhook of the account (checked when the flow runs,
-    /// since the flow model does not know the account's webhooks).
-    pub webhook: String,
-    pub method: String,
+    /// A registered webhook of the account: the server's own internal URL, or
+    /// any service that speaks the envelope. (Whether it is the account's is
+    /// checked when the flow is saved, since the flow model does not know the
+    /// account's webhooks.)
+    pub webhook: crate::ids::WebhookId,
+    pub method: crate::internal::Method,
     pub pass: BTreeSet<PassGroup>,
 }
 

@@ -108,6 +108,8 @@ impl Hangup {
 #[derive(Clone)]
 pub struct Runner {
     pub egress: Egress,
+    /// Registered webhooks and platform functions, for `internal_webhook`.
+    pub platform: Arc<dyn crate::internal::Platform>,
     /// Slots for requests sent without waiting, shared by every execution.
     pub(crate) background_slots: Arc<slots::Slots>,
     /// Slots for mapping responses (off the async threads), one per core.
@@ -133,9 +135,12 @@ impl Phase {
 }
 
 impl Runner {
+    /// A runner without a platform ([`crate::internal::Offline`]); see
+    /// [`Runner::with_platform`].
     pub fn new(egress: Egress) -> Runner {
         Runner {
             egress,
+            platform: Arc::new(crate::internal::Offline),
             background_slots: Arc::new(slots::Slots::new(
                 flowhook_core::budget::MAX_BACKGROUND_TOTAL,
                 flowhook_core::budget::MAX_BACKGROUND_PER_ACCOUNT,
@@ -147,6 +152,12 @@ impl Runner {
                 Arc::new(slots::Slots::new(cores, cores.saturating_sub(1)))
             },
         }
+    }
+
+    /// The same runner, calling `platform` for internal webhooks.
+    pub fn with_platform(mut self, platform: Arc<dyn crate::internal::Platform>) -> Runner {
+        self.platform = platform;
+        self
     }
 
     /// The variables an execution starts with: the trigger's keys, `$call.*`,

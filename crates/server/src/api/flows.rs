@@ -83,6 +83,30 @@ fn view(r: &FlowRecord) -> Result<FlowView, ApiError> {
     })
 }
 
+/// Reads and validates a flow body for `account`; a 422 `INVALID_FLOW` lists
+/// every error, a registered webhook that is not the account's included.
+async fn checked(
+    state: &AppState,
+    account: AccountId,
+    body: &Bytes,
+) -> Result<(Flow, String), ApiError> {
+    let (flow, document) = validated(body)?;
+    let mut errors = Vec::new();
+    for (widget, webhook) in flow.webhook_references() {
+        if state.store.webhook(account, webhook).await?.is_none() {
+            errors.push(FlowError {
+                widget: Some(widget.to_string()),
+                message: format!("webhook: {webhook} is not a webhook of this account"),
+            });
+        }
+    }
+    if errors.is_empty() {
+        Ok((flow, document))
+    } else {
+        Err(invalid(errors))
+    }
+}
+
 /// Reads and validates a flow body; a 422 `INVALID_FLOW` lists every error.
 fn validated(body: &Bytes) -> Result<(Flow, String), ApiError> {
     let text = std::str::from_utf8(body)
@@ -114,7 +138,7 @@ pub async fn create_flow(
     AccountCaller(me): AccountCaller,
     RawJson(body): RawJson,
 ) -> Result<(StatusCode, axum::Json<Saved>), ApiError> {
-    let (flow, document) = validated(&body)?;
+    let (flow, document) = checked(&state, me.id, &body).await?;
     let document = sealed(&state, me.id, &document, None)?;
     let name = &flow.settings().name;
     // Flow ids are 8 random characters of 62 (about 2·10^14 values): a collision
@@ -147,7 +171,7 @@ pub async fn update_flow(
     RawJson(body): RawJson,
 ) -> Result<axum::Json<Saved>, ApiError> {
     let id = flow_id(&id)?;
-    let (flow, document) = validated(&body)?;
+    let (flow, document) = checked(&state, me.id, &body).await?;
     let current = state
         .store
         .flow(me.id, &id)
@@ -171,10 +195,11 @@ pub async fn update_flow(
         example = super::openapi::flow_example),
     responses((status = 200, body = Valid), (status = 422, body = Problem)))]
 pub async fn validate_flow(
-    AccountCaller(_me): AccountCaller,
+    State(state): State<AppState>,
+    AccountCaller(me): AccountCaller,
     RawJson(body): RawJson,
 ) -> Result<axum::Json<Valid>, ApiError> {
-    let (flow, _) = validated(&body)?;
+    let (flow, _) = checked(&state, me.id, &body).await?;
     Ok(axum::Json(Valid {
         valid: true,
         name: flow.settings().name.clone(),

@@ -13,6 +13,7 @@ pub mod executions;
 pub mod extract;
 pub mod flows;
 pub mod guard;
+pub mod internal;
 pub mod openapi;
 pub mod problem;
 pub mod rate;
@@ -64,12 +65,14 @@ pub fn router(state: AppState) -> axum::Router {
         .routes(routes!(deliveries::get_delivery))
         .routes(routes!(deliveries::resend_delivery))
         .routes(routes!(deliveries::recover_deliveries))
+        .routes(routes!(internal::internal))
         .routes(routes!(service::healthz))
         .routes(routes!(service::readyz))
         .routes(routes!(service::metrics))
         .split_for_parts();
     let router = router
         .merge(openapi::routes(&openapi::finish(openapi)))
+        .merge(internal::aliases())
         .fallback(|| async { ApiError::not_found("route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(

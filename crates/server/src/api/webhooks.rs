@@ -14,7 +14,7 @@ use std::time::Duration;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use flowhook_core::http::{BodyType, HttpMethod};
-use flowhook_core::ids::WebhookId;
+use flowhook_core::ids::{AccountId, WebhookId};
 use flowhook_core::secret::{Binding, Purpose, SigningSecret};
 use flowhook_core::webhook::{HeaderPair, WebhookName, WebhookUrl};
 use flowhook_engine::egress::OutboundRequest;
@@ -366,17 +366,47 @@ pub async fn update_webhook(
 
 #[utoipa::path(delete, path = "/v1/webhooks/{id}", tag = "webhooks",
     params(("id" = inline(flowhook_core::ids::WebhookId), Path, description = "The webhook")), security(("security_id" = [])),
-    responses((status = 204), (status = 404, body = Problem)))]
+    responses((status = 204), (status = 404, body = Problem),
+               (status = 409, body = Problem, description = "`WEBHOOK_IN_USE`: flows name this webhook; the detail lists them")))]
 pub async fn delete_webhook(
     State(state): State<AppState>,
     AccountCaller(me): AccountCaller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    if state.store.delete_webhook(me.id, webhook_id(&id)?).await? {
+    let id = webhook_id(&id)?;
+    let users = flows_naming(&state, me.id, id).await?;
+    if !users.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "WEBHOOK_IN_USE",
+            format!(
+                "flows name this webhook: {}; change them first",
+                users.join(", ")
+            ),
+        ));
+    }
+    if state.store.delete_webhook(me.id, id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found("webhook"))
     }
+}
+
+/// The names of the account's flows that name webhook `id`.
+async fn flows_naming(
+    state: &AppState,
+    account: AccountId,
+    id: WebhookId,
+) -> Result<Vec<String>, ApiError> {
+    let flows = state.store.flows(account).await?;
+    Ok(flows
+        .iter()
+        .filter(|f| {
+            flowhook_core::flow::parse_flow(&f.document)
+                .is_ok_and(|flow| flow.webhook_references().any(|(_, w)| w == id))
+        })
+        .map(|f| f.name.clone())
+        .collect())
 }
 
 /// The answer to a rotation.

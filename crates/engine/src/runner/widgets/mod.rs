@@ -8,6 +8,7 @@
 
 mod condition;
 mod end;
+mod internal_webhook;
 mod store_variable;
 mod webhook;
 
@@ -73,7 +74,7 @@ pub fn executor(kind: &WidgetKind) -> &dyn Execute {
         WidgetKind::Condition(w) => w,
         WidgetKind::End => &end::End,
         WidgetKind::Webhook(w) => &**w,
-        WidgetKind::InternalWebhook(_) => &NotYet,
+        WidgetKind::InternalWebhook(w) => w,
     }
 }
 
@@ -95,17 +96,5 @@ pub fn type_name(kind: &WidgetKind) -> &'static str {
         WidgetKind::Webhook(_) => "webhook",
         WidgetKind::InternalWebhook(_) => "internal_webhook",
         WidgetKind::End => "end",
-    }
-}
-
-struct NotYet;
-
-#[async_trait::async_trait]
-impl Execute for NotYet {
-    async fn execute(&self, cx: &mut StepContext<'_>) -> Step {
-        Step::fatal(format!(
-            "{} widgets cannot run in this version",
-            type_name(&cx.widget.kind)
-        ))
     }
 }

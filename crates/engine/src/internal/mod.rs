@@ -1,0 +1,163 @@
+//! The platform functions behind internal webhooks (SPEC §5), and the narrow
+//! interface through which widgets reach them.
+//!
+//! [`Functions::dispatch`] is the one entry: `POST /internal` (and its path
+//! aliases) and the `internal_webhook` widget, when its webhook is this
+//! server's own URL, both call it. Each method lives in its own file and
+//! answers its output keys or an error naming the key at fault; the pure rules
+//! (the envelope, calendars, cli matching) live in `flowhook_core`.
+//!
+//! Widgets see [`Platform`], not storage: the registered webhooks a widget may
+//! name, how to reach one with its credentials, and the in-process dispatch.
+//! A local run (`flowhook run`) has no server, so it gets [`Offline`].
+
+mod preferences;
+
+use std::sync::Arc;
+
+use flowhook_core::ids::{AccountId, WebhookId};
+use flowhook_core::internal::{Answer, Envelope, Keys, Method};
+use flowhook_core::secret::MasterKey;
+use flowhook_storage::{AccountRecord, Store, WebhookRecord};
+
+use crate::egress::OutboundRequest;
+
+/// What widgets may ask of the platform.
+#[async_trait::async_trait]
+pub trait Platform: Send + Sync {
+    /// The account's registered webhook `id`, if it has one.
+    async fn webhook(
+        &self,
+        account: AccountId,
+        id: WebhookId,
+    ) -> Result<Option<WebhookRecord>, String>;
+
+    /// A request to `hook`'s own URL with its method, credentials and `body`.
+    fn request_to(&self, hook: &WebhookRecord, body: Vec<u8>) -> Result<OutboundRequest, String>;
+
+    /// Is `url` this server's internal endpoint (its public URL plus
+    /// `/internal` or one of the seeds' path aliases)?
+    fn is_internal(&self, url: &url::Url) -> bool;
+
+    /// Runs a platform function in process for `account`, as `POST /internal`.
+    async fn dispatch(&self, account: AccountId, envelope: &Envelope) -> Answer;
+}
+
+/// The platform functions of a server, over its storage.
+pub struct Functions {
+    store: Arc<dyn Store>,
+    master_key: MasterKey,
+    public_url: url::Url,
+}
+
+impl Functions {
+    /// `public_url` is the server's own base URL (`FLOWHOOK_PUBLIC_URL`).
+    pub fn new(store: Arc<dyn Store>, master_key: MasterKey, public_url: url::Url) -> Functions {
+        Functions {
+            store,
+            master_key,
+            public_url,
+        }
+    }
+
+    /// Runs `envelope.method` for `account`. An unknown method, a missing key
+    /// or a bad value is a `FAILED` answer naming it, with nothing changed.
+    pub async fn dispatch_for(&self, account: &AccountRecord, envelope: &Envelope) -> Answer {
+        let Some(method) = Method::parse(&envelope.method) else {
+            return Answer::failed(format!(
+                "method: unknown method {:?}; expected one of {}",
+                envelope.method,
+                Method::names()
+            ));
+        };
+        let keys = Keys::new(&envelope.keys);
+        let cx = Context {
+            store: &*self.store,
+            account,
+        };
+        let outcome = match method {
+            Method::UpdateUserPreferences => preferences::update(&cx, &keys).await,
+            Method::FetchUserPreferences => preferences::fetch(&cx, &keys).await,
+            Method::ValidateDateTime
+            | Method::ShortUrl
+            | Method::UpdatePauseStatusForCli
+            | Method::GetPauseStatusForCli
+            | Method::LinkCreation
+            | Method::CreateOutbound
+            | Method::TranslateText
+            | Method::SpeechProcessing
+            | Method::PullReport => Err(format!(
+                "method: {method} is not available in this version of flowhook"
+            )),
+        };
+        match outcome {
+            Ok(keys) => Answer::success(keys),
+            Err(error) => {
+                tracing::info!(account = %account.id, %method, %error, "internal webhook failed");
+                Answer::failed(error)
+            }
+        }
+    }
+}
+
+/// What a method runs with.
+pub(crate) struct Context<'a> {
+    pub store: &'a dyn Store,
+    pub account: &'a AccountRecord,
+}
+
+#[async_trait::async_trait]
+impl Platform for Functions {
+    async fn webhook(
+        &self,
+        account: AccountId,
+        id: WebhookId,
+    ) -> Result<Option<WebhookRecord>, String> {
+        self.store
+            .webhook(account, id)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    fn request_to(&self, hook: &WebhookRecord, body: Vec<u8>) -> Result<OutboundRequest, String> {
+        crate::credentials::json_request(hook, &self.master_key, body)
+    }
+
+    fn is_internal(&self, url: &url::Url) -> bool {
+        url.origin() == self.public_url.origin()
+            && flowhook_core::internal::is_internal_path(url.path())
+    }
+
+    async fn dispatch(&self, account: AccountId, envelope: &Envelope) -> Answer {
+        match self.store.account(account).await {
+            Ok(Some(record)) => self.dispatch_for(&record, envelope).await,
+            Ok(None) => Answer::failed("the account no longer exists"),
+            Err(e) => {
+                tracing::error!(%account, error = %e, "internal webhook: account unreadable");
+                Answer::failed("the platform could not read the account; try again")
+            }
+        }
+    }
+}
+
+/// The platform of a local run: no registered webhooks, no functions.
+pub struct Offline;
+
+#[async_trait::async_trait]
+impl Platform for Offline {
+    async fn webhook(&self, _: AccountId, _: WebhookId) -> Result<Option<WebhookRecord>, String> {
+        Err("a local run has no registered webhooks; run the flow on a server".into())
+    }
+
+    fn request_to(&self, _: &WebhookRecord, _: Vec<u8>) -> Result<OutboundRequest, String> {
+        Err("a local run has no registered webhooks".into())
+    }
+
+    fn is_internal(&self, _: &url::Url) -> bool {
+        false
+    }
+
+    async fn dispatch(&self, _: AccountId, _: &Envelope) -> Answer {
+        Answer::failed("a local run has no platform functions; run the flow on a server")
+    }
+}

@@ -1,0 +1,57 @@
+//! `updateUserPreferences` and `fetchUserPreferences`: a contact's `$user.key`
+//! values, in the same store the runner reads them from (one source of truth).
+
+use flowhook_core::internal::{Key, Keys};
+use flowhook_core::vars::{Namespace, VarName};
+
+use super::Context;
+
+/// The contact the keys belong to: `$user.syskey.contactNumber`.
+fn contact<'a>(keys: &Keys<'a>) -> Result<&'a str, String> {
+    let number = keys.get("contactNumber").ok_or_else(|| {
+        "contactNumber: missing; send it as $user.syskey.contactNumber".to_owned()
+    })?;
+    let number = number.trim();
+    if number.len() > 128 || number.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(format!(
+            "contactNumber: {number:?} is not a contact (1–128 characters without spaces)"
+        ));
+    }
+    Ok(number)
+}
+
+/// Stores every `$user.key.*` sent for the contact; answers nothing.
+pub(crate) async fn update(cx: &Context<'_>, keys: &Keys<'_>) -> Result<Vec<Key>, String> {
+    let contact = contact(keys)?;
+    let values: Vec<_> = keys
+        .variables()
+        .filter(|(var, _)| var.namespace() == Namespace::UserKey)
+        .collect();
+    if values.is_empty() {
+        return Err("keys: no $user.key.* value to store".into());
+    }
+    for (var, value) in values {
+        cx.store
+            .set_user_key(cx.account.id, contact, var.name(), value)
+            .await
+            .map_err(|e| format!("the preference store failed: {e}"))?;
+    }
+    Ok(Vec::new())
+}
+
+/// Answers every `$user.key.*` of the contact.
+pub(crate) async fn fetch(cx: &Context<'_>, keys: &Keys<'_>) -> Result<Vec<Key>, String> {
+    let contact = contact(keys)?;
+    let stored = cx
+        .store
+        .user_keys(cx.account.id, contact)
+        .await
+        .map_err(|e| format!("the preference store failed: {e}"))?;
+    Ok(stored
+        .into_iter()
+        .filter_map(|(name, value)| {
+            let var = VarName::new(Namespace::UserKey, name).ok()?;
+            Some(Key::new(var.to_string(), value))
+        })
+        .collect())
+}
