@@ -8,6 +8,7 @@
 
 pub mod account;
 pub mod budget;
+pub mod calendar;
 pub mod condition;
 pub mod flow;
 pub mod flow_end;
