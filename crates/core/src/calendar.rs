@@ -26,13 +26,13 @@
 use std::collections::BTreeMap;
 
 use chrono::{Datelike, NaiveDate, NaiveTime, Timelike, Weekday};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Map, Value};
-use utoipa::ToSchema;
 
 use crate::account::TimeZone;
 
 pub mod date_time;
+mod shape;
 
 pub use date_time::{DateTimeCheck, DateTimeInput, InputError, validate_date_time};
 
@@ -162,35 +162,6 @@ impl Calendar {
     pub fn is_working_day(&self, date: NaiveDate) -> bool {
         self.weekdays.contains(date.weekday()) && !self.is_holiday(date)
     }
-
-    fn to_doc(&self) -> CalendarDoc {
-        CalendarDoc {
-            timezone: self.timezone.map(|tz| tz.name().to_owned()),
-            weekdays: self.weekdays.iter().map(WeekdayName::from).collect(),
-            business_hours: self.business_hours.to_doc(),
-            callback_hours: self.callback_hours.to_doc(),
-            holidays: self
-                .holidays
-                .iter()
-                .map(|(date, name)| {
-                    let date = date.format("%Y-%m-%d").to_string();
-                    match name {
-                        None => CalendarHoliday::Date(date),
-                        Some(name) => CalendarHoliday::Named(NamedHoliday {
-                            date,
-                            name: Some(name.clone()),
-                        }),
-                    }
-                })
-                .collect(),
-        }
-    }
-}
-
-impl Serialize for Calendar {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.to_doc().serialize(s)
-    }
 }
 
 /// Through [`Calendar::parse`], so a stored calendar meets the same rules.
@@ -198,27 +169,6 @@ impl<'de> Deserialize<'de> for Calendar {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let value = Value::deserialize(d)?;
         Calendar::parse(&value).map_err(serde::de::Error::custom)
-    }
-}
-
-impl utoipa::PartialSchema for Calendar {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        CalendarDoc::schema()
-    }
-}
-
-impl ToSchema for Calendar {
-    fn name() -> std::borrow::Cow<'static, str> {
-        "Calendar".into()
-    }
-
-    fn schemas(
-        schemas: &mut Vec<(
-            String,
-            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
-        )>,
-    ) {
-        CalendarDoc::schemas(schemas);
     }
 }
 
@@ -344,13 +294,6 @@ impl Window {
             self.start.format("%I:%M %p"),
             self.end.format("%I:%M %p")
         )
-    }
-
-    fn to_doc(self) -> CalendarHours {
-        CalendarHours {
-            start: Some(self.start.format("%H:%M").to_string()),
-            end: Some(self.end.format("%H:%M").to_string()),
-        }
     }
 
     /// `obj[field]`, where a missing `start` or `end` keeps that of `default`.
@@ -503,15 +446,17 @@ fn parse_holiday_date(s: &str, path: &str) -> Result<NaiveDate, CalendarError> {
     }
 }
 
+/// Trimmed; at most [`Calendar::MAX_NAME_CHARS`] as sent (so the schema's
+/// `maxLength` is the rule), not empty once trimmed.
 fn parse_holiday_name(value: &Value, path: &str) -> Result<String, CalendarError> {
-    let name = value
+    let sent = value
         .as_str()
-        .ok_or_else(|| refuse(path, "must be a string"))?
-        .trim();
+        .ok_or_else(|| refuse(path, "must be a string"))?;
+    let name = sent.trim();
     if name.is_empty() {
         return Err(refuse(path, "must not be empty"));
     }
-    if name.chars().count() > Calendar::MAX_NAME_CHARS {
+    if sent.chars().count() > Calendar::MAX_NAME_CHARS {
         return Err(refuse(
             path,
             format!("is longer than {} characters", Calendar::MAX_NAME_CHARS),
@@ -535,116 +480,5 @@ pub(crate) fn quoted(s: &str) -> String {
     }
 }
 
-// The JSON shape, for serializing and for the API schema. Parsing does not go
-// through these types: it walks the JSON so every error can name its field.
-
-/// An account's business calendar. Every field is optional; `{}` is the
-/// default calendar.
-#[derive(Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(example = json!({
-    "timezone": "Asia/Kolkata",
-    "weekdays": ["monday", "tuesday", "wednesday", "thursday", "friday"],
-    "business_hours": {"start": "09:00", "end": "18:00"},
-    "callback_hours": {"start": "08:00", "end": "20:00"},
-    "holidays": ["2026-01-26", {"date": "2026-12-25", "name": "Christmas"}]
-}))]
-struct CalendarDoc {
-    /// The zone of the calendar's days and hours; unset follows the account's
-    /// time zone.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<TimeZone>)]
-    timezone: Option<String>,
-    /// The working days, each at most once. Default: monday to friday.
-    #[schema(min_items = 1, max_items = 7)]
-    weekdays: Vec<WeekdayName>,
-    /// Default: 09:00 to 18:00.
-    business_hours: CalendarHours,
-    /// The hours of `validateDateTime` with `type` `Callback`. Default: 08:00 to 20:00.
-    callback_hours: CalendarHours,
-    /// Days off, each at most once (at most 366). Default: none.
-    #[schema(max_items = 366)]
-    holidays: Vec<CalendarHoliday>,
-}
-
-/// A day of the week (any letter case is accepted).
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-enum WeekdayName {
-    Monday,
-    Tuesday,
-    Wednesday,
-    Thursday,
-    Friday,
-    Saturday,
-    Sunday,
-}
-
-impl From<Weekday> for WeekdayName {
-    fn from(day: Weekday) -> Self {
-        match day {
-            Weekday::Mon => WeekdayName::Monday,
-            Weekday::Tue => WeekdayName::Tuesday,
-            Weekday::Wed => WeekdayName::Wednesday,
-            Weekday::Thu => WeekdayName::Thursday,
-            Weekday::Fri => WeekdayName::Friday,
-            Weekday::Sat => WeekdayName::Saturday,
-            Weekday::Sun => WeekdayName::Sunday,
-        }
-    }
-}
-
-/// A window of the day, `[start, end)`, in the calendar's zone; `start` must be
-/// before `end`. A missing `start` or `end` keeps the window's default.
-#[derive(Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-struct CalendarHours {
-    /// `HH:MM`, 24-hour.
-    #[schema(pattern = "^([01][0-9]|2[0-3]):[0-5][0-9]$", example = "09:00")]
-    start: Option<String>,
-    /// `HH:MM`, 24-hour; the first minute outside the window.
-    #[schema(pattern = "^([01][0-9]|2[0-3]):[0-5][0-9]$", example = "18:00")]
-    end: Option<String>,
-}
-
-const DATE_PATTERN: &str = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$";
-
-/// A holiday: a date (`"2026-12-25"`), or a date with a name.
-#[derive(Serialize)]
-#[serde(untagged)]
-enum CalendarHoliday {
-    Date(String),
-    Named(NamedHoliday),
-}
-
-/// The schema is `oneOf` a `YYYY-MM-DD` string and a `{"date", "name"}` object.
-impl utoipa::PartialSchema for CalendarHoliday {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
-        OneOfBuilder::new()
-            .description(Some("A holiday: a date, or a date with a name"))
-            .item(
-                ObjectBuilder::new()
-                    .schema_type(Type::String)
-                    .pattern(Some(DATE_PATTERN))
-                    .examples(["2026-12-25"]),
-            )
-            .item(NamedHoliday::schema())
-            .into()
-    }
-}
-
-impl ToSchema for CalendarHoliday {}
-
-/// A holiday with a name.
-#[derive(Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-struct NamedHoliday {
-    /// `YYYY-MM-DD`.
-    #[schema(pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$", example = "2026-12-25")]
-    date: String,
-    /// 1 to 100 characters.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(min_length = 1, max_length = 100, example = "Christmas")]
-    name: Option<String>,
-}
+#[cfg(test)]
+mod tests;
