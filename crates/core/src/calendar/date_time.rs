@@ -219,7 +219,8 @@ impl Rules<'_> {
                 } else {
                     resolve(self.tz, date, self.window.start())?.0.max(earliest)
                 };
-                let time_is_valid = !past && resolve(self.tz, date, self.window.end())?.0 > from;
+                // A past date's window is over: its end is before `earliest`.
+                let time_is_valid = resolve(self.tz, date, self.window.end())?.0 > from;
                 (time_is_valid, self.next_slot(from)?)
             }
         };
@@ -489,3 +490,6 @@ fn parse_type(raw: Option<&str>) -> Result<Hours, InputError> {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests;
