@@ -2,12 +2,14 @@
 //!
 //! Everything here is deterministic computation on values: domain types that are
 //! parsed once at the boundary and trusted afterwards, variables, templates,
-//! response paths, the flow model, and the cryptography of secrets and signatures.
+//! response paths, the flow model, the business calendar, and the cryptography
+//! of secrets and signatures.
 //! Invariant: this crate performs no I/O and has no async code; the engine and the
 //! server bring the outside world to it.
 
 pub mod account;
 pub mod budget;
+pub mod calendar;
 pub mod condition;
 pub mod flow;
 pub mod flow_end;
