@@ -288,7 +288,10 @@ fn reports_validation_errors() {
         ),
         (
             |d| d["widgets"]["notify"]["method"] = json!(""),
-            &[(Some("notify"), "method: unknown method \"\"; expected one of validateDateTime")],
+            &[(
+                Some("notify"),
+                "method: unknown method \"\"; expected one of validateDateTime",
+            )],
         ),
         (
             |d| d["widgets"]["bad id!"] = json!({"type": "end"}),

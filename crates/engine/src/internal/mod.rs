@@ -11,6 +11,7 @@
 //! name, how to reach one with its credentials, and the in-process dispatch.
 //! A local run (`flowhook run`) has no server, so it gets [`Offline`].
 
+mod business_hours;
 mod preferences;
 
 use std::sync::Arc;
@@ -78,8 +79,8 @@ impl Functions {
         let outcome = match method {
             Method::UpdateUserPreferences => preferences::update(&cx, &keys).await,
             Method::FetchUserPreferences => preferences::fetch(&cx, &keys).await,
-            Method::ValidateDateTime
-            | Method::ShortUrl
+            Method::ValidateDateTime => business_hours::validate(&cx, &keys),
+            Method::ShortUrl
             | Method::UpdatePauseStatusForCli
             | Method::GetPauseStatusForCli
             | Method::LinkCreation

@@ -50,7 +50,8 @@ pub struct AccountView {
     /// allows every address.
     #[schema(example = json!(["203.0.113.0/24"]))]
     pub whitelist: Vec<String>,
-    #[schema(value_type = Object)]
+    /// The business calendar of `validateDateTime`.
+    #[schema(value_type = flowhook_core::calendar::Calendar)]
     pub calendar: serde_json::Value,
     /// Provider settings; secret values are shown as `***`, and every object
     /// in an array has an `id` (send it back to keep that entry's `***`).
@@ -81,8 +82,9 @@ pub struct UpdateAccount {
     pub allow_http: Option<bool>,
     #[schema(value_type = Option<flowhook_core::account::TimeZone>)]
     pub timezone: Option<String>,
-    #[schema(value_type = Option<Object>)]
-    pub calendar: Option<serde_json::Value>,
+    /// Replaces the business calendar (working weekdays, business and
+    /// callback hours, holidays, time zone); `{}` is the default one.
+    pub calendar: Option<flowhook_core::calendar::Calendar>,
     #[schema(value_type = Option<Object>)]
     pub providers: Option<serde_json::Value>,
     /// Replaces the IP whitelist (lets the operator undo a lock-out).
@@ -225,16 +227,11 @@ pub async fn update_account(
             "allow_http is set by the operator; ask them to enable HTTP for this account",
         ));
     }
-    for (field, value) in [
-        ("calendar", &input.calendar),
-        ("providers", &input.providers),
-    ] {
-        if value.as_ref().is_some_and(|v| !v.is_object()) {
-            return Err(ApiError::unprocessable(
-                "INVALID_BODY",
-                format!("{field} must be a JSON object"),
-            ));
-        }
+    if input.providers.as_ref().is_some_and(|v| !v.is_object()) {
+        return Err(ApiError::unprocessable(
+            "INVALID_BODY",
+            "providers must be a JSON object",
+        ));
     }
     // Everything is checked before anything is written, so a 422 changes nothing.
     let whitelist = input
@@ -245,7 +242,10 @@ pub async fn update_account(
     let patch = AccountPatch {
         allow_http: input.allow_http,
         timezone: parse_timezone(input.timezone.as_deref())?,
-        calendar: input.calendar,
+        calendar: input
+            .calendar
+            .map(|c| serde_json::to_value(c).map_err(ApiError::internal))
+            .transpose()?,
         providers: input
             .providers
             .map(|p| {

@@ -37,7 +37,9 @@ pub async fn internal(
             format!("the body is not a {{\"method\", \"keys\": [{{\"name\", \"value\"}}]}} envelope: {e}"),
         )
     })?;
-    Ok(axum::Json(state.functions.dispatch_for(&me, &envelope).await))
+    Ok(axum::Json(
+        state.functions.dispatch_for(&me, &envelope).await,
+    ))
 }
 
 /// The seeds' endpoints, `/<alias>/{stage}` with and without a trailing slash:
@@ -45,7 +47,10 @@ pub async fn internal(
 pub fn aliases() -> axum::Router<AppState> {
     let mut router = axum::Router::new();
     for alias in flowhook_core::internal::PATH_ALIASES {
-        for path in [format!("/{alias}/{{stage}}"), format!("/{alias}/{{stage}}/")] {
+        for path in [
+            format!("/{alias}/{{stage}}"),
+            format!("/{alias}/{{stage}}/"),
+        ] {
             router = router.route(&path, axum::routing::post(internal));
         }
     }

@@ -10,6 +10,7 @@ mod flow_end;
 mod flows;
 mod guards;
 mod helpers;
+mod internal;
 mod sealing;
 mod service;
 mod webhook_widget;

@@ -89,7 +89,10 @@ async fn call(
         Ok(Some(hook)) => hook,
         Ok(None) => {
             return Err((
-                format!("webhook {} is not registered in this account", widget.webhook),
+                format!(
+                    "webhook {} is not registered in this account",
+                    widget.webhook
+                ),
                 "none",
             ));
         }
@@ -113,13 +116,19 @@ async fn call(
         .await
         .map_err(|e| (e.to_string(), "http"))?;
     if !(200..300).contains(&response.status) {
-        return Err((format!("{} answered HTTP {}", hook.url, response.status), "http"));
+        return Err((
+            format!("{} answered HTTP {}", hook.url, response.status),
+            "http",
+        ));
     }
     serde_json::from_slice::<Answer>(&response.body)
         .map(|answer| (answer, "http"))
         .map_err(|e| {
             (
-                format!("{} did not answer the envelope ({{status, keys, error}}): {e}", hook.url),
+                format!(
+                    "{} did not answer the envelope ({{status, keys, error}}): {e}",
+                    hook.url
+                ),
                 "http",
             )
         })
