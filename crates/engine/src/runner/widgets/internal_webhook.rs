@@ -17,12 +17,17 @@
 
 use std::time::Instant;
 
+use flowhook_core::budget::MAX_RESPONSE_BYTES;
 use flowhook_core::flow::widgets::InternalWebhook;
 use flowhook_core::internal::{Answer, Envelope, Key};
 use flowhook_core::vars::{Namespace, VarName, VarStore};
 use serde_json::{Value, json};
 
 use super::{Execute, Step, StepContext};
+use crate::egress::OutboundRequest;
+
+/// How long a call to another service that speaks the envelope may take.
+const CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 #[async_trait::async_trait]
 impl Execute for InternalWebhook {
@@ -108,7 +113,16 @@ async fn call(
         ));
     }
     let body = serde_json::to_vec(envelope).map_err(|e| (e.to_string(), "http"))?;
-    let request = platform.request_to(&hook, body).map_err(|e| (e, "http"))?;
+    let mut headers = platform.stored_headers(&hook).map_err(|e| (e, "http"))?;
+    headers.push(("Content-Type".into(), "application/json".into()));
+    let request = OutboundRequest {
+        method: hook.method,
+        url: hook.url.as_url().clone(),
+        headers,
+        body: Some(body),
+        timeout: CALL_TIMEOUT,
+        max_response_bytes: MAX_RESPONSE_BYTES,
+    };
     let response = cx
         .runner
         .egress
