@@ -94,6 +94,21 @@ impl Key {
             value: value.into(),
         }
     }
+
+    /// The name after its group: `apiKey` of `$flow.key.apiKey`.
+    pub fn short_name(&self) -> &str {
+        short_name(&self.name)
+    }
+
+    /// The key as a trace shows it: a credential's value (`token`, `apiKey`,
+    /// `password`, … by [`crate::webhook::is_sensitive_name`]) as `***`.
+    pub fn redacted(&self) -> Key {
+        if crate::webhook::is_sensitive_name(self.short_name()) {
+            Key::new(self.name.clone(), "***")
+        } else {
+            self.clone()
+        }
+    }
 }
 
 /// The request: a method and its keys.
@@ -162,7 +177,7 @@ impl<'a> Keys<'a> {
     pub fn get(&self, name: &str) -> Option<&'a str> {
         self.0
             .iter()
-            .find(|k| short_name(&k.name) == name)
+            .find(|k| k.short_name() == name)
             .map(|k| k.value.as_str())
             .filter(|v| !v.trim().is_empty())
     }
@@ -273,6 +288,17 @@ mod tests {
         ] {
             assert!(!is_internal_path(path), "{path}");
         }
+    }
+
+    #[test]
+    fn credentials_are_redacted_by_their_short_name() {
+        assert_eq!(Key::new("$flow.key.apiKey", "AIza").redacted().value, "***");
+        assert_eq!(Key::new("token", "t").redacted().value, "***");
+        assert_eq!(
+            Key::new("$flow.key.inputDate", "1-1-2030").redacted().value,
+            "1-1-2030"
+        );
+        assert_eq!(Key::new("$user.key.language", "hi").redacted().value, "hi");
     }
 
     #[test]

@@ -154,7 +154,7 @@ fn calling_flow(webhook: &str, method: &str) -> String {
     json!({
         "name": "calls_fn", "start": "set",
         "widgets": {
-            "set": {"type": "store_variable", "assign": {"$flow.key.inputDate": "05-01-2030", "$flow.key.inputTime": "10:30"}, "lines": ["fn"]},
+            "set": {"type": "store_variable", "assign": {"$flow.key.inputDate": "05-01-2030", "$flow.key.inputTime": "10:30", "$flow.key.apiKey": "AIzaSECRET"}, "lines": ["fn"]},
             "fn": {"type": "internal_webhook", "webhook": webhook, "method": method, "pass": ["flow.key"], "lines": ["ok", "failed"]},
             "ok": {"type": "store_variable", "assign": {"$flow.key.route": "ok"}, "lines": [null]},
             "failed": {"type": "store_variable", "assign": {"$flow.key.route": "failed"}, "lines": [null]}
@@ -261,6 +261,10 @@ async fn a_widget_calls_a_service_that_speaks_the_envelope_over_http() {
         .collect();
     assert!(names.contains(&"$flow.key.inputDate"), "{names:?}");
     assert!(names.contains(&"$user.syskey.contactNumber"), "{names:?}");
+    assert!(
+        body.to_string().contains("AIzaSECRET"),
+        "the service gets the key"
+    );
     assert_eq!(sent[0].header("content-type"), Some("application/json"));
     // A key naming a read-only variable is ignored, and the trace says so.
     let step = exec["trace"]
@@ -271,6 +275,10 @@ async fn a_widget_calls_a_service_that_speaks_the_envelope_over_http() {
         .expect("fn")
         .clone();
     assert_eq!(step["detail"]["via"], "http", "{step}");
+    assert!(
+        !step.to_string().contains("AIzaSECRET"),
+        "the trace masks it: {step}"
+    );
     assert_eq!(
         step["detail"]["ignored_keys"],
         json!(["$call.cli.number"]),

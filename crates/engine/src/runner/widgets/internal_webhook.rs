@@ -9,6 +9,9 @@
 //! `allow_http` nor loopback in the egress policy; any other URL is called over
 //! HTTP through the egress client, with the webhook's method and credentials.
 //!
+//! The trace shows the envelope and the answer with credentials' values (keys
+//! named like `token` or `apiKey`) as `***`.
+//!
 //! The contact's identity (`$user.syskey.*`) is always sent. Answered keys are
 //! written like any assignment: within the execution's variable budget, and a
 //! `$user.key.*` is stored for this execution's contact (SPEC §2), so a fetch of
@@ -42,11 +45,12 @@ impl Execute for InternalWebhook {
         if let Some(exceeded) = cx.vars.take_exceeded() {
             return Step::fatal(exceeded.to_string());
         }
+        let redact = |keys: &[Key]| keys.iter().map(Key::redacted).collect::<Vec<_>>();
         let mut detail = json!({
             "webhook": self.webhook.to_string(),
             "via": via,
-            "request": envelope,
-            "answer": answer,
+            "request": {"method": envelope.method, "keys": redact(&envelope.keys)},
+            "answer": {"status": answer.status, "keys": redact(&answer.keys), "error": answer.error},
             "duration_ms": started.elapsed().as_secs_f64() * 1000.0,
         });
         if !ignored.is_empty() {
