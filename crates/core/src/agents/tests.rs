@@ -176,8 +176,9 @@ fn country_codes_are_one_to_three_digits() {
 
 #[test]
 fn a_break_counts_only_inside_the_window_and_up_to_now() {
-    // (started, ended, from, to, now) → counted milliseconds
-    let table: &[((i64, Option<i64>, i64, i64, i64), i64)] = &[
+    /// (started, ended, from, to, now) → counted milliseconds
+    type Case = ((i64, Option<i64>, i64, i64, i64), i64);
+    let table: &[Case] = &[
         ((10, Some(20), 0, 100, 1000), 10),
         // Started before the window: counted from its start.
         ((-5, Some(20), 0, 100, 1000), 20),

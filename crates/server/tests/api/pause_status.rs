@@ -237,7 +237,9 @@ async fn bad_keys_fail_naming_the_key_and_change_nothing() {
     let acct = app.create_account(false).await;
     let id = create_agent(&app, &acct, "Priya", "8160712345").await;
     let update = "updatePauseStatusForCLI";
-    let table: &[(&str, &[(&str, &str)], &str)] = &[
+    /// A method, its `$flow.key.*` keys, and what its error says.
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+    let table: &[Case] = &[
         (update, &[("cli", "8160712345")], "pause: missing"),
         (
             update,
