@@ -119,6 +119,8 @@ pub enum CliError {
         "cli: {0:?} is not a phone number: digits and the separators space - . ( ), after an optional +"
     )]
     Characters(String),
+    #[error("cli: {0:?} is longer than {CLI_MAX_CHARS} characters")]
+    TooLongText(String),
     #[error("cli: {0:?} has {1} digits; a phone number has {MIN_NATIONAL}–{MAX_DIGITS}")]
     Length(String, usize),
     #[error("cli: {cli:?} is international but does not start with the country code {code}")]
@@ -157,7 +159,7 @@ impl Cli {
     pub fn parse(text: &str) -> Result<Cli, CliError> {
         let bad = || CliError::Characters(text.to_owned());
         if text.chars().count() > CLI_MAX_CHARS {
-            return Err(bad());
+            return Err(CliError::TooLongText(text.to_owned()));
         }
         let body = text.trim_start_matches(' ');
         let (plus, body) = match body.strip_prefix('+') {

@@ -15,6 +15,7 @@ enum Read {
     OtherCountry,
     ShortNational(usize),
     TooLong(usize),
+    TooLongText,
 }
 
 fn read(cli: &str, cc: &str) -> Read {
@@ -28,6 +29,7 @@ fn read(cli: &str, cc: &str) -> Read {
         Err(CliError::OtherCountry { .. }) => Read::OtherCountry,
         Err(CliError::ShortNational { digits, .. }) => Read::ShortNational(digits),
         Err(CliError::TooLong { digits, .. }) => Read::TooLong(digits),
+        Err(CliError::TooLongText(_)) => Read::TooLongText,
     }
 }
 
@@ -80,7 +82,7 @@ fn an_agents_cli_is_read_with_or_without_its_country_code() {
         assert_eq!(&read(cli, cc), expected, "{cli:?} with {cc}");
     }
     let too_long = "1".repeat(CLI_MAX_CHARS + 1);
-    assert_eq!(read(&too_long, "91"), Characters);
+    assert_eq!(read(&too_long, "91"), TooLongText);
 }
 
 #[test]

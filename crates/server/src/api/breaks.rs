@@ -38,7 +38,8 @@ pub struct BreaksQuery {
     /// Start of the window (inclusive); default: 24 hours before `to`.
     #[param(value_type = Option<String>, format = DateTime)]
     pub from: Option<Rfc3339>,
-    /// End of the window (exclusive); default: now. Must be after `from`.
+    /// End of the window (exclusive); default: now (just after it, so a
+    /// break that began now is in the window). Must be after `from`.
     #[param(value_type = Option<String>, format = DateTime)]
     pub to: Option<Rfc3339>,
     /// Only this agent's breaks.
@@ -107,7 +108,9 @@ pub async fn list_breaks(
     ApiQuery(q): ApiQuery<BreaksQuery>,
 ) -> Result<axum::Json<BreakReport>, ApiError> {
     let now = flowhook_storage::now_millis();
-    let to = shown(q.to.map_or(now, |t| t.0));
+    // The window is half-open, so by default it ends just after now: a
+    // break that began this millisecond is in it.
+    let to = shown(q.to.map_or(now + 1, |t| t.0));
     let from = shown(
         q.from
             .map_or(to - DEFAULT_WINDOW.as_millis() as i64, |t| t.0),
