@@ -1,8 +1,8 @@
 //! Identifiers of flowhook's resources, parsed once at the boundary.
 //!
-//! Accounts, webhooks, executions and deliveries are named by UUIDs (version 7, so
-//! they sort by creation time); flows by the 8-character ids of the original
-//! platform (SPEC §3). A value of these types is always well-formed.
+//! Accounts, webhooks, executions, deliveries and agents are named by UUIDs
+//! (version 7, so they sort by creation time); flows by the 8-character ids of
+//! the original platform (SPEC §3). A value of these types is always well-formed.
 
 use serde::{Deserialize, Serialize};
 
@@ -83,6 +83,10 @@ uuid_id!(
 uuid_id!(
     /// One flow-end message to one webhook.
     DeliveryId
+);
+uuid_id!(
+    /// A direct-dial agent of an account.
+    AgentId
 );
 
 /// A flow id: 8 characters of `[A-Za-z0-9]` (SPEC §3).

@@ -2,15 +2,17 @@
 //!
 //! Everything here is deterministic computation on values: domain types that are
 //! parsed once at the boundary and trusted afterwards, variables, templates,
-//! response paths, the flow model, the business calendar, and the cryptography
-//! of secrets and signatures.
+//! response paths, the flow model, the business calendar, agents' numbers and
+//! breaks, and the cryptography of secrets and signatures.
 //! Invariant: this crate performs no I/O and has no async code; the engine and the
 //! server bring the outside world to it.
 
 pub mod account;
+pub mod agents;
 pub mod budget;
 pub mod calendar;
 pub mod condition;
+pub mod contact;
 pub mod flow;
 pub mod flow_end;
 pub mod http;

@@ -1,6 +1,7 @@
 //! Accounts: tenants with their API-key hash, policies and IP whitelist.
 
 use flowhook_core::account::{AccountName, IpWhitelist, TimeZone};
+use flowhook_core::agents::CountryCode;
 use flowhook_core::ids::AccountId;
 
 use crate::db::{Conn, Database, Row, conflict_means, params, write_config};
@@ -31,6 +32,8 @@ pub struct AccountRecord {
     pub calendar: serde_json::Value,
     /// Provider settings (translation, NLU, short links), used by internal webhooks.
     pub providers: serde_json::Value,
+    /// How a cli written without a country code is read (default `91`).
+    pub default_country_code: CountryCode,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -42,6 +45,7 @@ pub struct AccountPatch {
     pub timezone: Option<TimeZone>,
     pub calendar: Option<serde_json::Value>,
     pub providers: Option<serde_json::Value>,
+    pub default_country_code: Option<CountryCode>,
 }
 
 /// Storage of accounts.
@@ -64,7 +68,7 @@ pub trait AccountStore {
     async fn set_whitelist(&self, id: AccountId, list: &IpWhitelist) -> Result<bool, StoreError>;
 }
 
-const COLUMNS: &str = "id, name, client_id, allow_http, timezone, whitelist, calendar, providers, created_at, updated_at";
+const COLUMNS: &str = "id, name, client_id, allow_http, timezone, whitelist, calendar, providers, default_country_code, created_at, updated_at";
 
 /// Reads an `AccountRecord` from a row of `COLUMNS`.
 fn account_from_row(row: &Row) -> Result<AccountRecord, StoreError> {
@@ -83,6 +87,8 @@ fn account_from_row(row: &Row) -> Result<AccountRecord, StoreError> {
             .map_err(|e| corrupt("whitelist", e))?,
         calendar: json("calendar")?,
         providers: json("providers")?,
+        default_country_code: CountryCode::parse(&row.get::<String>("default_country_code")?)
+            .map_err(|e| corrupt("default country code", e))?,
         created_at: row.get("created_at")?,
         updated_at: row.get("updated_at")?,
     })
@@ -180,7 +186,8 @@ impl<D: Database> AccountStore for D {
             patch.timezone.map(|t| t.name()),
             patch.calendar.as_ref().map(|v| v.to_string()),
             patch.providers.as_ref().map(|v| v.to_string()),
-            now_millis()
+            now_millis(),
+            patch.default_country_code.as_ref().map(|c| c.as_str())
         ];
         write_config(self, move |c| {
             Box::pin(async move {
@@ -191,6 +198,7 @@ impl<D: Database> AccountStore for D {
                             timezone = COALESCE($3, timezone),
                             calendar = COALESCE($4, calendar),
                             providers = COALESCE($5, providers),
+                            default_country_code = COALESCE($7, default_country_code),
                             updated_at = $6
                          WHERE id = $1",
                         &update,

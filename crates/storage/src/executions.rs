@@ -151,6 +151,14 @@ pub trait ExecutionStore {
         name: &str,
         value: &str,
     ) -> Result<(), StoreError>;
+    /// Makes `keys` `(NAME, value)` every `$user.key` of a contact, in one
+    /// transaction: keys not among them are deleted.
+    async fn replace_user_keys(
+        &self,
+        account: AccountId,
+        contact: &str,
+        keys: &[(String, String)],
+    ) -> Result<(), StoreError>;
 }
 
 /// Ends a running execution (the status guard: only a `running` one ends;
@@ -479,5 +487,33 @@ impl<D: Database> ExecutionStore for D {
         )
         .await?;
         Ok(())
+    }
+
+    async fn replace_user_keys(
+        &self,
+        account: AccountId,
+        contact: &str,
+        keys: &[(String, String)],
+    ) -> Result<(), StoreError> {
+        let (account, contact, keys) = (account.to_string(), contact.to_owned(), keys.to_vec());
+        self.write(move |c| {
+            Box::pin(async move {
+                c.exec(
+                    "DELETE FROM user_keys WHERE account_id = $1 AND contact = $2",
+                    &params![account.clone(), contact.clone()],
+                )
+                .await?;
+                let now = now_millis();
+                for (name, value) in keys {
+                    c.exec(
+                        "INSERT INTO user_keys (account_id, contact, name, value, updated_at) VALUES ($1, $2, $3, $4, $5)",
+                        &params![account.clone(), contact.clone(), name, value, now],
+                    )
+                    .await?;
+                }
+                Ok(())
+            })
+        })
+        .await
     }
 }

@@ -2,7 +2,7 @@
 //! implementations, [`SqliteStore`] (embedded, the default) and [`PgStore`]
 //! (several servers sharing one database).
 //!
-//! Layout: one file per concept (`accounts`, `webhooks`, …). Each declares its part
+//! Layout: one file per concept (`accounts`, `agents`, `webhooks`, …). Each declares its part
 //! of the interface as a trait and implements it once, for every
 //! [`db::Database`], so the SQL is written once and runs on both: SQLite through
 //! rusqlite with one writer thread that commits in groups (`sqlite.rs`),
@@ -19,6 +19,7 @@
 use std::sync::Arc;
 
 pub mod accounts;
+pub mod agents;
 mod cache;
 mod db;
 pub mod deliveries;
@@ -32,6 +33,7 @@ pub mod testing;
 pub mod webhooks;
 
 pub use accounts::{AccountPatch, AccountRecord, AccountStore, NewAccount};
+pub use agents::{AgentRecord, AgentStore, BreakFilter, BreakRecord};
 pub use deliveries::{
     AttemptOutcome, AttemptRecord, DeliveryFilter, DeliveryRecord, DeliveryStore, QueueStats,
 };
@@ -46,6 +48,7 @@ pub use webhooks::{StoredAuth, WebhookRecord, WebhookStore};
 #[async_trait::async_trait]
 pub trait Store:
     AccountStore
+    + AgentStore
     + WebhookStore
     + FlowStore
     + ExecutionStore

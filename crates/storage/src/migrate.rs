@@ -36,6 +36,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "running_index",
         include_str!("../migrations/0005_running_index.sql"),
     ),
+    (6, "agents", include_str!("../migrations/0006_agents.sql")),
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS flowhook_migrations (

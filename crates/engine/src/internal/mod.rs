@@ -11,8 +11,11 @@
 //! name, how to reach one with its credentials, and the in-process dispatch.
 //! A local run (`flowhook run`) has no server, so it gets [`Offline`].
 
+mod agent_cli;
 mod business_hours;
+mod get_pause_status;
 mod preferences;
+mod update_pause_status;
 
 use std::sync::Arc;
 
@@ -79,9 +82,9 @@ impl Functions {
             Method::UpdateUserPreferences => preferences::update(&cx, &keys).await,
             Method::FetchUserPreferences => preferences::fetch(&cx, &keys).await,
             Method::ValidateDateTime => business_hours::validate(&cx, &keys),
+            Method::UpdatePauseStatusForCli => update_pause_status::update(&cx, &keys).await,
+            Method::GetPauseStatusForCli => get_pause_status::get(&cx, &keys).await,
             Method::ShortUrl
-            | Method::UpdatePauseStatusForCli
-            | Method::GetPauseStatusForCli
             | Method::LinkCreation
             | Method::CreateOutbound
             | Method::TranslateText

@@ -1,23 +1,19 @@
 //! `updateUserPreferences` and `fetchUserPreferences`: a contact's `$user.key`
-//! values, in the same store the runner reads them from (one source of truth).
+//! values, in the same store the runner reads them from and the contacts API
+//! (`/v1/contacts/{number}/preferences`) reads and writes (one source of truth).
 
+use flowhook_core::contact::ContactNumber;
 use flowhook_core::internal::{Key, Keys};
 use flowhook_core::vars::{Namespace, VarName};
 
 use super::Context;
 
 /// The contact the keys belong to: `$user.syskey.contactNumber`.
-fn contact<'a>(keys: &Keys<'a>) -> Result<&'a str, String> {
+fn contact(keys: &Keys<'_>) -> Result<ContactNumber, String> {
     let number = keys.get("contactNumber").ok_or_else(|| {
         "contactNumber: missing; send it as $user.syskey.contactNumber".to_owned()
     })?;
-    let number = number.trim();
-    if number.len() > 128 || number.chars().any(|c| c.is_control() || c.is_whitespace()) {
-        return Err(format!(
-            "contactNumber: {number:?} is not a contact (1–128 characters without spaces)"
-        ));
-    }
-    Ok(number)
+    ContactNumber::parse(number.trim()).map_err(|e| format!("contactNumber: {e}"))
 }
 
 /// Stores every `$user.key.*` sent for the contact; answers nothing.
@@ -32,7 +28,7 @@ pub(crate) async fn update(cx: &Context<'_>, keys: &Keys<'_>) -> Result<Vec<Key>
     }
     for (var, value) in values {
         cx.store
-            .set_user_key(cx.account.id, contact, var.name(), value)
+            .set_user_key(cx.account.id, contact.as_str(), var.name(), value)
             .await
             .map_err(|e| format!("the preference store failed: {e}"))?;
     }
@@ -44,7 +40,7 @@ pub(crate) async fn fetch(cx: &Context<'_>, keys: &Keys<'_>) -> Result<Vec<Key>,
     let contact = contact(keys)?;
     let stored = cx
         .store
-        .user_keys(cx.account.id, contact)
+        .user_keys(cx.account.id, contact.as_str())
         .await
         .map_err(|e| format!("the preference store failed: {e}"))?;
     Ok(stored

@@ -9,6 +9,7 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use flowhook_core::account::{AccountName, IpWhitelist, SecurityId, TimeZone};
+use flowhook_core::agents::CountryCode;
 use flowhook_core::ids::AccountId;
 use flowhook_core::providers;
 use flowhook_storage::{AccountPatch, AccountRecord, NewAccount};
@@ -57,6 +58,10 @@ pub struct AccountView {
     /// in an array has an `id` (send it back to keep that entry's `***`).
     #[schema(value_type = Object)]
     pub providers: serde_json::Value,
+    /// The country code of a cli written without one, for matching agents
+    /// (`updatePauseStatusForCLI`) and as new agents' default.
+    #[schema(value_type = flowhook_core::agents::CountryCode)]
+    pub default_country_code: String,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -89,6 +94,11 @@ pub struct UpdateAccount {
     pub providers: Option<serde_json::Value>,
     /// Replaces the IP whitelist (lets the operator undo a lock-out).
     pub whitelist: Option<Vec<String>>,
+    /// The country code of a cli written without one (default `91`): how
+    /// `updatePauseStatusForCLI` reads `9876543210`, and new agents' default.
+    /// Agents already saved keep their own.
+    #[schema(value_type = Option<flowhook_core::agents::CountryCode>)]
+    pub default_country_code: Option<String>,
 }
 
 /// `PUT /v1/whitelist` and its answer.
@@ -115,6 +125,7 @@ pub fn view(a: &AccountRecord) -> AccountView {
             .collect(),
         calendar: a.calendar.clone(),
         providers: providers::mask(&a.providers),
+        default_country_code: a.default_country_code.to_string(),
         created_at: rfc3339(a.created_at),
         updated_at: rfc3339(a.updated_at),
     }
@@ -251,6 +262,14 @@ pub async fn update_account(
             .map(|p| {
                 providers::seal(&p, &account.providers, &state.master_key, account.id)
                     .map_err(|e| ApiError::unprocessable("INVALID_BODY", e))
+            })
+            .transpose()?,
+        default_country_code: input
+            .default_country_code
+            .as_deref()
+            .map(|c| {
+                CountryCode::parse(c)
+                    .map_err(|e| ApiError::unprocessable("INVALID_COUNTRY_CODE", e))
             })
             .transpose()?,
     };

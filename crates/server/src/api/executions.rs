@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use flowhook_core::contact::ContactNumber;
 use flowhook_core::flow_end::Recording;
 use flowhook_core::ids::{ExecutionId, FlowId};
 use flowhook_core::vars::{CALL_NAMES, Namespace, VarName, Variables, known_call_name};
@@ -25,7 +26,7 @@ use crate::state::AppState;
 #[serde(deny_unknown_fields)]
 pub struct StartExecution {
     /// The contact (phone number, or address for email flows): no spaces, up
-    /// to 128 bytes.
+    /// to 128 characters.
     #[schema(min_length = 1, example = "+919876543210")]
     pub contact: String,
     /// Call details: `$call.` names without the prefix (`cli.number`, `incoming`, …).
@@ -116,13 +117,9 @@ pub(crate) fn bad(detail: String) -> ApiError {
 
 /// Checks a start request into what the engine takes.
 fn start_request(input: StartExecution) -> Result<StartRequest, ApiError> {
-    let contact = input.contact.trim().to_owned();
-    if contact.is_empty()
-        || contact.len() > 128
-        || contact.chars().any(|c| c.is_control() || c.is_whitespace())
-    {
-        return Err(bad("contact must be 1–128 characters without spaces".into()));
-    }
+    let contact = ContactNumber::parse(input.contact.trim())
+        .map_err(|e| bad(format!("contact: {e}")))?
+        .to_string();
     let call = call_details(input.call)?;
     let keys = variables(
         "keys",

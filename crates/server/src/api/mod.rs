@@ -6,7 +6,10 @@
 //! input and bad credentials into problems before a handler runs.
 
 pub mod accounts;
+pub mod agents;
 pub mod auth;
+pub mod breaks;
+pub mod contacts;
 pub mod deliveries;
 pub mod dry_run;
 pub mod executions;
@@ -41,6 +44,17 @@ pub fn router(state: AppState) -> axum::Router {
         .routes(routes!(accounts::create_account, accounts::list_accounts))
         .routes(routes!(accounts::get_account, accounts::update_account))
         .routes(routes!(accounts::get_whitelist, accounts::put_whitelist))
+        .routes(routes!(agents::create_agent, agents::list_agents))
+        .routes(routes!(breaks::list_breaks))
+        .routes(routes!(
+            agents::get_agent,
+            agents::update_agent,
+            agents::delete_agent
+        ))
+        .routes(routes!(
+            contacts::get_preferences,
+            contacts::put_preferences
+        ))
         .routes(routes!(webhooks::create_webhook, webhooks::list_webhooks))
         .routes(routes!(
             webhooks::get_webhook,

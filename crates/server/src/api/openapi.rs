@@ -44,6 +44,8 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
         (name = "flows", description = "Flow documents, validated and versioned"),
         (name = "executions", description = "Runs of flows, with variables and traces"),
         (name = "deliveries", description = "The flow-end webhook: messages, attempts, resend"),
+        (name = "agents", description = "Direct-dial agents, their breaks (set by `updatePauseStatusForCLI`) and the break report"),
+        (name = "contacts", description = "Contacts' preferences: the `$user.key` values flows and `updateUserPreferences` keep"),
         (name = "internal", description = "Internal webhooks: the platform functions behind the `{method, keys}` envelope (also at the seeds' paths, such as `/centraloutboundwebhook-v1/{stage}/`)"),
         (name = "service", description = "Health, readiness, metrics")
     )

@@ -10,7 +10,7 @@ use crate::flows::post_flow;
 use crate::helpers::{Account, Reply, TestApp, TestReceiver, spawn_allowing, spawn_app};
 
 /// The value of `$flow.key.<name>` in an answer's keys.
-fn answered<'a>(answer: &'a Value, name: &str) -> Option<&'a str> {
+pub(crate) fn answered<'a>(answer: &'a Value, name: &str) -> Option<&'a str> {
     answer["keys"]
         .as_array()?
         .iter()
@@ -136,7 +136,7 @@ async fn bad_envelopes_and_bad_keys_are_refused_clearly() {
 }
 
 /// Registers a webhook at `url` for `acct`; its id.
-async fn register(app: &TestApp, acct: &Account, url: &str) -> String {
+pub(crate) async fn register(app: &TestApp, acct: &Account, url: &str) -> String {
     let (status, hook) = app
         .call(
             Method::POST,

@@ -3,6 +3,8 @@
 //! and a recording receiver standing in for customers' servers.
 
 mod accounts;
+mod agents;
+mod contacts;
 mod contract;
 mod errors;
 mod executions;
@@ -11,6 +13,7 @@ mod flows;
 mod guards;
 mod helpers;
 mod internal;
+mod pause_status;
 mod sealing;
 mod service;
 mod webhook_widget;
