@@ -8,6 +8,7 @@
 //! server bring the outside world to it.
 
 pub mod account;
+pub mod bots;
 pub mod budget;
 pub mod calendar;
 pub mod condition;
@@ -16,6 +17,7 @@ pub mod flow_end;
 pub mod http;
 pub mod ids;
 pub mod internal;
+pub mod links;
 pub mod paths;
 pub mod providers;
 pub mod secret;
