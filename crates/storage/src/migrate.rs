@@ -36,6 +36,11 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "running_index",
         include_str!("../migrations/0005_running_index.sql"),
     ),
+    (
+        7,
+        "short_links_bots",
+        include_str!("../migrations/0007_short_links_bots.sql"),
+    ),
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS flowhook_migrations (

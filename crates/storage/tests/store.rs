@@ -8,34 +8,12 @@ use flowhook_core::http::{BodyType, HttpMethod};
 use flowhook_core::ids::{AccountId, WebhookId};
 use flowhook_core::webhook::{HeaderPair, WebhookUrl};
 use flowhook_storage::{
-    AccountPatch, NewAccount, Sealed, Store, StoreError, StoredAuth, WebhookRecord, testing,
+    AccountPatch, NewAccount, Sealed, ShortTokenRecord, Store, StoreError, StoredAuth,
+    WebhookRecord, testing,
 };
 
-/// Defines `NAME::sqlite` and `NAME::postgres`, each running `body(store, url)`.
-macro_rules! on_both {
-    ($name:ident, $body:expr) => {
-        mod $name {
-            use super::*;
-            #[tokio::test]
-            async fn sqlite() {
-                let dir = tempfile::tempdir().expect("tempdir");
-                let url = testing::fresh_sqlite_url(dir.path());
-                let store = flowhook_storage::connect(&url).await.expect("sqlite store");
-                ($body)(store, url).await;
-            }
-            #[tokio::test]
-            async fn postgres() {
-                let Some(url) = testing::fresh_postgres_url(stringify!($name)).await else {
-                    return;
-                };
-                let store = flowhook_storage::connect(&url)
-                    .await
-                    .expect("postgres store");
-                ($body)(store, url).await;
-            }
-        }
-    };
-}
+#[macro_use]
+mod support;
 
 fn new_account(client_id: i64) -> NewAccount {
     NewAccount {
@@ -45,6 +23,10 @@ fn new_account(client_id: i64) -> NewAccount {
         security_hash: format!("hash-{client_id}"),
         allow_http: false,
         timezone: TimeZone::parse("Asia/Kolkata").expect("tz"),
+        short_token: ShortTokenRecord {
+            hash: format!("short-{client_id}"),
+            sealed: Sealed("v2:test:short".into()),
+        },
     }
 }
 
