@@ -42,6 +42,18 @@ impl BotId {
     }
 }
 
+impl utoipa::PartialSchema for BotId {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .pattern(Some(Self::PATTERN))
+            .examples(["123"])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for BotId {}
+
 impl std::fmt::Display for BotId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)

@@ -107,6 +107,28 @@ pub struct Envelope {
     pub keys: Vec<Key>,
 }
 
+impl Envelope {
+    /// The envelope as a trace shows it: the value of every key whose name
+    /// (after its group) says it is a credential — `token`, `apiKey`, … (see
+    /// [`crate::webhook::is_sensitive_name`]) — as `***`.
+    pub fn masked(&self) -> Envelope {
+        Envelope {
+            method: self.method.clone(),
+            keys: self
+                .keys
+                .iter()
+                .map(|k| {
+                    if crate::webhook::is_sensitive_name(short_name(&k.name)) {
+                        Key::new(k.name.clone(), "***")
+                    } else {
+                        k.clone()
+                    }
+                })
+                .collect(),
+        }
+    }
+}
+
 /// How a call went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "UPPERCASE")]
@@ -171,6 +193,11 @@ impl<'a> Keys<'a> {
     pub fn require(&self, name: &str) -> Result<&'a str, String> {
         self.get(name)
             .ok_or_else(|| format!("{name}: missing; send it as $flow.key.{name}"))
+    }
+
+    /// Every key, as sent.
+    pub fn all(&self) -> &'a [Key] {
+        self.0
     }
 
     /// Every key whose full name parses as a variable, with its parsed name.
@@ -251,6 +278,23 @@ mod tests {
             k.require("inputTime").unwrap_err(),
             "inputTime: missing; send it as $flow.key.inputTime"
         );
+    }
+
+    #[test]
+    fn traces_show_credential_keys_masked() {
+        let envelope = Envelope {
+            method: "linkcreation".into(),
+            keys: vec![
+                Key::new("$flow.key.token", "s3cret"),
+                Key::new("$flow.key.apiKey", "AIza"),
+                Key::new("$flow.key.cli", "918000000000"),
+                Key::new("$flow.key.keyword", "hidden, erring on the safe side"),
+            ],
+        };
+        let masked = envelope.masked();
+        let values: Vec<&str> = masked.keys.iter().map(|k| k.value.as_str()).collect();
+        assert_eq!(values, ["***", "***", "918000000000", "***"]);
+        assert_eq!(masked.method, "linkcreation");
     }
 
     #[test]

@@ -63,6 +63,18 @@ impl ShortCode {
     }
 }
 
+impl utoipa::PartialSchema for ShortCode {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .pattern(Some(Self::PATTERN))
+            .examples(["BEK4YYnx7q"])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for ShortCode {}
+
 impl std::fmt::Display for ShortCode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)

@@ -11,7 +11,9 @@
 //! name, how to reach one with its credentials, and the in-process dispatch.
 //! A local run (`flowhook run`) has no server, so it gets [`Offline`].
 
+mod bots;
 mod business_hours;
+mod links;
 mod preferences;
 
 use std::sync::Arc;
@@ -22,6 +24,7 @@ use flowhook_core::secret::MasterKey;
 use flowhook_storage::{AccountRecord, Store, WebhookRecord};
 
 use crate::egress::OutboundRequest;
+use crate::links::Links;
 
 /// What widgets may ask of the platform.
 #[async_trait::async_trait]
@@ -49,15 +52,24 @@ pub struct Functions {
     store: Arc<dyn Store>,
     master_key: MasterKey,
     public_url: url::Url,
+    links: Arc<Links>,
 }
 
 impl Functions {
-    /// `public_url` is the server's own base URL (`FLOWHOOK_PUBLIC_URL`).
-    pub fn new(store: Arc<dyn Store>, master_key: MasterKey, public_url: url::Url) -> Functions {
+    /// `public_url` is the server's own base URL (`FLOWHOOK_PUBLIC_URL`);
+    /// `links` makes short links on the short base URL
+    /// (`FLOWHOOK_SHORT_BASE_URL`, or an account's own).
+    pub fn new(
+        store: Arc<dyn Store>,
+        master_key: MasterKey,
+        public_url: url::Url,
+        links: Arc<Links>,
+    ) -> Functions {
         Functions {
             store,
             master_key,
             public_url,
+            links,
         }
     }
 
@@ -75,15 +87,17 @@ impl Functions {
         let cx = Context {
             store: &*self.store,
             account,
+            master_key: &self.master_key,
+            links: &self.links,
         };
         let outcome = match method {
             Method::UpdateUserPreferences => preferences::update(&cx, &keys).await,
             Method::FetchUserPreferences => preferences::fetch(&cx, &keys).await,
             Method::ValidateDateTime => business_hours::validate(&cx, &keys),
-            Method::ShortUrl
-            | Method::UpdatePauseStatusForCli
+            Method::ShortUrl => links::short_url(&cx, &keys).await,
+            Method::LinkCreation => bots::link_creation(&cx, &keys).await,
+            Method::UpdatePauseStatusForCli
             | Method::GetPauseStatusForCli
-            | Method::LinkCreation
             | Method::CreateOutbound
             | Method::TranslateText
             | Method::SpeechProcessing
@@ -105,6 +119,8 @@ impl Functions {
 pub(crate) struct Context<'a> {
     pub store: &'a dyn Store,
     pub account: &'a AccountRecord,
+    pub master_key: &'a MasterKey,
+    pub links: &'a Links,
 }
 
 #[async_trait::async_trait]

@@ -9,6 +9,9 @@
 //! `allow_http` nor loopback in the egress policy; any other URL is called over
 //! HTTP through the egress client, with the webhook's method and credentials.
 //!
+//! The trace shows the envelope with credential-named keys (`token`,
+//! `apiKey`, …) as `***`.
+//!
 //! The contact's identity (`$user.syskey.*`) is always sent. Answered keys are
 //! written like any assignment: within the execution's variable budget, and a
 //! `$user.key.*` is stored for this execution's contact (SPEC §2), so a fetch of
@@ -40,7 +43,7 @@ impl Execute for InternalWebhook {
         let mut detail = json!({
             "webhook": self.webhook.to_string(),
             "via": via,
-            "request": envelope,
+            "request": envelope.masked(),
             "answer": answer,
             "duration_ms": started.elapsed().as_secs_f64() * 1000.0,
         });
