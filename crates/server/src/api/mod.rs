@@ -7,6 +7,7 @@
 
 pub mod accounts;
 pub mod auth;
+pub mod bots;
 pub mod deliveries;
 pub mod dry_run;
 pub mod executions;
@@ -14,6 +15,7 @@ pub mod extract;
 pub mod flows;
 pub mod guard;
 pub mod internal;
+pub mod links;
 pub mod openapi;
 pub mod problem;
 pub mod rate;
@@ -41,6 +43,7 @@ pub fn router(state: AppState) -> axum::Router {
         .routes(routes!(accounts::create_account, accounts::list_accounts))
         .routes(routes!(accounts::get_account, accounts::update_account))
         .routes(routes!(accounts::get_whitelist, accounts::put_whitelist))
+        .routes(routes!(accounts::rotate_short_token))
         .routes(routes!(webhooks::create_webhook, webhooks::list_webhooks))
         .routes(routes!(
             webhooks::get_webhook,
@@ -66,6 +69,12 @@ pub fn router(state: AppState) -> axum::Router {
         .routes(routes!(deliveries::resend_delivery))
         .routes(routes!(deliveries::recover_deliveries))
         .routes(routes!(internal::internal))
+        .routes(routes!(links::shorten_url))
+        .routes(routes!(links::shorten_url_phonon))
+        .routes(routes!(links::list_links))
+        .routes(routes!(links::follow_link))
+        .routes(routes!(bots::create_bot, bots::list_bots))
+        .routes(routes!(bots::get_bot, bots::update_bot, bots::delete_bot))
         .routes(routes!(service::healthz))
         .routes(routes!(service::readyz))
         .routes(routes!(service::metrics))
