@@ -3,6 +3,7 @@
 //! and a recording receiver standing in for customers' servers.
 
 mod accounts;
+mod bots;
 mod contract;
 mod errors;
 mod executions;
@@ -11,6 +12,7 @@ mod flows;
 mod guards;
 mod helpers;
 mod internal;
+mod links;
 mod sealing;
 mod service;
 mod webhook_widget;
