@@ -124,6 +124,9 @@ pub async fn shorten_url_phonon(
     Ok(axum::Json(shorten(&state, &parts, input).await?))
 }
 
+/// The route template of [`follow_link`], as metrics and logs name it.
+pub const FOLLOW_ROUTE: &str = "/{code}";
+
 /// What a browser shows for a code that names no link.
 const NOT_FOUND_HTML: &str = r#"<!doctype html>
 <html lang="en">

@@ -96,7 +96,8 @@ pub fn router(state: AppState) -> axum::Router {
         .with_state(state)
 }
 
-/// Counts every request by route template and logs it with its duration.
+/// Counts every request by route template and logs it with its duration
+/// (short-link redirects at debug level).
 async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
@@ -115,11 +116,14 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
             ("status", status.as_str()),
         ],
     );
-    tracing::info!(
-        %method, route, status = status.as_u16(),
-        ms = started.elapsed().as_secs_f64() * 1000.0,
-        "request"
-    );
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    // Short-link redirects are public, high-volume and counted per link:
+    // their access lines would cost a third of a redirect (BENCHMARKS.md).
+    if route == links::FOLLOW_ROUTE {
+        tracing::debug!(%method, route, status = status.as_u16(), ms, "request");
+    } else {
+        tracing::info!(%method, route, status = status.as_u16(), ms, "request");
+    }
     response
 }
 
