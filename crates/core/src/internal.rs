@@ -94,6 +94,21 @@ impl Key {
             value: value.into(),
         }
     }
+
+    /// The name after its group: `apiKey` of `$flow.key.apiKey`.
+    pub fn short_name(&self) -> &str {
+        short_name(&self.name)
+    }
+
+    /// The key as a trace shows it: a credential's value (`token`, `apiKey`,
+    /// `password`, … by [`crate::webhook::is_sensitive_name`]) as `***`.
+    pub fn redacted(&self) -> Key {
+        if crate::webhook::is_sensitive_name(self.short_name()) {
+            Key::new(self.name.clone(), "***")
+        } else {
+            self.clone()
+        }
+    }
 }
 
 /// The request: a method and its keys.
@@ -105,28 +120,6 @@ pub struct Envelope {
     pub method: String,
     #[serde(default)]
     pub keys: Vec<Key>,
-}
-
-impl Envelope {
-    /// The envelope as a trace shows it: the value of every key whose name
-    /// (after its group) says it is a credential — `token`, `apiKey`, … (see
-    /// [`crate::webhook::is_sensitive_name`]) — as `***`.
-    pub fn masked(&self) -> Envelope {
-        Envelope {
-            method: self.method.clone(),
-            keys: self
-                .keys
-                .iter()
-                .map(|k| {
-                    if crate::webhook::is_sensitive_name(short_name(&k.name)) {
-                        Key::new(k.name.clone(), "***")
-                    } else {
-                        k.clone()
-                    }
-                })
-                .collect(),
-        }
-    }
 }
 
 /// How a call went.
@@ -184,7 +177,7 @@ impl<'a> Keys<'a> {
     pub fn get(&self, name: &str) -> Option<&'a str> {
         self.0
             .iter()
-            .find(|k| short_name(&k.name) == name)
+            .find(|k| k.short_name() == name)
             .map(|k| k.value.as_str())
             .filter(|v| !v.trim().is_empty())
     }
@@ -281,23 +274,6 @@ mod tests {
     }
 
     #[test]
-    fn traces_show_credential_keys_masked() {
-        let envelope = Envelope {
-            method: "linkcreation".into(),
-            keys: vec![
-                Key::new("$flow.key.token", "s3cret"),
-                Key::new("$flow.key.apiKey", "AIza"),
-                Key::new("$flow.key.cli", "918000000000"),
-                Key::new("$flow.key.keyword", "hidden, erring on the safe side"),
-            ],
-        };
-        let masked = envelope.masked();
-        let values: Vec<&str> = masked.keys.iter().map(|k| k.value.as_str()).collect();
-        assert_eq!(values, ["***", "***", "918000000000", "***"]);
-        assert_eq!(masked.method, "linkcreation");
-    }
-
-    #[test]
     fn the_internal_paths_are_the_endpoint_and_the_aliases_with_a_stage() {
         for path in [
             "/internal",
@@ -317,6 +293,17 @@ mod tests {
         ] {
             assert!(!is_internal_path(path), "{path}");
         }
+    }
+
+    #[test]
+    fn credentials_are_redacted_by_their_short_name() {
+        assert_eq!(Key::new("$flow.key.apiKey", "AIza").redacted().value, "***");
+        assert_eq!(Key::new("token", "t").redacted().value, "***");
+        assert_eq!(
+            Key::new("$flow.key.inputDate", "1-1-2030").redacted().value,
+            "1-1-2030"
+        );
+        assert_eq!(Key::new("$user.key.language", "hi").redacted().value, "hi");
     }
 
     #[test]

@@ -137,6 +137,12 @@ impl Destination {
     /// when the part before the path is literal, else that part's text itself
     /// (`https://$flow.key.host`), lower-cased, so that any edit of it counts as
     /// a change.
+    /// A registered webhook named by a widget: a destination of its own, so a
+    /// widget moving to another webhook (or to a URL) keeps no credential.
+    pub fn registered(webhook: &str) -> Destination {
+        Destination(format!("webhook {}", webhook.trim()))
+    }
+
     pub fn of_template(template: &str) -> Destination {
         let text = template.trim();
         let authority_end = text

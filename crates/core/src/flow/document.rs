@@ -318,10 +318,18 @@ pub struct WebhookDoc {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RequestDoc {
+    /// Ignored with `webhook`: the registered webhook's method is used.
     #[serde(default)]
     pub method: HttpMethod,
-    /// A template of the URL.
+    /// A template of the URL; or give `webhook`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub url: String,
+    /// Instead of `url`: a registered webhook of the account (the seeds'
+    /// "Select URL"). Its URL, method, auth, headers and body type are used;
+    /// the widget may add headers, query entries and a body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<crate::ids::WebhookId>)]
+    pub webhook: Option<String>,
     #[serde(default, skip_serializing_if = "AuthDoc::is_none")]
     pub auth: AuthDoc,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

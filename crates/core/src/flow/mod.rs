@@ -110,6 +110,7 @@ impl Flow {
     ) -> impl Iterator<Item = (&WidgetId, crate::ids::WebhookId)> + '_ {
         self.widgets().filter_map(|w| match &w.kind {
             WidgetKind::InternalWebhook(i) => Some((&w.id, i.webhook)),
+            WidgetKind::Webhook(h) => h.request.webhook.map(|id| (&w.id, id)),
             _ => None,
         })
     }

@@ -53,7 +53,8 @@ fn for_each_credential(doc: &mut Value, mut f: impl FnMut(&str, &str, &mut Value
     }
 }
 
-/// Where a widget's request goes, for every webhook widget with a `url`.
+/// Where a widget's request goes, for every webhook widget with a `url` or a
+/// registered `webhook`.
 fn destinations(doc: Option<&Value>) -> Vec<(String, Destination)> {
     let Some(widgets) = doc
         .and_then(|d| d.get("widgets"))
@@ -64,8 +65,12 @@ fn destinations(doc: Option<&Value>) -> Vec<(String, Destination)> {
     widgets
         .iter()
         .filter_map(|(id, w)| {
-            let url = w.get("request")?.get("url")?.as_str()?;
-            Some((id.clone(), Destination::of_template(url)))
+            let request = w.get("request")?;
+            let destination = match request.get("webhook").and_then(Value::as_str) {
+                Some(webhook) => Destination::registered(webhook),
+                None => Destination::of_template(request.get("url")?.as_str()?),
+            };
+            Some((id.clone(), destination))
         })
         .collect()
 }

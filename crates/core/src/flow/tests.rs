@@ -668,3 +668,44 @@ fn an_assignment_over_the_template_output_limit_stops_the_widget() {
         "the assignment before the limit stays applied"
     );
 }
+
+#[test]
+fn a_webhook_widget_names_a_url_or_a_registered_webhook() {
+    let id = "01932c6e-8a4f-7d3a-9f1e-2b7c4d5e6f70";
+    let widget = |request: Value| json!({"name": "n", "start": "a", "widgets": {"a": {"type": "webhook", "request": request}}});
+    let flow = parse(&widget(json!({"webhook": id, "body": "{}"}))).expect("registered");
+    let WidgetKind::Webhook(w) = &flow.widget("a").expect("a").kind else {
+        panic!()
+    };
+    assert_eq!(
+        w.request.webhook.map(|w| w.to_string()).as_deref(),
+        Some(id)
+    );
+    assert_eq!(flow.webhook_references().count(), 1);
+
+    for (request, fragment) in [
+        (
+            json!({"webhook": id, "url": "https://x"}),
+            "give `url` or `webhook`, not both",
+        ),
+        (
+            json!({"webhook": "wh_1"}),
+            "request.webhook: \"wh_1\" is not a webhook id",
+        ),
+        (
+            json!({"webhook": id, "auth": {"type": "basic", "username": "u", "password": "p"}}),
+            "the registered webhook's auth is used",
+        ),
+        (
+            json!({"webhook": id, "body_type": "xml"}),
+            "the registered webhook's body type is used",
+        ),
+        (json!({}), "request.url: must start with https://"),
+    ] {
+        let errors = parse(&widget(request.clone())).expect_err("invalid");
+        assert!(
+            errors.iter().any(|e| e.message.contains(fragment)),
+            "{fragment:?} not in {errors:?} for {request}"
+        );
+    }
+}

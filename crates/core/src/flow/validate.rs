@@ -376,10 +376,33 @@ fn webhook(errors: &mut Errors, doc: &WebhookDoc) -> Webhook {
 
 fn request(errors: &mut Errors, doc: &RequestDoc) -> Request {
     let url = errors.template("request.url", &doc.url);
-    let lower = doc.url.trim_start().to_ascii_lowercase();
-    if !(lower.starts_with("https://") || lower.starts_with("http://")) {
-        errors
-            .push("request.url: must start with https:// (or http:// where the account allows it)");
+    let webhook = doc.webhook.as_deref().map(|id| {
+        WebhookId::parse(id.trim()).unwrap_or_else(|| {
+            errors.push(format!(
+                "request.webhook: {id:?} is not a webhook id; name a registered webhook"
+            ));
+            WebhookId::nil()
+        })
+    });
+    if webhook.is_some() {
+        if !doc.url.is_empty() {
+            errors.push("request: give `url` or `webhook`, not both");
+        }
+        if doc.auth != AuthDoc::None {
+            errors.push("request.auth: the registered webhook's auth is used; leave it out");
+        }
+        if doc.body_type != crate::http::BodyType::None {
+            errors.push(
+                "request.body_type: the registered webhook's body type is used; leave it out",
+            );
+        }
+    } else {
+        let lower = doc.url.trim_start().to_ascii_lowercase();
+        if !(lower.starts_with("https://") || lower.starts_with("http://")) {
+            errors.push(
+                "request.url: must start with https:// (or http:// where the account allows it)",
+            );
+        }
     }
     let auth = match &doc.auth {
         AuthDoc::None => Auth::None,
@@ -403,10 +426,11 @@ fn request(errors: &mut Errors, doc: &RequestDoc) -> Request {
         false,
     );
     let body = errors.template("request.body", &doc.body);
-    if doc.body_type == crate::http::BodyType::None && !doc.body.is_empty() {
+    if webhook.is_none() && doc.body_type == crate::http::BodyType::None && !doc.body.is_empty() {
         errors.push("request.body: body_type is none, so the body would never be sent");
     }
     Request {
+        webhook,
         method: doc.method,
         url,
         auth,

@@ -211,6 +211,9 @@ pub struct Webhook {
 /// The request of a webhook widget, with parsed templates.
 #[derive(Debug, Clone)]
 pub struct Request {
+    /// A registered webhook whose URL, method, auth, headers and body type
+    /// replace the widget's (`url` is then empty and `auth` none).
+    pub webhook: Option<crate::ids::WebhookId>,
     pub method: HttpMethod,
     /// Rendered in [`Context::Url`].
     pub url: Template,

@@ -23,7 +23,6 @@ use flowhook_core::internal::{Answer, Envelope, Keys, Method};
 use flowhook_core::secret::MasterKey;
 use flowhook_storage::{AccountRecord, Store, WebhookRecord};
 
-use crate::egress::OutboundRequest;
 use crate::links::Links;
 
 /// What widgets may ask of the platform.
@@ -36,8 +35,9 @@ pub trait Platform: Send + Sync {
         id: WebhookId,
     ) -> Result<Option<WebhookRecord>, String>;
 
-    /// A request to `hook`'s own URL with its method, credentials and `body`.
-    fn request_to(&self, hook: &WebhookRecord, body: Vec<u8>) -> Result<OutboundRequest, String>;
+    /// The headers a request to `hook`'s own URL carries: its stored headers
+    /// and auth, opened (`crate::credentials::stored_headers`).
+    fn stored_headers(&self, hook: &WebhookRecord) -> Result<Vec<(String, String)>, String>;
 
     /// Is `url` this server's internal endpoint (its public URL plus
     /// `/internal` or one of the seeds' path aliases)?
@@ -136,8 +136,8 @@ impl Platform for Functions {
             .map_err(|e| e.to_string())
     }
 
-    fn request_to(&self, hook: &WebhookRecord, body: Vec<u8>) -> Result<OutboundRequest, String> {
-        crate::credentials::json_request(hook, &self.master_key, body)
+    fn stored_headers(&self, hook: &WebhookRecord) -> Result<Vec<(String, String)>, String> {
+        crate::credentials::stored_headers(hook, &self.master_key)
     }
 
     fn is_internal(&self, url: &url::Url) -> bool {
@@ -166,7 +166,7 @@ impl Platform for Offline {
         Err("a local run has no registered webhooks; run the flow on a server".into())
     }
 
-    fn request_to(&self, _: &WebhookRecord, _: Vec<u8>) -> Result<OutboundRequest, String> {
+    fn stored_headers(&self, _: &WebhookRecord) -> Result<Vec<(String, String)>, String> {
         Err("a local run has no registered webhooks".into())
     }
 

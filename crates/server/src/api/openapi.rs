@@ -268,6 +268,11 @@ pub fn routes<S: Clone + Send + Sync + 'static>(document: &Value) -> axum::Route
                     .into_response()
             }),
         )
+        // The page's URLs are relative to `/docs`; `/docs/` would break them.
+        .route(
+            "/docs/",
+            get(|| async { axum::response::Redirect::permanent("../docs") }),
+        )
         .route(
             "/docs/redoc.standalone.js",
             get(|| async {

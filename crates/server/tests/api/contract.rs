@@ -166,6 +166,17 @@ async fn docs_render_the_document_with_the_embedded_viewer() {
         "the page loads nothing from elsewhere: {html}"
     );
 
+    let slash = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+        .get(app.url("/docs/"))
+        .send()
+        .await
+        .expect("docs/");
+    assert_eq!(slash.status(), 308);
+    assert_eq!(slash.headers()["location"], "../docs");
+
     let script = app
         .http
         .get(app.url("/docs/redoc.standalone.js"))

@@ -154,7 +154,7 @@ fn calling_flow(webhook: &str, method: &str) -> String {
     json!({
         "name": "calls_fn", "start": "set",
         "widgets": {
-            "set": {"type": "store_variable", "assign": {"$flow.key.inputDate": "05-01-2030", "$flow.key.inputTime": "10:30"}, "lines": ["fn"]},
+            "set": {"type": "store_variable", "assign": {"$flow.key.inputDate": "05-01-2030", "$flow.key.inputTime": "10:30", "$flow.key.apiKey": "AIzaSECRET"}, "lines": ["fn"]},
             "fn": {"type": "internal_webhook", "webhook": webhook, "method": method, "pass": ["flow.key"], "lines": ["ok", "failed"]},
             "ok": {"type": "store_variable", "assign": {"$flow.key.route": "ok"}, "lines": [null]},
             "failed": {"type": "store_variable", "assign": {"$flow.key.route": "failed"}, "lines": [null]}
@@ -261,6 +261,10 @@ async fn a_widget_calls_a_service_that_speaks_the_envelope_over_http() {
         .collect();
     assert!(names.contains(&"$flow.key.inputDate"), "{names:?}");
     assert!(names.contains(&"$user.syskey.contactNumber"), "{names:?}");
+    assert!(
+        body.to_string().contains("AIzaSECRET"),
+        "the service gets the key"
+    );
     assert_eq!(sent[0].header("content-type"), Some("application/json"));
     // A key naming a read-only variable is ignored, and the trace says so.
     let step = exec["trace"]
@@ -271,6 +275,10 @@ async fn a_widget_calls_a_service_that_speaks_the_envelope_over_http() {
         .expect("fn")
         .clone();
     assert_eq!(step["detail"]["via"], "http", "{step}");
+    assert!(
+        !step.to_string().contains("AIzaSECRET"),
+        "the trace masks it: {step}"
+    );
     assert_eq!(
         step["detail"]["ignored_keys"],
         json!(["$call.cli.number"]),
@@ -354,4 +362,84 @@ async fn flows_name_only_their_own_webhooks_and_keep_them_from_deletion() {
     .await;
     assert_eq!(status, 422, "{unknown}");
     assert!(unknown.to_string().contains("unknown method"), "{unknown}");
+}
+
+#[tokio::test]
+async fn a_webhook_widget_naming_a_registered_webhook_sends_its_method_auth_and_headers() {
+    let receiver = TestReceiver::start().await;
+    receiver.on(
+        "/orders",
+        Reply::json(200, r#"{"data": {"status": "shipped"}}"#),
+    );
+    let app = spawn_allowing("127.0.0.1/32").await;
+    let acct = app.create_account(true).await;
+    let (status, hook) = app
+        .call(
+            Method::POST,
+            "/v1/webhooks",
+            &acct.key,
+            Some(json!({
+                "name": "orders", "url": receiver.url("/orders"), "method": "PUT", "body_type": "json",
+                "auth": {"type": "basic", "username": "svc", "password": "s3cret"},
+                "headers": [{"key": "X-Tenant", "value": "acme"}, {"key": "X-Step", "value": "stored"}]
+            })),
+        )
+        .await;
+    assert_eq!(status, 201, "{hook}");
+    let hook = hook["id"].as_str().expect("id");
+    let flow = json!({
+        "name": "registered", "start": "set",
+        "widgets": {
+            "set": {"type": "store_variable", "assign": {"$flow.key.step": "lookup"}, "lines": ["call"]},
+            "call": {"type": "webhook",
+                     "request": {"webhook": hook,
+                                 "headers": [{"key": "X-Step", "value": "$flow.key.step"}],
+                                 "query": [{"key": "q", "value": "1"}],
+                                 "body": "{\"step\": \"$flow.key.step\"}"},
+                     "response": {"mappings": [{"save_in": "$flow.key.status", "path": "$.data.status", "mandatory": true}]},
+                     "lines": [null, null]}
+        }
+    })
+    .to_string();
+    let exec = run(&app, &acct, &flow).await;
+    assert_eq!(exec["variables"]["$flow.key.status"], "shipped", "{exec}");
+
+    let sent = receiver.requests_to("/orders");
+    assert_eq!(sent.len(), 1);
+    let request = &sent[0];
+    assert_eq!(request.method, "PUT");
+    assert!(request.path.ends_with("?q=1"), "{}", request.path);
+    // base64("svc:s3cret")
+    assert_eq!(
+        request.header("authorization"),
+        Some("Basic c3ZjOnMzY3JldA==")
+    );
+    assert_eq!(request.header("x-tenant"), Some("acme"));
+    assert_eq!(
+        request.header("x-step"),
+        Some("lookup"),
+        "the widget's header wins"
+    );
+    assert_eq!(request.header("content-type"), Some("application/json"));
+    let body: Value = serde_json::from_slice(&request.body).expect("json body");
+    assert_eq!(body, json!({"step": "lookup"}));
+
+    // The trace shows the stored credentials masked.
+    let step = exec["trace"]
+        .as_array()
+        .expect("trace")
+        .iter()
+        .find(|s| s["widget"] == "call")
+        .expect("call")
+        .clone();
+    let trace = step["detail"]["request"].to_string();
+    assert!(
+        !trace.contains("s3cret") && !trace.contains("c3ZjOnMzY3JldA"),
+        "{trace}"
+    );
+    assert!(
+        !trace.contains("acme"),
+        "stored header values are masked: {trace}"
+    );
+    assert_eq!(step["detail"]["request"]["webhook"], hook, "{step}");
 }

@@ -9,8 +9,8 @@
 //! `allow_http` nor loopback in the egress policy; any other URL is called over
 //! HTTP through the egress client, with the webhook's method and credentials.
 //!
-//! The trace shows the envelope with credential-named keys (`token`,
-//! `apiKey`, …) as `***`.
+//! The trace shows the envelope and the answer with credentials' values (keys
+//! named like `token` or `apiKey`) as `***`.
 //!
 //! The contact's identity (`$user.syskey.*`) is always sent. Answered keys are
 //! written like any assignment: within the execution's variable budget, and a
@@ -20,12 +20,17 @@
 
 use std::time::Instant;
 
+use flowhook_core::budget::MAX_RESPONSE_BYTES;
 use flowhook_core::flow::widgets::InternalWebhook;
 use flowhook_core::internal::{Answer, Envelope, Key};
 use flowhook_core::vars::{Namespace, VarName, VarStore};
 use serde_json::{Value, json};
 
 use super::{Execute, Step, StepContext};
+use crate::egress::OutboundRequest;
+
+/// How long a call to another service that speaks the envelope may take.
+const CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 #[async_trait::async_trait]
 impl Execute for InternalWebhook {
@@ -40,11 +45,12 @@ impl Execute for InternalWebhook {
         if let Some(exceeded) = cx.vars.take_exceeded() {
             return Step::fatal(exceeded.to_string());
         }
+        let redact = |keys: &[Key]| keys.iter().map(Key::redacted).collect::<Vec<_>>();
         let mut detail = json!({
             "webhook": self.webhook.to_string(),
             "via": via,
-            "request": envelope.masked(),
-            "answer": answer,
+            "request": {"method": envelope.method, "keys": redact(&envelope.keys)},
+            "answer": {"status": answer.status, "keys": redact(&answer.keys), "error": answer.error},
             "duration_ms": started.elapsed().as_secs_f64() * 1000.0,
         });
         if !ignored.is_empty() {
@@ -111,7 +117,16 @@ async fn call(
         ));
     }
     let body = serde_json::to_vec(envelope).map_err(|e| (e.to_string(), "http"))?;
-    let request = platform.request_to(&hook, body).map_err(|e| (e, "http"))?;
+    let mut headers = platform.stored_headers(&hook).map_err(|e| (e, "http"))?;
+    headers.push(("Content-Type".into(), "application/json".into()));
+    let request = OutboundRequest {
+        method: hook.method,
+        url: hook.url.as_url().clone(),
+        headers,
+        body: Some(body),
+        timeout: CALL_TIMEOUT,
+        max_response_bytes: MAX_RESPONSE_BYTES,
+    };
     let response = cx
         .runner
         .egress

@@ -2,6 +2,12 @@
 //! through the egress client, judge and map the answer, set the result
 //! variables, take line 0 on success and line 1 on failure.
 //!
+//! A widget may name a registered webhook instead of a URL (SPEC §4
+//! `webhook`): its URL, method, body type and stored credentials (auth and
+//! headers, opened through the [`Platform`](crate::internal::Platform)) are
+//! used, with the widget's own headers (which win over stored ones of the same
+//! name), query entries and body added.
+//!
 //! The trace gets the rendered request (credentials redacted) and the response
 //! (status, headers, body up to `MAX_TRACE_BODY_BYTES` with its full length in
 //! `body_bytes`, duration). With `wait_for_response`
@@ -20,8 +26,9 @@
 use std::time::{Duration, Instant};
 
 use flowhook_core::budget::{MAPPING_DEADLINE, MAX_RESPONSE_BYTES, MAX_TRACE_BODY_BYTES};
-use flowhook_core::flow::widgets::{Response, Webhook};
+use flowhook_core::flow::widgets::{Auth, Request, Response, Webhook};
 use flowhook_core::paths::Cancel;
+use flowhook_core::template::Template;
 use flowhook_core::vars::{VarName, VarStore};
 use flowhook_core::webhook::is_sensitive_name;
 use flowhook_core::webhook_call::{
@@ -36,7 +43,7 @@ use crate::egress::{EgressError, InboundResponse, OutboundRequest};
 #[async_trait::async_trait]
 impl Execute for Webhook {
     async fn execute(&self, cx: &mut StepContext<'_>) -> Step {
-        let rendered = match render_request(&self.request, cx.vars, cx.input.account.allow_http) {
+        let rendered = match prepare(&self.request, cx).await {
             Ok(r) => r,
             Err(Refusal {
                 exceeded: Some(exceeded),
@@ -55,7 +62,7 @@ impl Execute for Webhook {
                 };
             }
         };
-        let request_detail = request_trace(&rendered);
+        let (rendered, request_detail) = rendered;
         let outbound = OutboundRequest {
             method: rendered.method,
             url: rendered.url.as_url().clone(),
@@ -227,6 +234,67 @@ impl Drop for StopOnDrop {
     fn drop(&mut self) {
         self.0.cancel();
     }
+}
+
+/// The request to send and its trace (stored credentials shown as `***`).
+async fn prepare(
+    request: &Request,
+    cx: &StepContext<'_>,
+) -> Result<(RenderedRequest, Value), Refusal> {
+    let allow_http = cx.input.account.allow_http;
+    let Some(id) = request.webhook else {
+        let rendered = render_request(request, cx.vars, allow_http)?;
+        let trace = request_trace(&rendered);
+        return Ok((rendered, trace));
+    };
+    let platform = &cx.runner.platform;
+    let hook = match platform.webhook(cx.input.account.id, id).await {
+        Ok(Some(hook)) => hook,
+        Ok(None) => {
+            return Err(refuse(
+                Failure::InvalidRequest,
+                format!("webhook {id} is not registered in this account"),
+            ));
+        }
+        Err(e) => return Err(refuse(Failure::InvalidRequest, e)),
+    };
+    let stored = platform
+        .stored_headers(&hook)
+        .map_err(|e| refuse(Failure::InvalidRequest, e))?;
+    let literal = hook.url.as_str().replace('$', "$$");
+    let url = Template::parse(&literal)
+        .map_err(|e| refuse(Failure::InvalidRequest, format!("webhook {id}: {e}")))?;
+    let own = Request {
+        webhook: None,
+        method: hook.method,
+        url,
+        auth: Auth::None,
+        headers: request.headers.clone(),
+        query: request.query.clone(),
+        body_type: hook.body_type,
+        body: request.body.clone(),
+    };
+    let mut rendered = render_request(&own, cx.vars, allow_http)?;
+    let set_by_widget = |name: &str| {
+        rendered
+            .headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case(name))
+    };
+    let stored: Vec<(String, String)> = stored
+        .into_iter()
+        .filter(|(k, _)| !set_by_widget(k))
+        .collect();
+    let mut shown = rendered.clone();
+    shown.headers = stored
+        .iter()
+        .map(|(k, _)| (k.clone(), "***".to_owned()))
+        .chain(rendered.headers.iter().cloned())
+        .collect();
+    let mut trace = request_trace(&shown);
+    trace["webhook"] = json!(id.to_string());
+    rendered.headers = stored.into_iter().chain(rendered.headers).collect();
+    Ok((rendered, trace))
 }
 
 fn set_all(cx: &mut StepContext<'_>, values: Vec<(VarName, String)>) {
