@@ -2,14 +2,20 @@
 # at a pinned major version, the binary, and the server itself. Source it;
 # it needs `set -euo pipefail` and `$root` (the repository) set.
 
-# pip_need MODULE DIST SPEC: installs DIST (SPEC, e.g. '>=4.3,<5') unless the
-# installed one matches SPEC's lower major (a wrong version is replaced).
+# pip_need DIST SPEC: installs DIST (SPEC like '>=4.3,<5') unless the installed
+# version has the same compatible prefix as SPEC's lower bound: its major
+# version, or major.minor below 1.0 (where minors break). A wrong one is replaced.
 pip_need() {
-    local dist=$1 spec=$2 major have
-    major=$(sed -E 's/^>=([0-9]+(\.[0-9]+)?).*/\1/' <<<"$spec")
+    local dist=$1 spec=$2 lower prefix have
+    lower=${spec#>=}
+    lower=${lower%%,*}
+    case "$lower" in
+    0.*) prefix=$(cut -d. -f1,2 <<<"$lower") ;;
+    *) prefix=${lower%%.*} ;;
+    esac
     have=$(python3 -c "import importlib.metadata as m; print(m.version('$dist'))" 2>/dev/null || true)
     case "$have" in
-    "$major" | "$major".*) ;;
+    "$prefix" | "$prefix".*) ;;
     *) python3 -m pip install --quiet "$dist$spec" ;;
     esac
 }

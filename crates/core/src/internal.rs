@@ -188,6 +188,11 @@ impl<'a> Keys<'a> {
             .ok_or_else(|| format!("{name}: missing; send it as $flow.key.{name}"))
     }
 
+    /// Every key, as sent.
+    pub fn all(&self) -> &'a [Key] {
+        self.0
+    }
+
     /// Every key whose full name parses as a variable, with its parsed name.
     pub fn variables(&self) -> impl Iterator<Item = (VarName, &'a str)> + 'a {
         self.0.iter().filter_map(|k| {

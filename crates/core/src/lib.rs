@@ -9,6 +9,7 @@
 
 pub mod account;
 pub mod agents;
+pub mod bots;
 pub mod budget;
 pub mod calendar;
 pub mod condition;
@@ -18,6 +19,7 @@ pub mod flow_end;
 pub mod http;
 pub mod ids;
 pub mod internal;
+pub mod links;
 pub mod paths;
 pub mod providers;
 pub mod secret;

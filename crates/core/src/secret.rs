@@ -65,6 +65,10 @@ pub enum Purpose {
     ProviderSetting,
     /// A credential written literally into a flow document.
     FlowCredential,
+    /// An account's short-link token (`custToken`), kept to show in its settings.
+    ShortLinkToken,
+    /// A chat bot's token (`linkcreation`).
+    BotToken,
 }
 
 impl Purpose {
@@ -75,6 +79,8 @@ impl Purpose {
             Purpose::SigningSecret => "webhook.signing_secret",
             Purpose::ProviderSetting => "account.provider",
             Purpose::FlowCredential => "flow.credential",
+            Purpose::ShortLinkToken => "account.short_token",
+            Purpose::BotToken => "bot.token",
         }
     }
 }

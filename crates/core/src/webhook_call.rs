@@ -332,6 +332,18 @@ pub fn map_response_until(
     Ok(mapped)
 }
 
+/// The names (in `$flow.key`) of the SPEC §4 result variables, in the order
+/// [`result_variables`] sets them.
+pub const RESULT_VARIABLES: [&str; 7] = [
+    "response_status",
+    "response_status_code",
+    "response_duration",
+    "response_raw",
+    "response_error",
+    "response_status_type",
+    "error_reason",
+];
+
 /// The result variables of SPEC §4 for one call. `status` is 0 when no response
 /// came; `body` is the (possibly cut) response body; on success the failure
 /// variables are set to "" so a flow never sees a stale reason from an earlier call.

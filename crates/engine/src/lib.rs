@@ -4,6 +4,8 @@
 //! - [`runner`]: executes flows, one widget step at a time.
 //! - [`executions`]: stored executions around each run, and their outbox message.
 //! - [`delivery`]: the flow-end webhook worker.
+//! - [`internal`]: the platform functions behind internal webhooks.
+//! - [`links`]: short links: made, followed, their clicks counted.
 //!
 //! Invariant: the engine performs network I/O only through [`egress::Egress`] and
 //! persists only through `flowhook_storage::Store` (or, for local runs, the
@@ -14,6 +16,7 @@ pub mod delivery;
 pub mod egress;
 pub mod executions;
 pub mod internal;
+pub mod links;
 pub mod runner;
 
 /// This server process's name in shared state (execution owners, delivery

@@ -26,6 +26,10 @@ async fn live_executions_are_kept_and_silent_ones_failed() {
             security_hash: SecurityId::generate().lookup_hash(),
             allow_http: false,
             timezone: TimeZone::UTC,
+            short_token: flowhook_storage::ShortTokenRecord {
+                hash: "unused".into(),
+                sealed: flowhook_storage::Sealed("unused".into()),
+            },
         })
         .await
         .expect("account");
@@ -111,6 +115,10 @@ async fn maintenance_rounds_follow_the_heartbeat_period_without_real_waiting() {
             security_hash: SecurityId::generate().lookup_hash(),
             allow_http: false,
             timezone: TimeZone::UTC,
+            short_token: flowhook_storage::ShortTokenRecord {
+                hash: "unused".into(),
+                sealed: flowhook_storage::Sealed("unused".into()),
+            },
         })
         .await
         .expect("account");

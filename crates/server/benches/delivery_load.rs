@@ -148,6 +148,7 @@ async fn fill_outbox(db: &str, target: std::net::SocketAddr, n: usize) {
             security_hash: SecurityId::generate().lookup_hash(),
             allow_http: true,
             timezone: TimeZone::UTC,
+            short_token: flowhook_engine::links::issue_token(&master, account).1,
         })
         .await
         .expect("account");

@@ -49,6 +49,8 @@ impl Resealer for KeyChange {
         match field {
             SealedField::WebhookPassword => one(Purpose::WebhookPassword),
             SealedField::SigningSecret => one(Purpose::SigningSecret),
+            SealedField::ShortLinkToken => one(Purpose::ShortLinkToken),
+            SealedField::BotToken => one(Purpose::BotToken),
             SealedField::WebhookHeaders => {
                 let mut headers: Vec<HeaderPair> = serde_json::from_str(stored).map_err(json)?;
                 let mut changed = false;
@@ -100,6 +102,7 @@ pub async fn migrate_at_start(store: &dyn Store, key: &MasterKey) -> Result<(), 
             webhooks = done.webhooks,
             accounts = done.accounts,
             flow_versions = done.flow_versions,
+            bots = done.bots,
             key = %key.key_id(),
             "re-sealed stored secrets in the bound format"
         );
@@ -108,8 +111,9 @@ pub async fn migrate_at_start(store: &dyn Store, key: &MasterKey) -> Result<(), 
 }
 
 /// Re-seals every stored secret under `new`: webhook passwords, credential
-/// headers, signing secrets (current and previous), provider secrets and the
-/// literal credentials of every stored flow version. All or nothing.
+/// headers, signing secrets (current and previous), provider secrets,
+/// short-link and bot tokens and the literal credentials of every stored flow
+/// version. All or nothing.
 pub async fn rotate(
     store: &dyn Store,
     old: &MasterKey,
@@ -150,11 +154,12 @@ pub async fn rotate_command(config: &Config, new_key: &str) -> Result<String, St
         .await
         .map_err(|e| format!("nothing was changed: {e}"))?;
     let summary = format!(
-        "re-sealed under key {}: {} webhooks, {} accounts, {} flow versions (was key {})",
+        "re-sealed under key {}: {} webhooks, {} accounts, {} flow versions, {} bots (was key {})",
         new.key_id(),
         done.webhooks,
         done.accounts,
         done.flow_versions,
+        done.bots,
         old.key_id()
     );
     match (staged, &config.master_key_file) {

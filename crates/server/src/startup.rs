@@ -35,6 +35,15 @@ impl Application {
                 )
             })?;
         crate::sealing::migrate_at_start(&*store, &config.master_key).await?;
+        let issued = flowhook_engine::links::issue_missing_tokens(&*store, &config.master_key)
+            .await
+            .map_err(|e| format!("cannot issue short-link tokens: {e}"))?;
+        if issued > 0 {
+            tracing::info!(
+                accounts = issued,
+                "issued short-link tokens to accounts made before they existed"
+            );
+        }
         let egress = Egress::new(EgressConfig {
             policy: EgressPolicy::new(config.egress_allow_cidrs.clone()),
             ..EgressConfig::default()
@@ -94,13 +103,14 @@ impl Application {
     /// they sent without waiting) the grace period (`shutdown_grace_seconds`)
     /// to finish; executions still running after it are ended as interrupted,
     /// with their flow-end messages. Last, delivery attempts in flight finish
-    /// (or give their leases back).
+    /// (or give their leases back) and counted short-link clicks are written.
     pub async fn run_until(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let maintenance = tokio::spawn(self.state.executions.clone().maintain(stopped.clone()));
+        let clicks = tokio::spawn(self.state.links.clone().run(stopped.clone()));
         let worker = tokio::spawn(self.state.deliveries.clone().run(stopped));
         tracing::info!(
             listen = %self.local_addr(),
@@ -160,6 +170,7 @@ impl Application {
         let _ = stop.send(true);
         let _ = worker.await;
         let _ = maintenance.await;
+        let _ = clicks.await;
         served
     }
 }

@@ -1,5 +1,6 @@
 //! What every request handler shares: storage, the egress client, executions,
-//! the delivery worker, the master key, metrics and the configuration. Built once by `startup`.
+//! the delivery worker, short links, the master key, metrics and the
+//! configuration. Built once by `startup`.
 
 use std::sync::Arc;
 
@@ -8,6 +9,7 @@ use flowhook_engine::delivery::{DeliveryConfig, DeliveryWorker};
 use flowhook_engine::egress::Egress;
 use flowhook_engine::executions::Executions;
 use flowhook_engine::internal::Functions;
+use flowhook_engine::links::Links;
 use flowhook_engine::runner::Runner;
 use flowhook_storage::Store;
 
@@ -33,6 +35,8 @@ pub struct AppState {
     pub check_limit: Arc<RateLimit>,
     /// The platform functions of internal webhooks.
     pub functions: Arc<Functions>,
+    /// Short links: made, followed, their clicks counted.
+    pub links: Arc<Links>,
     /// SHA-256 of the admin token: comparing digests keeps the comparison's
     /// timing independent of how much of a guessed token is right.
     admin_token_hash: String,
@@ -41,12 +45,15 @@ pub struct AppState {
 impl AppState {
     pub fn new(store: Arc<dyn Store>, egress: Egress, config: Arc<Config>) -> AppState {
         let wake = Arc::new(tokio::sync::Notify::new());
+        let links = Arc::new(Links::new(store.clone(), config.short_base_url.clone()));
         let functions = Arc::new(Functions::new(
             store.clone(),
             config.master_key.clone(),
             config.public_url.clone(),
+            links.clone(),
         ));
         AppState {
+            links,
             functions: functions.clone(),
             admin_token_hash: sha256_hex(config.admin_token.expose().as_bytes()),
             master_key: config.master_key.clone(),

@@ -1,11 +1,14 @@
-//! Accounts: tenants with their API-key hash, policies and IP whitelist.
+//! Accounts: tenants with their API-key hash, policies, IP whitelist and
+//! short-link settings (the `custToken` as a lookup hash plus a sealed copy,
+//! and the account's own short domain).
 
 use flowhook_core::account::{AccountName, IpWhitelist, TimeZone};
 use flowhook_core::agents::CountryCode;
 use flowhook_core::ids::AccountId;
+use flowhook_core::links::ShortBase;
 
 use crate::db::{Conn, Database, Row, conflict_means, params, write_config};
-use crate::{StoreError, corrupt, now_millis};
+use crate::{Sealed, StoreError, corrupt, now_millis};
 
 /// What is needed to create an account.
 #[derive(Debug, Clone)]
@@ -17,6 +20,17 @@ pub struct NewAccount {
     pub security_hash: String,
     pub allow_http: bool,
     pub timezone: TimeZone,
+    /// The account's first short-link token.
+    pub short_token: ShortTokenRecord,
+}
+
+/// A short-link token as stored: the SHA-256 of the token, to find the
+/// account by, and the token sealed with the master key
+/// (`Purpose::ShortLinkToken`), to show in the settings.
+#[derive(Debug, Clone)]
+pub struct ShortTokenRecord {
+    pub hash: String,
+    pub sealed: Sealed,
 }
 
 /// A stored account.
@@ -34,6 +48,11 @@ pub struct AccountRecord {
     pub providers: serde_json::Value,
     /// How a cli written without a country code is read (default `91`).
     pub default_country_code: CountryCode,
+    /// The sealed short-link token; `None` only until the start-up after the
+    /// migration that added tokens issues one.
+    pub short_token: Option<Sealed>,
+    /// The account's own short domain; `None`: the server's default.
+    pub short_base_url: Option<ShortBase>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -46,6 +65,8 @@ pub struct AccountPatch {
     pub calendar: Option<serde_json::Value>,
     pub providers: Option<serde_json::Value>,
     pub default_country_code: Option<CountryCode>,
+    /// `Some(None)` goes back to the server's default short domain.
+    pub short_base_url: Option<Option<ShortBase>>,
 }
 
 /// Storage of accounts.
@@ -66,9 +87,25 @@ pub trait AccountStore {
     ) -> Result<Option<AccountRecord>, StoreError>;
     /// Replaces the whitelist; false if there is no such account.
     async fn set_whitelist(&self, id: AccountId, list: &IpWhitelist) -> Result<bool, StoreError>;
+    /// The account whose short-link token hashes to `hash`.
+    async fn account_by_short_token_hash(
+        &self,
+        hash: &str,
+    ) -> Result<Option<AccountRecord>, StoreError>;
+    /// Makes `token` the account's short-link token (the old one stops
+    /// working at once). With `only_if_missing`, an account that has one
+    /// keeps it. False if nothing changed.
+    async fn set_short_token(
+        &self,
+        id: AccountId,
+        token: &ShortTokenRecord,
+        only_if_missing: bool,
+    ) -> Result<bool, StoreError>;
+    /// Accounts without a short-link token (made before tokens existed).
+    async fn accounts_without_short_token(&self) -> Result<Vec<AccountId>, StoreError>;
 }
 
-const COLUMNS: &str = "id, name, client_id, allow_http, timezone, whitelist, calendar, providers, default_country_code, created_at, updated_at";
+const COLUMNS: &str = "id, name, client_id, allow_http, timezone, whitelist, calendar, providers, default_country_code, short_token, short_base_url, created_at, updated_at";
 
 /// Reads an `AccountRecord` from a row of `COLUMNS`.
 fn account_from_row(row: &Row) -> Result<AccountRecord, StoreError> {
@@ -89,6 +126,11 @@ fn account_from_row(row: &Row) -> Result<AccountRecord, StoreError> {
         providers: json("providers")?,
         default_country_code: CountryCode::parse(&row.get::<String>("default_country_code")?)
             .map_err(|e| corrupt("default country code", e))?,
+        short_token: row.get::<Option<String>>("short_token")?.map(Sealed),
+        short_base_url: row
+            .get::<Option<String>>("short_base_url")?
+            .map(|u| ShortBase::parse(&u).map_err(|e| corrupt("short base url", e)))
+            .transpose()?,
         created_at: row.get("created_at")?,
         updated_at: row.get("updated_at")?,
     })
@@ -118,17 +160,20 @@ impl<D: Database> AccountStore for D {
             &new.security_hash,
             new.allow_http,
             new.timezone.name(),
-            now
+            now,
+            &new.short_token.hash,
+            &new.short_token.sealed.0
         ];
         write_config(self, move |c| {
             Box::pin(async move {
                 c.exec(
-                    "INSERT INTO accounts (id, name, client_id, security_hash, allow_http, timezone, created_at, updated_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+                    "INSERT INTO accounts (id, name, client_id, security_hash, allow_http, timezone, created_at, updated_at,
+                        short_token_hash, short_token)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9)",
                     &insert,
                 )
                 .await
-                .map_err(conflict_means("client id or security id already in use"))?;
+                .map_err(conflict_means("client id, security id or short-link token already in use"))?;
                 account_by(c, "id", id)
                     .await?
                     .ok_or_else(|| corrupt("account", "vanished after insert"))
@@ -187,7 +232,12 @@ impl<D: Database> AccountStore for D {
             patch.calendar.as_ref().map(|v| v.to_string()),
             patch.providers.as_ref().map(|v| v.to_string()),
             now_millis(),
-            patch.default_country_code.as_ref().map(|c| c.as_str())
+            patch.default_country_code.as_ref().map(|c| c.as_str()),
+            patch.short_base_url.is_some(),
+            patch
+                .short_base_url
+                .as_ref()
+                .and_then(|b| b.as_ref().map(|b| b.as_str().to_owned()))
         ];
         write_config(self, move |c| {
             Box::pin(async move {
@@ -199,6 +249,7 @@ impl<D: Database> AccountStore for D {
                             calendar = COALESCE($4, calendar),
                             providers = COALESCE($5, providers),
                             default_country_code = COALESCE($7, default_country_code),
+                            short_base_url = CASE WHEN $8 THEN $9 ELSE short_base_url END,
                             updated_at = $6
                          WHERE id = $1",
                         &update,
@@ -225,6 +276,68 @@ impl<D: Database> AccountStore for D {
                     )
                     .await?;
                 Ok(done == 1)
+            })
+        })
+        .await
+    }
+
+    async fn account_by_short_token_hash(
+        &self,
+        hash: &str,
+    ) -> Result<Option<AccountRecord>, StoreError> {
+        let cache = self.cache();
+        let load = self.read({
+            let hash = hash.to_owned();
+            move |c| Box::pin(account_by(c, "short_token_hash", hash))
+        });
+        cache
+            .through(&cache.accounts_by_short_token, hash.to_owned(), load)
+            .await
+    }
+
+    async fn set_short_token(
+        &self,
+        id: AccountId,
+        token: &ShortTokenRecord,
+        only_if_missing: bool,
+    ) -> Result<bool, StoreError> {
+        let update = params![
+            id.to_string(),
+            &token.hash,
+            &token.sealed.0,
+            now_millis(),
+            only_if_missing
+        ];
+        write_config(self, move |c| {
+            Box::pin(async move {
+                let done = c
+                    .exec(
+                        "UPDATE accounts SET short_token_hash = $2, short_token = $3, updated_at = $4
+                         WHERE id = $1 AND (NOT $5 OR short_token_hash IS NULL)",
+                        &update,
+                    )
+                    .await
+                    .map_err(conflict_means("short-link token already in use"))?;
+                Ok(done == 1)
+            })
+        })
+        .await
+    }
+
+    async fn accounts_without_short_token(&self) -> Result<Vec<AccountId>, StoreError> {
+        self.read(|c| {
+            Box::pin(async move {
+                c.query(
+                    "SELECT id FROM accounts WHERE short_token_hash IS NULL ORDER BY id",
+                    &[],
+                )
+                .await?
+                .iter()
+                .map(|r| {
+                    let id: String = r.at(0)?;
+                    AccountId::parse(&id).ok_or_else(|| corrupt("account id", &id))
+                })
+                .collect()
             })
         })
         .await

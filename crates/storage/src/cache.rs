@@ -1,6 +1,7 @@
 //! A read-through cache of what every request reads and almost nothing writes:
-//! accounts (by API key and by id), a flow's current version, and the webhooks
-//! (the default one, and each by id for the delivery worker).
+//! accounts (by API key, by short-link token and by id), a flow's current
+//! version, and the webhooks (the default one, and each by id for the
+//! delivery worker).
 //!
 //! Promises:
 //! - **Never stale after a write.** Every write to accounts, flows or webhooks
@@ -32,6 +33,7 @@ pub(crate) struct Cache {
     /// False while invalidations from other servers could be missed.
     live: AtomicBool,
     pub(crate) accounts_by_hash: Mutex<HashMap<String, Option<AccountRecord>>>,
+    pub(crate) accounts_by_short_token: Mutex<HashMap<String, Option<AccountRecord>>>,
     pub(crate) accounts: Mutex<HashMap<AccountId, Option<AccountRecord>>>,
     pub(crate) flows: Mutex<HashMap<(AccountId, FlowId), Option<FlowRecord>>>,
     pub(crate) webhooks: Mutex<HashMap<(AccountId, WebhookId), Option<WebhookRecord>>>,
@@ -45,6 +47,7 @@ impl Cache {
             epoch: AtomicU64::new(0),
             live: AtomicBool::new(live),
             accounts_by_hash: Mutex::default(),
+            accounts_by_short_token: Mutex::default(),
             accounts: Mutex::default(),
             flows: Mutex::default(),
             webhooks: Mutex::default(),
@@ -82,6 +85,7 @@ impl Cache {
     pub(crate) fn clear(&self) {
         self.epoch.fetch_add(1, Ordering::AcqRel);
         lock(&self.accounts_by_hash).clear();
+        lock(&self.accounts_by_short_token).clear();
         lock(&self.accounts).clear();
         lock(&self.flows).clear();
         lock(&self.webhooks).clear();

@@ -12,19 +12,22 @@
 //! Invariants:
 //! - Both backends run the same migrations (`migrations/`), written in the portable
 //!   subset of SQL: text ids, BIGINT unix milliseconds, BOOLEAN, JSON as text.
-//! - Storage never sees a plaintext secret: passwords and signing secrets arrive
-//!   sealed by the master key ([`Sealed`]) and leave the same way; re-sealing
+//! - Storage never sees a plaintext secret: passwords, signing secrets and
+//!   bot tokens arrive sealed by the master key ([`Sealed`]) and leave the same
+//!   way; a short-link token is kept as its hash plus a sealed copy; re-sealing
 //!   everything ([`SealedStore`]) is done by a caller-supplied [`Resealer`].
 
 use std::sync::Arc;
 
 pub mod accounts;
 pub mod agents;
+pub mod bots;
 mod cache;
 mod db;
 pub mod deliveries;
 pub mod executions;
 pub mod flows;
+pub mod links;
 mod migrate;
 mod postgres;
 pub mod sealed;
@@ -32,13 +35,15 @@ mod sqlite;
 pub mod testing;
 pub mod webhooks;
 
-pub use accounts::{AccountPatch, AccountRecord, AccountStore, NewAccount};
+pub use accounts::{AccountPatch, AccountRecord, AccountStore, NewAccount, ShortTokenRecord};
 pub use agents::{AgentRecord, AgentStore, BreakFilter, BreakRecord};
+pub use bots::{BotRecord, BotStore};
 pub use deliveries::{
     AttemptOutcome, AttemptRecord, DeliveryFilter, DeliveryRecord, DeliveryStore, QueueStats,
 };
 pub use executions::{ExecutionFilter, ExecutionRecord, ExecutionStore};
 pub use flows::{FlowRecord, FlowStore};
+pub use links::{LinkFilter, LinkRecord, LinkStore, NewLink};
 pub use postgres::PgStore;
 pub use sealed::{Resealed, Resealer, SealedField, SealedStore};
 pub use sqlite::{SqliteStore, Synchronous};
@@ -53,6 +58,8 @@ pub trait Store:
     + FlowStore
     + ExecutionStore
     + DeliveryStore
+    + LinkStore
+    + BotStore
     + SealedStore
     + Send
     + Sync

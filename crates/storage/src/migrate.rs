@@ -37,6 +37,11 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0005_running_index.sql"),
     ),
     (6, "agents", include_str!("../migrations/0006_agents.sql")),
+    (
+        7,
+        "short_links_bots",
+        include_str!("../migrations/0007_short_links_bots.sql"),
+    ),
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS flowhook_migrations (

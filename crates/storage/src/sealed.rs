@@ -27,6 +27,10 @@ pub enum SealedField {
     Providers,
     /// `flow_versions.document`: a flow document, literal credentials sealed.
     FlowDocument,
+    /// `accounts.short_token`: one sealed value.
+    ShortLinkToken,
+    /// `bots.token`: one sealed value.
+    BotToken,
 }
 
 /// Turns stored text into its re-sealed form.
@@ -47,11 +51,12 @@ pub struct Resealed {
     pub webhooks: u64,
     pub accounts: u64,
     pub flow_versions: u64,
+    pub bots: u64,
 }
 
 impl Resealed {
     pub fn total(&self) -> u64 {
-        self.webhooks + self.accounts + self.flow_versions
+        self.webhooks + self.accounts + self.flow_versions + self.bots
     }
 }
 
@@ -152,17 +157,61 @@ async fn reseal_webhooks<C: Conn>(c: &mut C, r: &dyn Resealer) -> Result<u64, St
 
 async fn reseal_accounts<C: Conn>(c: &mut C, r: &dyn Resealer) -> Result<u64, StoreError> {
     let rows = c
-        .query("SELECT id, providers FROM accounts ORDER BY id", &[])
+        .query(
+            "SELECT id, providers, short_token FROM accounts ORDER BY id",
+            &[],
+        )
         .await?;
     let mut changed = 0;
     for row in rows {
         let id: String = row.get("id")?;
         let providers: String = row.get("providers")?;
-        let what = format!("account {id} (providers)");
-        if let Some(new) = apply(r, &id, SealedField::Providers, Some(&providers), &what)? {
+        let token: Option<String> = row.get("short_token")?;
+        let providers = apply(
+            r,
+            &id,
+            SealedField::Providers,
+            Some(&providers),
+            &format!("account {id} (providers)"),
+        )?;
+        let token = apply(
+            r,
+            &id,
+            SealedField::ShortLinkToken,
+            token.as_deref(),
+            &format!("account {id} (short-link token)"),
+        )?;
+        if providers.is_none() && token.is_none() {
+            continue;
+        }
+        c.exec(
+            "UPDATE accounts SET providers = COALESCE($2, providers),
+                short_token = COALESCE($3, short_token)
+             WHERE id = $1",
+            &params![id, providers, token],
+        )
+        .await?;
+        changed += 1;
+    }
+    Ok(changed)
+}
+
+async fn reseal_bots<C: Conn>(c: &mut C, r: &dyn Resealer) -> Result<u64, StoreError> {
+    let rows = c
+        .query(
+            "SELECT account_id, id, token FROM bots ORDER BY account_id, id",
+            &[],
+        )
+        .await?;
+    let mut changed = 0;
+    for row in rows {
+        let (account, id): (String, String) = (row.get("account_id")?, row.get("id")?);
+        let token: String = row.get("token")?;
+        let what = format!("bot {id} of account {account} (token)");
+        if let Some(new) = apply(r, &account, SealedField::BotToken, Some(&token), &what)? {
             c.exec(
-                "UPDATE accounts SET providers = $2 WHERE id = $1",
-                &params![id, new],
+                "UPDATE bots SET token = $3 WHERE account_id = $1 AND id = $2",
+                &params![account, id, new],
             )
             .await?;
             changed += 1;
@@ -231,6 +280,7 @@ impl<D: Database> SealedStore for D {
                     webhooks: reseal_webhooks(c, &*resealer).await?,
                     accounts: reseal_accounts(c, &*resealer).await?,
                     flow_versions: reseal_flows(c, &*resealer, containing).await?,
+                    bots: reseal_bots(c, &*resealer).await?,
                 })
             })
         })

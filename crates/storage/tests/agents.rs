@@ -7,7 +7,7 @@ use flowhook_core::account::{AccountName, TimeZone};
 use flowhook_core::agents::{AgentNumber, CountryCode};
 use flowhook_core::ids::{AccountId, AgentId};
 use flowhook_storage::{
-    AccountPatch, AgentRecord, BreakFilter, NewAccount, Store, StoreError, testing,
+    AccountPatch, AgentRecord, BreakFilter, NewAccount, Sealed, ShortTokenRecord, Store, StoreError,
 };
 
 #[macro_use]
@@ -21,6 +21,10 @@ async fn account(store: &Arc<dyn Store>, client_id: i64) -> AccountId {
         security_hash: format!("hash-{client_id}"),
         allow_http: false,
         timezone: TimeZone::parse("Asia/Kolkata").expect("tz"),
+        short_token: ShortTokenRecord {
+            hash: format!("short-{client_id}"),
+            sealed: Sealed("v2:test:short".into()),
+        },
     };
     store.create_account(&new).await.expect("account").id
 }

@@ -8,7 +8,8 @@ use flowhook_core::http::{BodyType, HttpMethod};
 use flowhook_core::ids::{AccountId, WebhookId};
 use flowhook_core::webhook::{HeaderPair, WebhookUrl};
 use flowhook_storage::{
-    AccountPatch, NewAccount, Sealed, Store, StoreError, StoredAuth, WebhookRecord, testing,
+    AccountPatch, NewAccount, Sealed, ShortTokenRecord, Store, StoreError, StoredAuth,
+    WebhookRecord, testing,
 };
 
 #[macro_use]
@@ -22,6 +23,10 @@ fn new_account(client_id: i64) -> NewAccount {
         security_hash: format!("hash-{client_id}"),
         allow_http: false,
         timezone: TimeZone::parse("Asia/Kolkata").expect("tz"),
+        short_token: ShortTokenRecord {
+            hash: format!("short-{client_id}"),
+            sealed: Sealed("v2:test:short".into()),
+        },
     }
 }
 

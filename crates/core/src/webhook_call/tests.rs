@@ -352,3 +352,12 @@ fn refusals_never_show_query_values() {
         refused.message
     );
 }
+
+#[test]
+fn the_result_variable_names_are_the_ones_set() {
+    let set: Vec<String> = result_variables(200, 0.1, "", None)
+        .into_iter()
+        .map(|(var, _)| var.name().to_owned())
+        .collect();
+    assert_eq!(set, RESULT_VARIABLES);
+}

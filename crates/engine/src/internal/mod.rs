@@ -12,8 +12,10 @@
 //! A local run (`flowhook run`) has no server, so it gets [`Offline`].
 
 mod agent_cli;
+mod bots;
 mod business_hours;
 mod get_pause_status;
+mod links;
 mod preferences;
 mod update_pause_status;
 
@@ -23,6 +25,8 @@ use flowhook_core::ids::{AccountId, WebhookId};
 use flowhook_core::internal::{Answer, Envelope, Keys, Method};
 use flowhook_core::secret::MasterKey;
 use flowhook_storage::{AccountRecord, Store, WebhookRecord};
+
+use crate::links::Links;
 
 /// What widgets may ask of the platform.
 #[async_trait::async_trait]
@@ -51,15 +55,24 @@ pub struct Functions {
     store: Arc<dyn Store>,
     master_key: MasterKey,
     public_url: url::Url,
+    links: Arc<Links>,
 }
 
 impl Functions {
-    /// `public_url` is the server's own base URL (`FLOWHOOK_PUBLIC_URL`).
-    pub fn new(store: Arc<dyn Store>, master_key: MasterKey, public_url: url::Url) -> Functions {
+    /// `public_url` is the server's own base URL (`FLOWHOOK_PUBLIC_URL`);
+    /// `links` makes short links on the short base URL
+    /// (`FLOWHOOK_SHORT_BASE_URL`, or an account's own).
+    pub fn new(
+        store: Arc<dyn Store>,
+        master_key: MasterKey,
+        public_url: url::Url,
+        links: Arc<Links>,
+    ) -> Functions {
         Functions {
             store,
             master_key,
             public_url,
+            links,
         }
     }
 
@@ -77,6 +90,8 @@ impl Functions {
         let cx = Context {
             store: &*self.store,
             account,
+            master_key: &self.master_key,
+            links: &self.links,
         };
         let outcome = match method {
             Method::UpdateUserPreferences => preferences::update(&cx, &keys).await,
@@ -84,9 +99,9 @@ impl Functions {
             Method::ValidateDateTime => business_hours::validate(&cx, &keys),
             Method::UpdatePauseStatusForCli => update_pause_status::update(&cx, &keys).await,
             Method::GetPauseStatusForCli => get_pause_status::get(&cx, &keys).await,
-            Method::ShortUrl
-            | Method::LinkCreation
-            | Method::CreateOutbound
+            Method::ShortUrl => links::short_url(&cx, &keys).await,
+            Method::LinkCreation => bots::link_creation(&cx, &keys).await,
+            Method::CreateOutbound
             | Method::TranslateText
             | Method::SpeechProcessing
             | Method::PullReport => Err(format!(
@@ -107,6 +122,8 @@ impl Functions {
 pub(crate) struct Context<'a> {
     pub store: &'a dyn Store,
     pub account: &'a AccountRecord,
+    pub master_key: &'a MasterKey,
+    pub links: &'a Links,
 }
 
 #[async_trait::async_trait]

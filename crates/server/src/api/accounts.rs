@@ -5,12 +5,19 @@
 //! keys: string values under keys that name a secret are sealed before storage and
 //! shown as `***`; array entries carry an `id` so a `***` stays with its entry
 //! (see `flowhook_core::providers`).
+//!
+//! Short links: every account gets a short-link token (`custToken`) when it is
+//! made; the settings show it (the seeds' customers read it there) and
+//! `POST /v1/accounts/{id}/short-token` replaces it. It is stored as a hash to
+//! look up plus a sealed copy to show. `short_base_url` is the account's own
+//! short domain (null: the server's `FLOWHOOK_SHORT_BASE_URL`).
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use flowhook_core::account::{AccountName, IpWhitelist, SecurityId, TimeZone};
 use flowhook_core::agents::CountryCode;
 use flowhook_core::ids::AccountId;
+use flowhook_core::links::ShortBase;
 use flowhook_core::providers;
 use flowhook_storage::{AccountPatch, AccountRecord, NewAccount};
 use serde::{Deserialize, Serialize};
@@ -62,6 +69,14 @@ pub struct AccountView {
     /// (`updatePauseStatusForCLI`) and as new agents' default.
     #[schema(value_type = flowhook_core::agents::CountryCode)]
     pub default_country_code: String,
+    /// The short-link token: the `custToken` of `POST /UrlShortner/shortUrl`.
+    /// Replace it with `POST /v1/accounts/{id}/short-token`.
+    #[schema(example = "q3VtR8fL2xZ0aB7cD9eF1gH4iJ6kM5nP")]
+    pub short_token: Option<String>,
+    /// The account's own short domain (short links are this + `/` + code);
+    /// null: the server's default (`FLOWHOOK_SHORT_BASE_URL`).
+    #[schema(example = "https://go.acme.example")]
+    pub short_base_url: Option<String>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -99,6 +114,28 @@ pub struct UpdateAccount {
     /// Agents already saved keep their own.
     #[schema(value_type = Option<flowhook_core::agents::CountryCode>)]
     pub default_country_code: Option<String>,
+    /// The account's own short domain: an `http(s)` base URL with a host,
+    /// maybe a path, no query, fragment or credentials; null goes back to the
+    /// server's default.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, max_length = 256, pattern = "^\\s*[Hh][Tt][Tt][Pp][Ss]?://",
+        example = "https://go.acme.example")]
+    pub short_base_url: Option<Option<String>>,
+}
+
+/// A field that was sent, as `Some` (null included), apart from one that was not.
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
+/// The answer to a short-link token rotation.
+#[derive(Serialize, ToSchema)]
+pub struct RotatedShortToken {
+    /// The new `custToken`; the old one no longer works.
+    #[schema(example = "q3VtR8fL2xZ0aB7cD9eF1gH4iJ6kM5nP")]
+    pub short_token: String,
 }
 
 /// `PUT /v1/whitelist` and its answer.
@@ -110,8 +147,8 @@ pub struct Whitelist {
     pub entries: Vec<String>,
 }
 
-pub fn view(a: &AccountRecord) -> AccountView {
-    AccountView {
+pub fn view(state: &AppState, a: &AccountRecord) -> Result<AccountView, ApiError> {
+    Ok(AccountView {
         id: a.id.to_string(),
         name: a.name.clone(),
         client_id: a.client_id,
@@ -126,9 +163,12 @@ pub fn view(a: &AccountRecord) -> AccountView {
         calendar: a.calendar.clone(),
         providers: providers::mask(&a.providers),
         default_country_code: a.default_country_code.to_string(),
+        short_token: flowhook_engine::links::open_token(&state.master_key, a)
+            .map_err(ApiError::internal)?,
+        short_base_url: a.short_base_url.as_ref().map(|b| b.as_str().to_owned()),
         created_at: rfc3339(a.created_at),
         updated_at: rfc3339(a.updated_at),
-    }
+    })
 }
 
 fn parse_timezone(tz: Option<&str>) -> Result<Option<TimeZone>, ApiError> {
@@ -155,8 +195,9 @@ pub async fn create_account(
     // collision is astronomically rare and simply retried.
     for _ in 0..5 {
         let key = SecurityId::generate();
+        let id = AccountId::generate();
         let new = NewAccount {
-            id: AccountId::generate(),
+            id,
             name: name.clone(),
             client_id: 100_000_000
                 + (u64::from_le_bytes(flowhook_core::secret::random_bytes::<8>()) % 900_000_000)
@@ -164,6 +205,7 @@ pub async fn create_account(
             security_hash: key.lookup_hash(),
             allow_http: input.allow_http,
             timezone,
+            short_token: flowhook_engine::links::issue_token(&state.master_key, id).1,
         };
         match state.store.create_account(&new).await {
             Ok(record) => {
@@ -171,7 +213,7 @@ pub async fn create_account(
                 return Ok((
                     StatusCode::CREATED,
                     axum::Json(CreatedAccount {
-                        account: view(&record),
+                        account: view(&state, &record)?,
                         security_id: key.expose().to_owned(),
                     }),
                 ));
@@ -190,7 +232,11 @@ pub async fn list_accounts(
     _admin: Admin,
 ) -> Result<axum::Json<Vec<AccountView>>, ApiError> {
     let accounts = state.store.accounts().await?;
-    Ok(axum::Json(accounts.iter().map(view).collect()))
+    let views = accounts
+        .iter()
+        .map(|a| view(&state, a))
+        .collect::<Result<_, _>>()?;
+    Ok(axum::Json(views))
 }
 
 /// Resolves `{id}` for a caller: the admin sees any account, an account only itself.
@@ -216,7 +262,8 @@ pub async fn get_account(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<axum::Json<AccountView>, ApiError> {
-    Ok(axum::Json(view(&target(&state, caller, &id).await?)))
+    let account = target(&state, caller, &id).await?;
+    Ok(axum::Json(view(&state, &account)?))
 }
 
 #[utoipa::path(patch, path = "/v1/accounts/{id}", tag = "accounts",
@@ -272,6 +319,17 @@ pub async fn update_account(
                     .map_err(|e| ApiError::unprocessable("INVALID_COUNTRY_CODE", e))
             })
             .transpose()?,
+        short_base_url: input
+            .short_base_url
+            .map(|base| {
+                base.map(|b| {
+                    ShortBase::parse(&b).map_err(|e| {
+                        ApiError::unprocessable("INVALID_URL", format!("short_base_url: {e}"))
+                    })
+                })
+                .transpose()
+            })
+            .transpose()?,
     };
     if let Some(list) = &whitelist {
         state.store.set_whitelist(account.id, list).await?;
@@ -281,7 +339,40 @@ pub async fn update_account(
         .update_account(account.id, &patch)
         .await?
         .ok_or_else(|| ApiError::not_found("account"))?;
-    Ok(axum::Json(view(&updated)))
+    Ok(axum::Json(view(&state, &updated)?))
+}
+
+#[utoipa::path(post, path = "/v1/accounts/{id}/short-token", tag = "accounts",
+    params(("id" = inline(flowhook_core::ids::AccountId), Path, description = "The account")),
+    security(("admin_token" = []), ("security_id" = [])),
+    responses((status = 200, body = RotatedShortToken, description = "The new short-link token; the old one stops working at once"),
+              (status = 404, body = Problem)))]
+pub async fn rotate_short_token(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<axum::Json<RotatedShortToken>, ApiError> {
+    let account = target(&state, caller, &id).await?;
+    // A new token that happens to be taken (never, in practice) is drawn again.
+    for _ in 0..5 {
+        let (token, record) = flowhook_engine::links::issue_token(&state.master_key, account.id);
+        match state
+            .store
+            .set_short_token(account.id, &record, false)
+            .await
+        {
+            Ok(true) => {
+                tracing::info!(account = %account.id, "short-link token rotated");
+                return Ok(axum::Json(RotatedShortToken {
+                    short_token: token.expose().to_owned(),
+                }));
+            }
+            Ok(false) => return Err(ApiError::not_found("account")),
+            Err(flowhook_storage::StoreError::Conflict(_)) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::internal("could not find a free short-link token"))
 }
 
 #[utoipa::path(get, path = "/v1/whitelist", tag = "accounts", security(("security_id" = [])),

@@ -12,7 +12,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use flowhook_core::account::SecurityId;
 use flowhook_storage::AccountRecord;
 use ipnet::IpNet;
@@ -66,15 +66,29 @@ async fn account_for(
     let peer = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip())
+        .map(|c| c.0);
+    admit(state, peer, &parts.headers, account)
+}
+
+/// `account`, if the caller (TCP peer `peer`, forwarded as `headers` say)
+/// may call for it: its IP whitelist is empty or allows the caller's address.
+/// Also for calls that name their account otherwise than by its API key (the
+/// short-link endpoint's `custToken`).
+pub fn admit(
+    state: &AppState,
+    peer: Option<SocketAddr>,
+    headers: &HeaderMap,
+    account: AccountRecord,
+) -> Result<AccountRecord, ApiError> {
+    let peer = peer
+        .map(|p| p.ip())
         .ok_or_else(|| ApiError::internal("the server was started without peer addresses"))?;
     if account.whitelist.entries().is_empty() {
         return Ok(account);
     }
     // Every header line counts: one that is not text makes the chain
     // unreadable (and refused), never skipped.
-    let forwarded: Vec<&str> = parts
-        .headers
+    let forwarded: Vec<&str> = headers
         .get_all("x-forwarded-for")
         .iter()
         .map(|v| std::str::from_utf8(v.as_bytes()).unwrap_or("\u{0}"))

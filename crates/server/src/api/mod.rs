@@ -8,6 +8,7 @@
 pub mod accounts;
 pub mod agents;
 pub mod auth;
+pub mod bots;
 pub mod breaks;
 pub mod contacts;
 pub mod deliveries;
@@ -17,6 +18,7 @@ pub mod extract;
 pub mod flows;
 pub mod guard;
 pub mod internal;
+pub mod links;
 pub mod openapi;
 pub mod problem;
 pub mod rate;
@@ -55,6 +57,7 @@ pub fn router(state: AppState) -> axum::Router {
             contacts::get_preferences,
             contacts::put_preferences
         ))
+        .routes(routes!(accounts::rotate_short_token))
         .routes(routes!(webhooks::create_webhook, webhooks::list_webhooks))
         .routes(routes!(
             webhooks::get_webhook,
@@ -80,6 +83,12 @@ pub fn router(state: AppState) -> axum::Router {
         .routes(routes!(deliveries::resend_delivery))
         .routes(routes!(deliveries::recover_deliveries))
         .routes(routes!(internal::internal))
+        .routes(routes!(links::shorten_url))
+        .routes(routes!(links::shorten_url_phonon))
+        .routes(routes!(links::list_links))
+        .routes(routes!(links::follow_link))
+        .routes(routes!(bots::create_bot, bots::list_bots))
+        .routes(routes!(bots::get_bot, bots::update_bot, bots::delete_bot))
         .routes(routes!(service::healthz))
         .routes(routes!(service::readyz))
         .routes(routes!(service::metrics))
@@ -101,7 +110,8 @@ pub fn router(state: AppState) -> axum::Router {
         .with_state(state)
 }
 
-/// Counts every request by route template and logs it with its duration.
+/// Counts every request by route template and logs it with its duration
+/// (short-link redirects at debug level).
 async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
@@ -120,11 +130,14 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
             ("status", status.as_str()),
         ],
     );
-    tracing::info!(
-        %method, route, status = status.as_u16(),
-        ms = started.elapsed().as_secs_f64() * 1000.0,
-        "request"
-    );
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    // Short-link redirects are public, high-volume and counted per link:
+    // their access lines would cost a third of a redirect (BENCHMARKS.md).
+    if route == links::FOLLOW_ROUTE {
+        tracing::debug!(%method, route, status = status.as_u16(), ms, "request");
+    } else {
+        tracing::info!(%method, route, status = status.as_u16(), ms, "request");
+    }
     response
 }
 

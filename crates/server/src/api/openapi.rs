@@ -31,7 +31,8 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
         title = "flowhook",
         description = "The webhook layer of a communications flow platform: webhook \
             destinations, flows with webhook widgets, and a durable, signed flow-end webhook.\n\n\
-            Every call but the service probes takes `Authorization: Bearer <token>`: an \
+            Every call but the service probes and the short links (`custToken` in the body; \
+            `GET /{code}` is public) takes `Authorization: Bearer <token>`: an \
             account's `security_id` (64 characters) or, for the operator's calls, the admin \
             token. Every error is an `application/problem+json` document whose `code` is \
             stable: branch on it, not on `detail`."
@@ -47,6 +48,8 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
         (name = "agents", description = "Direct-dial agents, their breaks (set by `updatePauseStatusForCLI`) and the break report"),
         (name = "contacts", description = "Contacts' preferences: the `$user.key` values flows and `updateUserPreferences` keep"),
         (name = "internal", description = "Internal webhooks: the platform functions behind the `{method, keys}` envelope (also at the seeds' paths, such as `/centraloutboundwebhook-v1/{stage}/`)"),
+        (name = "links", description = "Short links: made with an account's `custToken` (as the seeds do, no bearer token), followed at `GET /{code}` on the short domain, listed with their clicks"),
+        (name = "bots", description = "Chat bots of `linkcreation`: base URL and token (shown as `***`)"),
         (name = "service", description = "Health, readiness, metrics")
     )
 )]

@@ -4,6 +4,7 @@
 
 mod accounts;
 mod agents;
+mod bots;
 mod contacts;
 mod contract;
 mod errors;
@@ -13,6 +14,7 @@ mod flows;
 mod guards;
 mod helpers;
 mod internal;
+mod links;
 mod pause_status;
 mod sealing;
 mod service;

@@ -1,7 +1,9 @@
-//! What the storage test binaries share: [`on_both!`], which runs a test on
+//! What the storage test files share: [`on_both!`], which runs one test on
 //! SQLite and on PostgreSQL.
 
-/// Defines `NAME::sqlite` and `NAME::postgres`, each running `body(store, url)`.
+/// Defines `NAME::sqlite` and `NAME::postgres`, each running `body(store, url)`
+/// on a fresh database (the PostgreSQL half is skipped, or fails under CI,
+/// when `FLOWHOOK_TEST_DATABASE_URL` is not set).
 macro_rules! on_both {
     ($name:ident, $body:expr) => {
         mod $name {
@@ -9,13 +11,15 @@ macro_rules! on_both {
             #[tokio::test]
             async fn sqlite() {
                 let dir = tempfile::tempdir().expect("tempdir");
-                let url = testing::fresh_sqlite_url(dir.path());
+                let url = flowhook_storage::testing::fresh_sqlite_url(dir.path());
                 let store = flowhook_storage::connect(&url).await.expect("sqlite store");
                 ($body)(store, url).await;
             }
             #[tokio::test]
             async fn postgres() {
-                let Some(url) = testing::fresh_postgres_url(stringify!($name)).await else {
+                let Some(url) =
+                    flowhook_storage::testing::fresh_postgres_url(stringify!($name)).await
+                else {
                     return;
                 };
                 let store = flowhook_storage::connect(&url)
