@@ -182,6 +182,16 @@ impl<'a> Keys<'a> {
             .filter(|v| !v.trim().is_empty())
     }
 
+    /// The value of the key named exactly `full` (`$user.syskey.contactNumber`),
+    /// if given and not blank: for inputs that must come from one group.
+    pub fn exact(&self, full: &str) -> Option<&'a str> {
+        self.0
+            .iter()
+            .find(|k| k.name == full)
+            .map(|k| k.value.as_str())
+            .filter(|v| !v.trim().is_empty())
+    }
+
     /// The value named `name`, or an error naming the missing key.
     pub fn require(&self, name: &str) -> Result<&'a str, String> {
         self.get(name)

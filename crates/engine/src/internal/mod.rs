@@ -144,8 +144,14 @@ impl Platform for Functions {
     }
 
     fn is_internal(&self, url: &url::Url) -> bool {
+        // The public URL may carry a path (a proxy's prefix): the endpoint is
+        // under it.
+        let prefix = self.public_url.path().trim_end_matches('/');
         url.origin() == self.public_url.origin()
-            && flowhook_core::internal::is_internal_path(url.path())
+            && url
+                .path()
+                .strip_prefix(prefix)
+                .is_some_and(flowhook_core::internal::is_internal_path)
     }
 
     async fn dispatch(&self, account: AccountId, envelope: &Envelope) -> Answer {

@@ -9,10 +9,16 @@ use flowhook_core::vars::{Namespace, VarName};
 use super::Context;
 
 /// The contact the keys belong to: `$user.syskey.contactNumber`.
+/// The contact is the identity `$user.syskey.contactNumber` (a flow's own
+/// `$flow.key.contactNumber` must not point the store at another contact); a
+/// bare `contactNumber` serves callers of `POST /internal` that send no groups.
 fn contact(keys: &Keys<'_>) -> Result<ContactNumber, String> {
-    let number = keys.get("contactNumber").ok_or_else(|| {
-        "contactNumber: missing; send it as $user.syskey.contactNumber".to_owned()
-    })?;
+    let number = keys
+        .exact("$user.syskey.contactNumber")
+        .or_else(|| keys.exact("contactNumber"))
+        .ok_or_else(|| {
+            "contactNumber: missing; send it as $user.syskey.contactNumber".to_owned()
+        })?;
     ContactNumber::parse(number.trim()).map_err(|e| format!("contactNumber: {e}"))
 }
 

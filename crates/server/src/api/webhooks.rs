@@ -18,6 +18,7 @@ use flowhook_core::ids::{AccountId, WebhookId};
 use flowhook_core::secret::{Binding, Purpose, SigningSecret};
 use flowhook_core::webhook::{HeaderPair, WebhookName, WebhookUrl};
 use flowhook_engine::egress::OutboundRequest;
+use flowhook_engine::internal::Platform;
 use flowhook_storage::{AccountRecord, Sealed, StoredAuth, WebhookRecord};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -138,10 +139,15 @@ fn view(w: &WebhookRecord, signing_secret: Option<String>) -> WebhookView {
     }
 }
 
-/// Parses a destination URL under the account's scheme policy.
-fn parse_url(account: &AccountRecord, url: &str) -> Result<WebhookUrl, ApiError> {
+/// Parses a destination URL under the account's scheme policy. This server's
+/// own internal endpoint is exempt: calls to it never leave the process (SPEC
+/// §5), so a default installation needs no `allow_http` for it.
+fn parse_url(state: &AppState, account: &AccountRecord, url: &str) -> Result<WebhookUrl, ApiError> {
     let url =
         WebhookUrl::parse(url).map_err(|e| ApiError::unprocessable(e.code(), e.to_string()))?;
+    if state.functions.is_internal(url.as_url()) {
+        return Ok(url);
+    }
     url.check_scheme(account.allow_http)
         .map_err(|e| ApiError::unprocessable(e.code(), e.to_string()))?;
     Ok(url)
@@ -157,7 +163,7 @@ fn settings(
 ) -> Result<WebhookRecord, ApiError> {
     let name =
         WebhookName::parse(&input.name).map_err(|e| ApiError::unprocessable("INVALID_NAME", e))?;
-    let url = parse_url(account, &input.url)?;
+    let url = parse_url(state, account, &input.url)?;
     if input.headers.len() > flowhook_core::budget::MAX_HEADERS {
         return Err(ApiError::unprocessable(
             "INVALID_HEADER",
@@ -510,8 +516,8 @@ pub async fn check_webhook(
     // A stored webhook is only ever checked at its own URL: its credentials and
     // headers must not be sent to a URL the caller chooses.
     let url = match (&input.url, &stored) {
-        (Some(u), None) => parse_url(&me, u)?,
-        (None, Some(w)) => parse_url(&me, w.url.as_str())?,
+        (Some(u), None) => parse_url(&state, &me, u)?,
+        (None, Some(w)) => parse_url(&state, &me, w.url.as_str())?,
         (Some(_), Some(_)) | (None, None) => {
             return Err(ApiError::unprocessable(
                 "INVALID_BODY",

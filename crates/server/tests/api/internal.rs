@@ -189,9 +189,11 @@ async fn run(app: &TestApp, acct: &Account, flow: &str) -> Value {
 
 #[tokio::test]
 async fn a_widget_naming_the_servers_own_url_runs_in_process() {
-    // No loopback allowed in the egress policy: the call never leaves the process.
+    // No loopback allowed in the egress policy, and an https-only account: the
+    // server's own http endpoint is still accepted, since the call never
+    // leaves the process.
     let app = spawn_app().await;
-    let acct = app.create_account(true).await;
+    let acct = app.create_account(false).await;
     let (status, _) = app
         .call(
             Method::PATCH,
@@ -284,6 +286,27 @@ async fn a_widget_calls_a_service_that_speaks_the_envelope_over_http() {
         json!(["$call.cli.number"]),
         "{step}"
     );
+
+    // An answer too large to keep (over the response cap, and a value over the
+    // variable budget) is a failure line too, not a failed execution.
+    let huge = "x".repeat(flowhook_core::budget::MAX_VARIABLE_BYTES + 1);
+    receiver.on(
+        "/fn",
+        Reply::json(
+            200,
+            &json!({"status": "SUCCESS", "keys": [{"name": "$flow.key.huge", "value": huge}]})
+                .to_string(),
+        ),
+    );
+    let exec = run(
+        &app,
+        &acct,
+        &calling_flow(&hook, "speechprocessing").replace("calls_fn", "calls_big"),
+    )
+    .await;
+    assert_eq!(exec["status"], "completed", "{}", exec["reason"]);
+    assert_eq!(exec["variables"]["$flow.key.route"], "failed");
+    assert!(exec["variables"].get("$flow.key.huge").is_none());
 
     // A service that does not answer the envelope takes the failure line.
     receiver.on("/fn", Reply::json(200, r#"{"ok": true}"#));
@@ -442,4 +465,108 @@ async fn a_webhook_widget_naming_a_registered_webhook_sends_its_method_auth_and_
         "stored header values are masked: {trace}"
     );
     assert_eq!(step["detail"]["request"]["webhook"], hook, "{step}");
+}
+
+#[tokio::test]
+async fn preferences_through_a_widget_belong_to_the_executions_contact() {
+    let app = spawn_app().await;
+    let acct = app.create_account(false).await;
+    let hook = register(&app, &acct, &app.url("/internal")).await;
+    // A flow key named like the identity must not redirect the store.
+    let flow = json!({
+        "name": "prefs", "start": "set",
+        "widgets": {
+            "set": {"type": "store_variable", "assign": {"$flow.key.contactNumber": "910000000000", "$user.key.language": "hi"}, "lines": ["save"]},
+            "save": {"type": "internal_webhook", "webhook": hook, "method": "updateUserPreferences", "pass": ["flow.key", "user.key"], "lines": ["fetch", null]},
+            "fetch": {"type": "internal_webhook", "webhook": hook, "method": "fetchUserPreferences", "lines": [null, null]}
+        }
+    })
+    .to_string();
+    let exec = run(&app, &acct, &flow).await;
+    assert_eq!(exec["status"], "completed", "{exec}");
+    let fetched = exec["trace"]
+        .as_array()
+        .expect("trace")
+        .iter()
+        .find(|s| s["widget"] == "fetch")
+        .expect("fetch")
+        .clone();
+    assert_eq!(
+        fetched["detail"]["answer"]["status"], "SUCCESS",
+        "{fetched}"
+    );
+
+    let mine = json!({"name": "$user.syskey.contactNumber", "value": "919876543210"});
+    let (_, answer) = envelope(
+        &app,
+        &acct.key,
+        "/internal",
+        json!({"method": "fetchUserPreferences", "keys": [mine]}),
+    )
+    .await;
+    assert_eq!(
+        answered(&answer, "$user.key.language"),
+        Some("hi"),
+        "{answer}"
+    );
+    let theirs = json!({"name": "$user.syskey.contactNumber", "value": "910000000000"});
+    let (_, answer) = envelope(
+        &app,
+        &acct.key,
+        "/internal",
+        json!({"method": "fetchUserPreferences", "keys": [theirs]}),
+    )
+    .await;
+    assert_eq!(answer["keys"], json!([]), "{answer}");
+}
+
+#[tokio::test]
+async fn the_calendar_is_checked_when_saved_and_used_by_validate_date_time() {
+    let app = spawn_app().await;
+    let acct = app.create_account(false).await;
+    let path = format!("/v1/accounts/{}", acct.id);
+    let patch = |calendar: Value| {
+        app.call(
+            Method::PATCH,
+            &path,
+            &acct.key,
+            Some(json!({"calendar": calendar})),
+        )
+    };
+    let (status, problem) = patch(json!({"business_hours": {"start": "25:00"}})).await;
+    assert_eq!(status, 422, "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("calendar.business_hours.start"),
+        "{problem}"
+    );
+    let (status, saved) =
+        patch(json!({"holidays": ["2030-01-07"], "business_hours": {"start": "10:00"}})).await;
+    assert_eq!(status, 200, "{saved}");
+    let (_, answer) = envelope(
+        &app,
+        &acct.key,
+        "/internal",
+        json!({"method": "validateDateTime", "keys": [{"name": "$flow.key.inputDate", "value": "2030-01-07"}, {"name": "$flow.key.inputTime", "value": "09:30 AM"}]}),
+    )
+    .await;
+    assert_eq!(answer["status"], "SUCCESS", "{answer}");
+    // Monday 7 January 2030 is a holiday: the next slot is Tuesday's opening.
+    assert_eq!(
+        answered(&answer, "$flow.key.dateIsValid"),
+        Some("false"),
+        "{answer}"
+    );
+    assert_eq!(
+        answered(&answer, "$flow.key.outputDate"),
+        Some("2030-01-08T10:00:00+05:30"),
+        "{answer}"
+    );
+    assert_eq!(
+        answered(&answer, "$flow.key.outputTime"),
+        Some("10:00 AM to 06:00 PM"),
+        "{answer}"
+    );
 }

@@ -1,7 +1,8 @@
 //! `internal_webhook` (SPEC §5): send the `{method, keys}` envelope with the
 //! variables of the chosen groups to a registered webhook, write the answered
 //! keys into the execution's variables, take line 0 on `SUCCESS` and line 1
-//! otherwise. A failure of any kind is a line, never a failed execution.
+//! otherwise. A failure of any kind is a line, never a failed execution (an
+//! answer over the execution's variable budget included).
 //!
 //! When the webhook's URL is this server's own internal endpoint the call is
 //! dispatched in process ([`crate::internal::Platform::dispatch`], the code
@@ -42,9 +43,11 @@ impl Execute for InternalWebhook {
             Err((error, via)) => (Answer::failed(error), via),
         };
         let ignored = write_answer(cx, &answer);
-        if let Some(exceeded) = cx.vars.take_exceeded() {
-            return Step::fatal(exceeded.to_string());
-        }
+        // An answer over the variable budget is the service's failure, not the
+        // flow's: the values that did not fit were not stored, and the widget
+        // takes its failure line.
+        let over_budget = cx.vars.take_exceeded().map(|e| e.to_string());
+        let succeeded = answer.is_success() && over_budget.is_none();
         let redact = |keys: &[Key]| keys.iter().map(Key::redacted).collect::<Vec<_>>();
         let mut detail = json!({
             "webhook": self.webhook.to_string(),
@@ -56,8 +59,11 @@ impl Execute for InternalWebhook {
         if !ignored.is_empty() {
             detail["ignored_keys"] = json!(ignored);
         }
+        if let Some(error) = over_budget {
+            detail["error"] = json!(error);
+        }
         Step {
-            line: Some(if answer.is_success() { 0 } else { 1 }),
+            line: Some(if succeeded { 0 } else { 1 }),
             detail: Some(detail),
             ..Step::default()
         }
