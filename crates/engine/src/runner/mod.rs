@@ -431,8 +431,11 @@ impl Runner {
     }
 
     /// Performs one widget of `flow` on sample variables, for testing a widget
-    /// from the editor: no other widget runs and nothing is stored (not even
-    /// `$user.key` changes). A request sent without waiting is waited for here.
+    /// from the editor: no other widget runs and the execution stores nothing
+    /// (not even `$user.key` changes). What the widget does outside is real,
+    /// as it would be in a run: a webhook's request is sent, an internal
+    /// webhook's function runs (it may pause an agent or make a link). A
+    /// request sent without waiting is waited for here.
     /// `None` if the flow has no such widget.
     pub async fn run_widget(
         &self,

@@ -42,8 +42,28 @@ pub async fn internal(
     ))
 }
 
+/// The seeds' endpoints in the OpenAPI document: `POST /internal` again at
+/// `/<alias>/{stage}/`, each its own operation (`internal_<alias>`). The
+/// forms without the trailing slash, and `/internal/`, are served too.
+pub fn document_aliases(doc: &mut serde_json::Value) {
+    let Some(operation) = doc["paths"]["/internal"]["post"].as_object().cloned() else {
+        return;
+    };
+    for alias in flowhook_core::internal::PATH_ALIASES {
+        let mut op = serde_json::Value::Object(operation.clone());
+        op["operationId"] = format!("internal_{}", alias.replace('-', "_")).into();
+        op["summary"] = format!("The envelope endpoint at the seeds' `/{alias}/{{stage}}/`").into();
+        op["parameters"] = serde_json::json!([{
+            "name": "stage", "in": "path", "required": true,
+            "description": "Any stage name (`prod`, `test`, …); it does not change the call",
+            "schema": {"type": "string", "minLength": 1, "example": "prod"}
+        }]);
+        doc["paths"][format!("/{alias}/{{stage}}/")] = serde_json::json!({"post": op});
+    }
+}
+
 /// The seeds' endpoints, `/<alias>/{stage}` with and without a trailing slash:
-/// the same handler, left out of the OpenAPI document (it lists `/internal`).
+/// the same handler as `/internal`.
 pub fn aliases() -> axum::Router<AppState> {
     let mut router = axum::Router::new();
     for alias in flowhook_core::internal::PATH_ALIASES {

@@ -169,6 +169,7 @@ const SHARED: &[Shared] = &[
 /// problem answered as `application/problem+json`, as served at `/openapi.json`.
 pub fn finish(openapi: utoipa::openapi::OpenApi) -> Value {
     let mut doc = serde_json::to_value(openapi).expect("an OpenAPI document is JSON");
+    super::internal::document_aliases(&mut doc);
     let problem = json!({"$ref": "#/components/schemas/Problem"});
     let responses: serde_json::Map<String, Value> = SHARED
         .iter()
