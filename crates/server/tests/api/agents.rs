@@ -4,8 +4,8 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
+use crate::helpers::answered;
 use crate::helpers::{Account, TestApp, spawn_app};
-use crate::internal::answered;
 use crate::pause_status::{call, create_agent};
 
 async fn post(app: &TestApp, acct: &Account, body: Value) -> (u16, Value) {

@@ -6,10 +6,10 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{Account, MASTER_KEY, Options, TestApp, spawn_app};
-use crate::links::{
-    answered, assert_failed, calling_flow, fn_step, internal, own_endpoint, run_flow,
+use crate::helpers::{
+    Account, MASTER_KEY, Options, TestApp, answered, assert_failed, internal, run_flow, spawn_app,
 };
+use crate::links::{calling_flow, fn_step, own_endpoint};
 
 async fn create_bot(app: &TestApp, acct: &Account, body: Value) -> (u16, Value) {
     app.call(Method::POST, "/v1/bots", &acct.key, Some(body))
@@ -189,14 +189,14 @@ async fn link_creation_runs_through_the_envelope_and_a_flow_in_process() {
     )
     .await;
     assert_eq!(first["status"], "SUCCESS", "{first}");
-    let short = answered(&first, "shortenUrl").expect("shortenUrl");
+    let short = answered(&first, "$flow.key.shortenUrl").expect("shortenUrl");
     assert!(short.starts_with(&app.url("/")), "{short}");
     assert_eq!(
         target(short).await,
         "https://bot.example.com/chat?src=ivr&cli=918160700000&name=Asha+K",
         "cli and the customer's details; not botid, token, credentials or other groups"
     );
-    let id = answered(&first, "botUniqueID")
+    let id = answered(&first, "$flow.key.botUniqueID")
         .expect("botUniqueID")
         .to_owned();
     assert_eq!(id.len(), 36, "{id}");
@@ -208,12 +208,12 @@ async fn link_creation_runs_through_the_envelope_and_a_flow_in_process() {
     )
     .await;
     assert_eq!(
-        answered(&again, "botUniqueID"),
+        answered(&again, "$flow.key.botUniqueID"),
         Some(id.as_str()),
         "stable per bot and cli"
     );
     assert_ne!(
-        answered(&again, "shortenUrl"),
+        answered(&again, "$flow.key.shortenUrl"),
         Some(short),
         "a new link each call"
     );
@@ -224,7 +224,10 @@ async fn link_creation_runs_through_the_envelope_and_a_flow_in_process() {
         keys("918160700001", "123", "tok-1"),
     )
     .await;
-    assert_ne!(answered(&other_cli, "botUniqueID"), Some(id.as_str()));
+    assert_ne!(
+        answered(&other_cli, "$flow.key.botUniqueID"),
+        Some(id.as_str())
+    );
 
     for (keys, fragment) in [
         (

@@ -5,8 +5,8 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::flows::post_flow;
+use crate::helpers::answered;
 use crate::helpers::{Account, TestApp, spawn_app};
-use crate::internal::answered;
 
 const CONTACT: &str = "919876543210";
 

@@ -5,7 +5,10 @@ use std::sync::{Arc, Mutex};
 
 use flowhook::config::{Config, RawSettings};
 use flowhook::startup::Application;
+use reqwest::Method;
 use serde_json::{Value, json};
+
+use crate::flows::post_flow;
 
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 pub const MASTER_KEY: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
@@ -420,4 +423,71 @@ pub async fn refused_port() -> u16 {
     let port = l.local_addr().expect("addr").port();
     drop(l);
     port
+}
+
+// Internal webhooks: the envelope endpoint and flows that call it.
+
+/// The value of the key named `name` (`$flow.key.shortUrl`) in an envelope's
+/// answer.
+pub fn answered<'a>(answer: &'a Value, name: &str) -> Option<&'a str> {
+    answer["keys"]
+        .as_array()?
+        .iter()
+        .find(|k| k["name"] == name)
+        .and_then(|k| k["value"].as_str())
+}
+
+/// `POST /internal` for `acct`.
+pub async fn internal(app: &TestApp, acct: &Account, method: &str, keys: Value) -> Value {
+    let (status, answer) = app
+        .call(
+            Method::POST,
+            "/internal",
+            &acct.key,
+            Some(json!({"method": method, "keys": keys})),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    answer
+}
+
+/// Asserts a `FAILED` answer whose error contains `fragment`.
+pub fn assert_failed(answer: &Value, fragment: &str) {
+    assert_eq!(answer["status"], "FAILED", "{answer}");
+    let error = answer["error"].as_str().unwrap_or_default();
+    assert!(error.contains(fragment), "{fragment:?} not in {error:?}");
+}
+
+/// Saves `flow` for `acct`, runs it for contact `919876543210` and reads the
+/// whole execution back.
+pub async fn run_flow(app: &TestApp, acct: &Account, flow: &str) -> Value {
+    run_flow_with(app, acct, flow, json!({"contact": "919876543210"})).await
+}
+
+/// Saves `flow` for `acct`, runs it with `start` (waiting for its end) and
+/// reads the whole execution back.
+pub async fn run_flow_with(app: &TestApp, acct: &Account, flow: &str, mut start: Value) -> Value {
+    start["wait"] = json!(true);
+    let (status, saved) = post_flow(app, &acct.key, "/v1/flows", Method::POST, flow).await;
+    assert_eq!(status, 201, "{saved}");
+    let id = saved["id"].as_str().expect("id");
+    let (status, exec) = app
+        .call(
+            Method::POST,
+            &format!("/v1/flows/{id}/executions"),
+            &acct.key,
+            Some(start),
+        )
+        .await;
+    assert_eq!(status, 200, "{exec}");
+    let uuid = exec["uuid"].as_str().expect("uuid");
+    let (_, full) = app
+        .call(
+            Method::GET,
+            &format!("/v1/executions/{uuid}"),
+            &acct.key,
+            None,
+        )
+        .await;
+    full
 }

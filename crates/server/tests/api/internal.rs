@@ -7,16 +7,10 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::flows::post_flow;
-use crate::helpers::{Account, Reply, TestApp, TestReceiver, spawn_allowing, spawn_app};
-
-/// The value of `$flow.key.<name>` in an answer's keys.
-pub(crate) fn answered<'a>(answer: &'a Value, name: &str) -> Option<&'a str> {
-    answer["keys"]
-        .as_array()?
-        .iter()
-        .find(|k| k["name"] == name)
-        .and_then(|k| k["value"].as_str())
-}
+use crate::helpers::{
+    Account, Reply, TestApp, TestReceiver, answered, assert_failed, run_flow, spawn_allowing,
+    spawn_app,
+};
 
 async fn envelope(app: &TestApp, key: &str, path: &str, body: Value) -> (u16, Value) {
     app.call(Method::POST, path, key, Some(body)).await
@@ -71,11 +65,6 @@ async fn preferences_are_stored_and_fetched_through_the_envelope_and_an_alias() 
 async fn bad_envelopes_and_bad_keys_are_refused_clearly() {
     let app = spawn_app().await;
     let acct = app.create_account(false).await;
-    let failed = |answer: &Value, fragment: &str| {
-        assert_eq!(answer["status"], "FAILED", "{answer}");
-        let error = answer["error"].as_str().unwrap_or_default();
-        assert!(error.contains(fragment), "{fragment:?} not in {error:?}");
-    };
     let (status, unknown) = envelope(
         &app,
         &acct.key,
@@ -84,7 +73,7 @@ async fn bad_envelopes_and_bad_keys_are_refused_clearly() {
     )
     .await;
     assert_eq!(status, 200);
-    failed(&unknown, "method: unknown method \"teleport\"");
+    assert_failed(&unknown, "method: unknown method \"teleport\"");
 
     let (_, missing) = envelope(
         &app,
@@ -93,7 +82,7 @@ async fn bad_envelopes_and_bad_keys_are_refused_clearly() {
         json!({"method": "fetchUserPreferences", "keys": []}),
     )
     .await;
-    failed(&missing, "contactNumber: missing");
+    assert_failed(&missing, "contactNumber: missing");
 
     let (_, bad_date) = envelope(
         &app,
@@ -102,7 +91,7 @@ async fn bad_envelopes_and_bad_keys_are_refused_clearly() {
         json!({"method": "validateDateTime", "keys": [{"name": "$flow.key.inputDate", "value": "31-02-2030"}]}),
     )
     .await;
-    failed(&bad_date, "inputDate: \"31-02-2030\" is not a date");
+    assert_failed(&bad_date, "inputDate: \"31-02-2030\" is not a date");
 
     let (_, nothing) = envelope(
         &app,
@@ -111,7 +100,7 @@ async fn bad_envelopes_and_bad_keys_are_refused_clearly() {
         json!({"method": "updateUserPreferences", "keys": [{"name": "$user.syskey.contactNumber", "value": "9198"}]}),
     )
     .await;
-    failed(&nothing, "no $user.key.* value");
+    assert_failed(&nothing, "no $user.key.* value");
 
     let (status, problem) = envelope(
         &app,
@@ -163,30 +152,6 @@ fn calling_flow(webhook: &str, method: &str) -> String {
     .to_string()
 }
 
-async fn run(app: &TestApp, acct: &Account, flow: &str) -> Value {
-    let (status, saved) = post_flow(app, &acct.key, "/v1/flows", Method::POST, flow).await;
-    assert_eq!(status, 201, "{saved}");
-    let id = saved["id"].as_str().expect("id");
-    let (status, exec) = app
-        .call(
-            Method::POST,
-            &format!("/v1/flows/{id}/executions"),
-            &acct.key,
-            Some(json!({"contact": "919876543210", "wait": true})),
-        )
-        .await;
-    assert_eq!(status, 200, "{exec}");
-    let (_, full) = app
-        .call(
-            Method::GET,
-            &format!("/v1/executions/{}", exec["uuid"].as_str().expect("uuid")),
-            &acct.key,
-            None,
-        )
-        .await;
-    full
-}
-
 #[tokio::test]
 async fn a_widget_naming_the_servers_own_url_runs_in_process() {
     // No loopback allowed in the egress policy, and an https-only account: the
@@ -204,7 +169,7 @@ async fn a_widget_naming_the_servers_own_url_runs_in_process() {
         .await;
     assert_eq!(status, 200);
     let hook = register(&app, &acct, &app.url("/reliance-nippon-v1/test/")).await;
-    let exec = run(&app, &acct, &calling_flow(&hook, "validateDateTime")).await;
+    let exec = run_flow(&app, &acct, &calling_flow(&hook, "validateDateTime")).await;
     assert_eq!(exec["status"], "completed", "{exec}");
     let vars = &exec["variables"];
     // 5 January 2030 is a Saturday: the next working slot is Monday's, at the
@@ -248,7 +213,7 @@ async fn a_widget_calls_a_service_that_speaks_the_envelope_over_http() {
     let app = spawn_allowing("127.0.0.1/32").await;
     let acct = app.create_account(true).await;
     let hook = register(&app, &acct, &receiver.url("/fn")).await;
-    let exec = run(&app, &acct, &calling_flow(&hook, "speechprocessing")).await;
+    let exec = run_flow(&app, &acct, &calling_flow(&hook, "speechprocessing")).await;
     assert_eq!(exec["variables"]["$flow.key.intent"], "billing", "{exec}");
     assert_eq!(exec["variables"]["$flow.key.route"], "ok", "{exec}");
     let sent = receiver.requests_to("/fn");
@@ -298,7 +263,7 @@ async fn a_widget_calls_a_service_that_speaks_the_envelope_over_http() {
                 .to_string(),
         ),
     );
-    let exec = run(
+    let exec = run_flow(
         &app,
         &acct,
         &calling_flow(&hook, "speechprocessing").replace("calls_fn", "calls_big"),
@@ -310,7 +275,7 @@ async fn a_widget_calls_a_service_that_speaks_the_envelope_over_http() {
 
     // A service that does not answer the envelope takes the failure line.
     receiver.on("/fn", Reply::json(200, r#"{"ok": true}"#));
-    let exec = run(
+    let exec = run_flow(
         &app,
         &acct,
         &calling_flow(&hook, "speechprocessing").replace("calls_fn", "calls_fn2"),
@@ -424,7 +389,7 @@ async fn a_webhook_widget_naming_a_registered_webhook_sends_its_method_auth_and_
         }
     })
     .to_string();
-    let exec = run(&app, &acct, &flow).await;
+    let exec = run_flow(&app, &acct, &flow).await;
     assert_eq!(exec["variables"]["$flow.key.status"], "shipped", "{exec}");
 
     let sent = receiver.requests_to("/orders");
@@ -482,7 +447,7 @@ async fn preferences_through_a_widget_belong_to_the_executions_contact() {
         }
     })
     .to_string();
-    let exec = run(&app, &acct, &flow).await;
+    let exec = run_flow(&app, &acct, &flow).await;
     assert_eq!(exec["status"], "completed", "{exec}");
     let fetched = exec["trace"]
         .as_array()

@@ -6,38 +6,10 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::flows::post_flow;
-use crate::helpers::{Account, Db, Options, TestApp, spawn_app, spawn_with};
-
-/// The value of `$flow.key.<name>` in an envelope's answer.
-pub fn answered<'a>(answer: &'a Value, name: &str) -> Option<&'a str> {
-    answer["keys"]
-        .as_array()?
-        .iter()
-        .find(|k| k["name"] == format!("$flow.key.{name}"))
-        .and_then(|k| k["value"].as_str())
-}
-
-/// `POST /internal` for `acct`.
-pub async fn internal(app: &TestApp, acct: &Account, method: &str, keys: Value) -> Value {
-    let (status, answer) = app
-        .call(
-            Method::POST,
-            "/internal",
-            &acct.key,
-            Some(json!({"method": method, "keys": keys})),
-        )
-        .await;
-    assert_eq!(status, 200, "{answer}");
-    answer
-}
-
-/// Asserts a `FAILED` answer whose error contains `fragment`.
-pub fn assert_failed(answer: &Value, fragment: &str) {
-    assert_eq!(answer["status"], "FAILED", "{answer}");
-    let error = answer["error"].as_str().unwrap_or_default();
-    assert!(error.contains(fragment), "{fragment:?} not in {error:?}");
-}
+use crate::helpers::{
+    Account, Db, Options, TestApp, answered, assert_failed, internal, run_flow, spawn_app,
+    spawn_with,
+};
 
 /// A client that does not follow redirects.
 fn no_redirects() -> reqwest::Client {
@@ -50,32 +22,6 @@ fn no_redirects() -> reqwest::Client {
 /// The code of a short URL (its last path segment).
 fn code_of(short_url: &str) -> &str {
     short_url.rsplit('/').next().expect("a code")
-}
-
-/// Runs a saved flow for `acct` and reads the whole execution back.
-pub async fn run_flow(app: &TestApp, acct: &Account, flow: &str) -> Value {
-    let (status, saved) = post_flow(app, &acct.key, "/v1/flows", Method::POST, flow).await;
-    assert_eq!(status, 201, "{saved}");
-    let id = saved["id"].as_str().expect("id");
-    let (status, exec) = app
-        .call(
-            Method::POST,
-            &format!("/v1/flows/{id}/executions"),
-            &acct.key,
-            Some(json!({"contact": "919876543210", "wait": true})),
-        )
-        .await;
-    assert_eq!(status, 200, "{exec}");
-    let uuid = exec["uuid"].as_str().expect("uuid");
-    let (_, full) = app
-        .call(
-            Method::GET,
-            &format!("/v1/executions/{uuid}"),
-            &acct.key,
-            None,
-        )
-        .await;
-    full
 }
 
 /// A webhook of `acct` at this server's own internal endpoint.
@@ -138,7 +84,7 @@ async fn short_url_runs_through_the_envelope_and_a_flow_in_process() {
     )
     .await;
     assert_eq!(answer["status"], "SUCCESS", "{answer}");
-    let short = answered(&answer, "shortUrl").expect("shortUrl");
+    let short = answered(&answer, "$flow.key.shortUrl").expect("shortUrl");
     assert!(short.starts_with(&app.url("/")), "default base: {short}");
     assert_eq!(code_of(short).len(), 10, "{short}");
 
@@ -463,7 +409,9 @@ async fn an_account_may_have_its_own_short_domain() {
         json!([{"name": "$flow.key.longUrl", "value": "https://example.com/x"}]),
     )
     .await;
-    let short = answered(&answer, "shortUrl").expect("shortUrl").to_owned();
+    let short = answered(&answer, "$flow.key.shortUrl")
+        .expect("shortUrl")
+        .to_owned();
     assert!(short.starts_with("https://go.acme.example/s/"), "{short}");
     // The code works on this server whichever domain points at it.
     let resp = no_redirects()
@@ -483,7 +431,7 @@ async fn an_account_may_have_its_own_short_domain() {
     )
     .await;
     assert!(
-        answered(&theirs, "shortUrl")
+        answered(&theirs, "$flow.key.shortUrl")
             .expect("url")
             .starts_with(&app.url("/"))
     );
@@ -535,7 +483,7 @@ async fn an_account_may_have_its_own_short_domain() {
     )
     .await;
     assert!(
-        answered(&answer, "shortUrl")
+        answered(&answer, "$flow.key.shortUrl")
             .expect("url")
             .starts_with(&app.url("/"))
     );
@@ -554,7 +502,9 @@ async fn links_work_the_same_on_postgres() {
         json!([{"name": "$flow.key.longUrl", "value": "https://example.com/pg"}]),
     )
     .await;
-    let short = answered(&answer, "shortUrl").expect("shortUrl").to_owned();
+    let short = answered(&answer, "$flow.key.shortUrl")
+        .expect("shortUrl")
+        .to_owned();
     let client = no_redirects();
     for _ in 0..2 {
         let resp = client.get(&short).send().await.expect("redirect");

@@ -6,9 +6,11 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::flows::post_flow;
-use crate::helpers::{Account, Db, Options, TestApp, spawn_app, spawn_with};
-use crate::internal::{answered, register};
+use crate::helpers::{
+    Account, Db, Options, TestApp, answered, assert_failed, internal, run_flow_with, spawn_app,
+    spawn_with,
+};
+use crate::internal::register;
 
 /// Creates an agent through the API; its id.
 pub(crate) async fn create_agent(app: &TestApp, acct: &Account, name: &str, cli: &str) -> String {
@@ -35,23 +37,7 @@ pub(crate) async fn call(
         .iter()
         .map(|(name, value)| json!({"name": format!("$flow.key.{name}"), "value": value}))
         .collect();
-    let (status, answer) = app
-        .call(
-            Method::POST,
-            "/internal",
-            &acct.key,
-            Some(json!({"method": method, "keys": keys})),
-        )
-        .await;
-    assert_eq!(status, 200, "{answer}");
-    answer
-}
-
-fn assert_failed(answer: &Value, fragment: &str) {
-    assert_eq!(answer["status"], "FAILED", "{answer}");
-    let error = answer["error"].as_str().unwrap_or_default();
-    assert!(error.contains(fragment), "{fragment:?} not in {error:?}");
-    assert_eq!(answer["keys"], json!([]), "{answer}");
+    internal(app, acct, method, json!(keys)).await
 }
 
 async fn agent(app: &TestApp, acct: &Account, id: &str) -> Value {
@@ -319,26 +305,8 @@ fn break_line_flow(name: &str, webhook: &str, pause: &str) -> String {
 
 /// Saves `flow` and runs it for a call from `cli`; the execution with its trace.
 async fn run_call(app: &TestApp, acct: &Account, flow: &str, cli: &str) -> Value {
-    let (status, saved) = post_flow(app, &acct.key, "/v1/flows", Method::POST, flow).await;
-    assert_eq!(status, 201, "{saved}");
-    let id = saved["id"].as_str().expect("id");
-    let (status, exec) = app
-        .call(
-            Method::POST,
-            &format!("/v1/flows/{id}/executions"),
-            &acct.key,
-            Some(json!({"contact": cli, "call": {"cli.number": cli, "incoming": true}, "wait": true})),
-        )
-        .await;
-    assert_eq!(status, 200, "{exec}");
-    let (_, full) = app
-        .call(
-            Method::GET,
-            &format!("/v1/executions/{}", exec["uuid"].as_str().expect("uuid")),
-            &acct.key,
-            None,
-        )
-        .await;
+    let start = json!({"contact": cli, "call": {"cli.number": cli, "incoming": true}});
+    let full = run_flow_with(app, acct, flow, start).await;
     assert_eq!(full["status"], "completed", "{full}");
     full
 }
