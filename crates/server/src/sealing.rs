@@ -141,14 +141,7 @@ pub async fn rotate_command(config: &Config, new_key: &str) -> Result<String, St
         Some(file) => Some(stage_key_file(file, new_key.trim())?),
         None => None,
     };
-    let store = flowhook_storage::connect(&config.database_url)
-        .await
-        .map_err(|e| {
-            format!(
-                "cannot open the database {}: {e}",
-                flowhook_storage::redact_url(&config.database_url)
-            )
-        })?;
+    let store = crate::startup::open_store(config).await?;
     // Values of the first format are re-sealed as well: rotation covers them.
     let done = rotate(&*store, old, new)
         .await

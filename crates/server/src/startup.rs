@@ -10,6 +10,22 @@ use flowhook_engine::egress::{Egress, EgressConfig, EgressPolicy};
 use crate::config::Config;
 use crate::state::AppState;
 
+/// The configured database, with its options; a failure names it (without
+/// its password) for the operator.
+pub async fn open_store(config: &Config) -> Result<Arc<dyn flowhook_storage::Store>, String> {
+    let options = flowhook_storage::StoreOptions {
+        synchronous: config.sqlite_synchronous,
+    };
+    flowhook_storage::connect_with(&config.database_url, options)
+        .await
+        .map_err(|e| {
+            format!(
+                "cannot open the database {}: {e}",
+                flowhook_storage::redact_url(&config.database_url)
+            )
+        })
+}
+
 /// A bound, ready-to-serve flowhook.
 pub struct Application {
     listener: tokio::net::TcpListener,
@@ -23,17 +39,7 @@ impl Application {
         for file in &config.generated {
             tracing::warn!(file = %file.display(), "generated a new secret; keep this file safe and private");
         }
-        let options = flowhook_storage::StoreOptions {
-            synchronous: config.sqlite_synchronous,
-        };
-        let store = flowhook_storage::connect_with(&config.database_url, options)
-            .await
-            .map_err(|e| {
-                format!(
-                    "cannot open the database {}: {e}",
-                    flowhook_storage::redact_url(&config.database_url)
-                )
-            })?;
+        let store = open_store(&config).await?;
         crate::sealing::migrate_at_start(&*store, &config.master_key).await?;
         let issued = flowhook_engine::links::issue_missing_tokens(&*store, &config.master_key)
             .await

@@ -36,14 +36,14 @@ pub const MAX_BREAKS: usize = 10_000;
 #[into_params(parameter_in = Query)]
 pub struct BreaksQuery {
     /// Start of the window (inclusive); default: 24 hours before `to`.
-    #[param(value_type = Option<String>, format = DateTime)]
+    #[param(inline)]
     pub from: Option<Rfc3339>,
     /// End of the window (exclusive); default: now (just after it, so a
     /// break that began now is in the window). Must be after `from`.
-    #[param(value_type = Option<String>, format = DateTime)]
+    #[param(inline)]
     pub to: Option<Rfc3339>,
     /// Only this agent's breaks.
-    #[param(value_type = Option<String>, format = Uuid)]
+    #[param(inline)]
     pub agent: Option<AgentId>,
 }
 

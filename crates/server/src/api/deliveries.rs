@@ -125,17 +125,17 @@ pub struct ListQuery {
     #[param(inline)]
     pub status: Option<DeliveryStatus>,
     /// Only the deliveries to this webhook.
-    #[param(value_type = Option<String>, format = Uuid)]
+    #[param(inline)]
     pub webhook_id: Option<WebhookId>,
     /// Created at or after this time.
-    #[param(value_type = Option<String>, format = DateTime)]
+    #[param(inline)]
     pub from: Option<Rfc3339>,
     /// Created before this time.
-    #[param(value_type = Option<String>, format = DateTime)]
+    #[param(inline)]
     pub to: Option<Rfc3339>,
     /// At most this many, newest first.
     #[serde(default)]
-    #[param(value_type = Option<i64>, minimum = 1, maximum = 1000, default = 100)]
+    #[param(inline)]
     pub limit: Limit,
 }
 

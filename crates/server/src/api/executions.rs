@@ -313,19 +313,19 @@ impl ExecutionStatus {
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Only the executions of this flow.
-    #[param(value_type = Option<String>, pattern = "^[A-Za-z0-9]{8}$")]
+    #[param(inline)]
     pub flow_id: Option<FlowId>,
     #[param(inline)]
     pub status: Option<ExecutionStatus>,
     /// Started at or after this time.
-    #[param(value_type = Option<String>, format = DateTime)]
+    #[param(inline)]
     pub from: Option<Rfc3339>,
     /// Started before this time.
-    #[param(value_type = Option<String>, format = DateTime)]
+    #[param(inline)]
     pub to: Option<Rfc3339>,
     /// At most this many, newest first.
     #[serde(default)]
-    #[param(value_type = Option<i64>, minimum = 1, maximum = 1000, default = 100)]
+    #[param(inline)]
     pub limit: Limit,
 }
 

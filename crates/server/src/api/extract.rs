@@ -126,6 +126,21 @@ impl<'de> serde::Deserialize<'de> for Rfc3339 {
     }
 }
 
+/// The schema says what the deserializer takes: `format: date-time`.
+impl utoipa::PartialSchema for Rfc3339 {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+                utoipa::openapi::KnownFormat::DateTime,
+            )))
+            .examples(["2026-11-21T10:00:00+05:30"])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Rfc3339 {}
+
 /// How many items a list answers: 1–1000, 100 unless asked.
 #[derive(Debug, Clone, Copy)]
 pub struct Limit(pub i64);
@@ -133,6 +148,20 @@ pub struct Limit(pub i64);
 impl Limit {
     pub const MAX: i64 = 1000;
 }
+
+/// The schema says what the deserializer takes: 1 to [`Limit::MAX`].
+impl utoipa::PartialSchema for Limit {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::Integer)
+            .minimum(Some(1))
+            .maximum(Some(Limit::MAX))
+            .default(Some(Limit::default().0.into()))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Limit {}
 
 impl Default for Limit {
     fn default() -> Self {

@@ -192,14 +192,14 @@ pub async fn follow_link(
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Made at or after this time.
-    #[param(value_type = Option<String>, format = DateTime)]
+    #[param(inline)]
     pub from: Option<Rfc3339>,
     /// Made before this time.
-    #[param(value_type = Option<String>, format = DateTime)]
+    #[param(inline)]
     pub to: Option<Rfc3339>,
     /// At most this many, newest first.
     #[serde(default)]
-    #[param(value_type = Option<i64>, minimum = 1, maximum = 1000, default = 100)]
+    #[param(inline)]
     pub limit: Limit,
 }
 
