@@ -16,6 +16,7 @@ mod bots;
 mod business_hours;
 mod get_pause_status;
 mod links;
+mod outbound;
 mod preferences;
 mod update_pause_status;
 
@@ -27,6 +28,7 @@ use flowhook_core::secret::MasterKey;
 use flowhook_storage::{AccountRecord, Store, WebhookRecord};
 
 use crate::links::Links;
+use crate::outbound::Outbound;
 
 /// What widgets may ask of the platform.
 #[async_trait::async_trait]
@@ -56,23 +58,27 @@ pub struct Functions {
     master_key: MasterKey,
     public_url: url::Url,
     links: Arc<Links>,
+    outbound: Arc<Outbound>,
 }
 
 impl Functions {
     /// `public_url` is the server's own base URL (`FLOWHOOK_PUBLIC_URL`);
     /// `links` makes short links on the short base URL
-    /// (`FLOWHOOK_SHORT_BASE_URL`, or an account's own).
+    /// (`FLOWHOOK_SHORT_BASE_URL`, or an account's own); `outbound` stores
+    /// outbound requests.
     pub fn new(
         store: Arc<dyn Store>,
         master_key: MasterKey,
         public_url: url::Url,
         links: Arc<Links>,
+        outbound: Arc<Outbound>,
     ) -> Functions {
         Functions {
             store,
             master_key,
             public_url,
             links,
+            outbound,
         }
     }
 
@@ -92,6 +98,7 @@ impl Functions {
             account,
             master_key: &self.master_key,
             links: &self.links,
+            outbound: &self.outbound,
         };
         let outcome = match method {
             Method::UpdateUserPreferences => preferences::update(&cx, &keys).await,
@@ -101,10 +108,9 @@ impl Functions {
             Method::GetPauseStatusForCli => get_pause_status::get(&cx, &keys).await,
             Method::ShortUrl => links::short_url(&cx, &keys).await,
             Method::LinkCreation => bots::link_creation(&cx, &keys).await,
-            Method::CreateOutbound
-            | Method::TranslateText
-            | Method::SpeechProcessing
-            | Method::PullReport => Err(format!(
+            // Its answer carries the result code also when it refuses.
+            Method::CreateOutbound => return outbound::create(&cx, &keys).await,
+            Method::TranslateText | Method::SpeechProcessing | Method::PullReport => Err(format!(
                 "method: {method} is not available in this version of flowhook"
             )),
         };
@@ -124,6 +130,7 @@ pub(crate) struct Context<'a> {
     pub account: &'a AccountRecord,
     pub master_key: &'a MasterKey,
     pub links: &'a Links,
+    pub outbound: &'a Outbound,
 }
 
 #[async_trait::async_trait]
