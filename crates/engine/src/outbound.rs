@@ -109,7 +109,9 @@ impl Default for SchedulerConfig {
     fn default() -> SchedulerConfig {
         SchedulerConfig {
             lease: LeaseConfig {
-                lease: Duration::from_secs(30),
+                // Held only from the claim to the start, milliseconds: a
+                // crashed server's claimed calls wait this long.
+                lease: Duration::from_secs(10),
                 concurrency: 256,
                 poll: Duration::from_millis(250),
                 grace: Duration::from_secs(10),
