@@ -27,6 +27,7 @@ mod db;
 pub mod deliveries;
 pub mod executions;
 pub mod flows;
+pub mod intents;
 pub mod links;
 mod migrate;
 mod postgres;
@@ -43,6 +44,7 @@ pub use deliveries::{
 };
 pub use executions::{ExecutionFilter, ExecutionRecord, ExecutionStore};
 pub use flows::{FlowRecord, FlowStore};
+pub use intents::{IntentRecord, IntentStore};
 pub use links::{LinkFilter, LinkRecord, LinkStore, NewLink};
 pub use postgres::PgStore;
 pub use sealed::{Resealed, Resealer, SealedField, SealedStore};
@@ -60,6 +62,7 @@ pub trait Store:
     + DeliveryStore
     + LinkStore
     + BotStore
+    + IntentStore
     + SealedStore
     + Send
     + Sync

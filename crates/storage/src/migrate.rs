@@ -42,6 +42,11 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "short_links_bots",
         include_str!("../migrations/0007_short_links_bots.sql"),
     ),
+    (
+        10,
+        "intents",
+        include_str!("../migrations/0010_intents.sql"),
+    ),
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS flowhook_migrations (
