@@ -51,6 +51,7 @@ impl AppState {
             config.master_key.clone(),
             config.public_url.clone(),
             links.clone(),
+            egress.clone(),
         ));
         AppState {
             links,

@@ -17,15 +17,18 @@ mod business_hours;
 mod get_pause_status;
 mod links;
 mod preferences;
+mod speech;
+mod translate;
 mod update_pause_status;
 
 use std::sync::Arc;
 
 use flowhook_core::ids::{AccountId, WebhookId};
-use flowhook_core::internal::{Answer, Envelope, Keys, Method};
+use flowhook_core::internal::{Answer, AnswerStatus, Envelope, Key, Keys, Method, output};
 use flowhook_core::secret::MasterKey;
 use flowhook_storage::{AccountRecord, Store, WebhookRecord};
 
+use crate::egress::Egress;
 use crate::links::Links;
 
 /// What widgets may ask of the platform.
@@ -56,23 +59,27 @@ pub struct Functions {
     master_key: MasterKey,
     public_url: url::Url,
     links: Arc<Links>,
+    egress: Egress,
 }
 
 impl Functions {
     /// `public_url` is the server's own base URL (`FLOWHOOK_PUBLIC_URL`);
     /// `links` makes short links on the short base URL
-    /// (`FLOWHOOK_SHORT_BASE_URL`, or an account's own).
+    /// (`FLOWHOOK_SHORT_BASE_URL`, or an account's own); `egress` is the
+    /// server's one HTTP client, through which every provider is called.
     pub fn new(
         store: Arc<dyn Store>,
         master_key: MasterKey,
         public_url: url::Url,
         links: Arc<Links>,
+        egress: Egress,
     ) -> Functions {
         Functions {
             store,
             master_key,
             public_url,
             links,
+            egress,
         }
     }
 
@@ -92,6 +99,7 @@ impl Functions {
             account,
             master_key: &self.master_key,
             links: &self.links,
+            egress: &self.egress,
         };
         let outcome = match method {
             Method::UpdateUserPreferences => preferences::update(&cx, &keys).await,
@@ -101,10 +109,15 @@ impl Functions {
             Method::GetPauseStatusForCli => get_pause_status::get(&cx, &keys).await,
             Method::ShortUrl => links::short_url(&cx, &keys).await,
             Method::LinkCreation => bots::link_creation(&cx, &keys).await,
-            Method::CreateOutbound
-            | Method::TranslateText
-            | Method::SpeechProcessing
-            | Method::PullReport => Err(format!(
+            Method::TranslateText => {
+                let outcome = translate::translate(&cx, &keys).await;
+                return with_status(account, method, "FAILED", outcome);
+            }
+            Method::SpeechProcessing => {
+                let outcome = speech::process(&cx, &keys).await;
+                return with_status(account, method, "FAILURE", outcome);
+            }
+            Method::CreateOutbound | Method::PullReport => Err(format!(
                 "method: {method} is not available in this version of flowhook"
             )),
         };
@@ -124,6 +137,51 @@ pub(crate) struct Context<'a> {
     pub account: &'a AccountRecord,
     pub master_key: &'a MasterKey,
     pub links: &'a Links,
+    pub egress: &'a Egress,
+}
+
+/// Why a method that answers keys on failure too failed: `translateText` and
+/// `speechprocessing` set the seeds' `$flow.key.status` either way.
+pub(crate) struct Failure {
+    pub error: String,
+    /// Keys answered besides `status`.
+    pub keys: Vec<Key>,
+}
+
+impl From<String> for Failure {
+    fn from(error: String) -> Failure {
+        Failure {
+            error,
+            keys: Vec::new(),
+        }
+    }
+}
+
+/// The answer of a method with a `status` output key: `SUCCESS`, or
+/// `failed` (the seeds spell it `FAILED` or `FAILURE` by method) beside the
+/// envelope's own `FAILED` and the error.
+fn with_status(
+    account: &AccountRecord,
+    method: Method,
+    failed: &str,
+    outcome: Result<Vec<Key>, Failure>,
+) -> Answer {
+    match outcome {
+        Ok(keys) => Answer::success(
+            [output("status", "SUCCESS")]
+                .into_iter()
+                .chain(keys)
+                .collect(),
+        ),
+        Err(Failure { error, keys }) => {
+            tracing::info!(account = %account.id, %method, %error, "internal webhook failed");
+            Answer {
+                status: AnswerStatus::Failed,
+                keys: [output("status", failed)].into_iter().chain(keys).collect(),
+                error: Some(error),
+            }
+        }
+    }
 }
 
 #[async_trait::async_trait]
