@@ -66,6 +66,18 @@ impl IntentName {
     }
 }
 
+impl utoipa::PartialSchema for IntentName {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .pattern(Some(Self::PATTERN))
+            .examples(["billing"])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for IntentName {}
+
 impl std::fmt::Display for IntentName {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)

@@ -17,6 +17,7 @@ pub mod executions;
 pub mod extract;
 pub mod flows;
 pub mod guard;
+pub mod intents;
 pub mod internal;
 pub mod links;
 pub mod openapi;
@@ -89,6 +90,12 @@ pub fn router(state: AppState) -> axum::Router {
         .routes(routes!(links::follow_link))
         .routes(routes!(bots::create_bot, bots::list_bots))
         .routes(routes!(bots::get_bot, bots::update_bot, bots::delete_bot))
+        .routes(routes!(intents::create_intent, intents::list_intents))
+        .routes(routes!(
+            intents::get_intent,
+            intents::update_intent,
+            intents::delete_intent
+        ))
         .routes(routes!(service::healthz))
         .routes(routes!(service::readyz))
         .routes(routes!(service::metrics))
