@@ -4,8 +4,11 @@
 //! [`Functions::dispatch`] is the one entry: `POST /internal` (and its path
 //! aliases) and the `internal_webhook` widget, when its webhook is this
 //! server's own URL, both call it. Each method lives in its own file and
-//! answers its output keys or an error naming the key at fault; the pure rules
-//! (the envelope, calendars, cli matching) live in `flowhook_core`.
+//! answers its output keys or an error naming the key at fault (a [`Failure`]
+//! with keys for the methods that set `$flow.key.status` either way); the pure
+//! rules (the envelope, calendars, cli matching, languages, intent matching)
+//! live in `flowhook_core`. Methods that call a provider (translation, NLU) do
+//! so through the server's one egress client.
 //!
 //! Widgets see [`Platform`], not storage: the registered webhooks a widget may
 //! name, how to reach one with its credentials, and the in-process dispatch.

@@ -23,6 +23,23 @@ use super::problem::{ApiError, Problem};
 use super::{Timestamp, rfc3339};
 use crate::state::AppState;
 
+/// A phrase or keyword: 1–200 characters, with a letter or digit and no
+/// control characters.
+pub struct Phrase;
+
+impl utoipa::PartialSchema for Phrase {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .min_length(Some(1))
+            .max_length(Some(200))
+            .examples(["pay my bill"])
+            .into()
+    }
+}
+
+impl ToSchema for Phrase {}
+
 /// `POST /v1/intents`.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -32,10 +49,10 @@ pub struct NewIntent {
     pub name: String,
     /// As in [`IntentInput`].
     #[serde(default)]
-    #[schema(max_items = 100, example = json!(["pay my bill", "मेरा बिल"]))]
+    #[schema(value_type = Vec<Phrase>, max_items = 100, example = json!(["pay my bill", "मेरा बिल"]))]
     pub phrases: Vec<String>,
     #[serde(default)]
-    #[schema(max_items = 100, example = json!(["bill", "payment", "बिल"]))]
+    #[schema(value_type = Vec<Phrase>, max_items = 100, example = json!(["bill", "payment", "बिल"]))]
     pub keywords: Vec<String>,
     #[schema(max_length = 500, example = "order (no|number) \\d{4,}")]
     pub regex: Option<String>,
@@ -52,12 +69,12 @@ pub struct IntentInput {
     /// punctuation, spacing, Unicode NFKC); the whole text scores highest.
     /// Each 1–200 characters with a letter or digit.
     #[serde(default)]
-    #[schema(max_items = 100, example = json!(["pay my bill", "मेरा बिल"]))]
+    #[schema(value_type = Vec<Phrase>, max_items = 100, example = json!(["pay my bill", "मेरा बिल"]))]
     pub phrases: Vec<String>,
     /// Words (or short word sequences) whose presence counts toward the rule,
     /// scored by the share of them present. Each 1–200 characters.
     #[serde(default)]
-    #[schema(max_items = 100, example = json!(["bill", "payment", "बिल"]))]
+    #[schema(value_type = Vec<Phrase>, max_items = 100, example = json!(["bill", "payment", "बिल"]))]
     pub keywords: Vec<String>,
     /// A regular expression (Rust `regex` syntax) matched case-insensitively
     /// against the text with its whitespace collapsed; at most 500 bytes.
