@@ -566,6 +566,33 @@ mod tests {
     }
 
     #[test]
+    fn the_answer_does_not_depend_on_the_order_rules_are_listed_in() {
+        let rules = vec![
+            rule("c", &[], &["card", "lost"], None, 1),
+            rule("b", &[], &["card", "blocked"], None, 1),
+            rule("a", &[], &["card", "new"], None, 1),
+            rule("d", &["my card"], &[], None, -5),
+        ];
+        for text in [
+            "card",
+            "lost card",
+            "card please",
+            "my card",
+            "my card is lost",
+        ] {
+            let first = Matcher::new(&rules).find(text);
+            for rotation in 1..rules.len() {
+                let mut other = rules.clone();
+                other.rotate_left(rotation);
+                other.swap(0, 1);
+                assert_eq!(Matcher::new(&other).find(text), first, "{text}");
+            }
+        }
+        // Equal keyword scores: the name first in byte order.
+        assert_eq!(best(&rules[..3], "card").expect("match").0, "a");
+    }
+
+    #[test]
     fn regexes_are_case_insensitive_on_the_text_as_said() {
         let rules = [rule(
             "order",

@@ -141,6 +141,32 @@ async fn intents_are_created_listed_replaced_and_deleted_per_account_postgres() 
 }
 
 #[tokio::test]
+async fn an_account_has_at_most_500_intents() {
+    let app = spawn_app().await;
+    let acct = app.create_account(false).await;
+    for i in 0..500 {
+        let (status, body) = create(
+            &app,
+            &acct,
+            json!({"name": format!("i{i}"), "keywords": ["k"]}),
+        )
+        .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let (status, problem) =
+        create(&app, &acct, json!({"name": "one_more", "keywords": ["k"]})).await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (409, Some("TOO_MANY_INTENTS")),
+        "{problem}"
+    );
+    // Another account is not affected.
+    let other = app.create_account(false).await;
+    let (status, _) = create(&app, &other, json!({"name": "one_more", "keywords": ["k"]})).await;
+    assert_eq!(status, 201);
+}
+
+#[tokio::test]
 async fn bad_rules_are_refused_naming_the_field() {
     let app = spawn_app().await;
     let acct = app.create_account(false).await;
