@@ -58,6 +58,7 @@ impl AppState {
             config.master_key.clone(),
             config.public_url.clone(),
             links.clone(),
+            egress.clone(),
             outbound.clone(),
         ));
         let executions = Arc::new(

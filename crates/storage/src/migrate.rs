@@ -47,6 +47,11 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "outbound",
         include_str!("../migrations/0008_outbound.sql"),
     ),
+    (
+        10,
+        "intents",
+        include_str!("../migrations/0010_intents.sql"),
+    ),
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS flowhook_migrations (

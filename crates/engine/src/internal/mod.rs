@@ -4,8 +4,11 @@
 //! [`Functions::dispatch`] is the one entry: `POST /internal` (and its path
 //! aliases) and the `internal_webhook` widget, when its webhook is this
 //! server's own URL, both call it. Each method lives in its own file and
-//! answers its output keys or an error naming the key at fault; the pure rules
-//! (the envelope, calendars, cli matching) live in `flowhook_core`.
+//! answers its output keys or an error naming the key at fault (a [`Failure`]
+//! with keys for the methods that set `$flow.key.status` either way); the pure
+//! rules (the envelope, calendars, cli matching, languages, intent matching)
+//! live in `flowhook_core`. Methods that call a provider (translation, NLU) do
+//! so through the server's one egress client.
 //!
 //! Widgets see [`Platform`], not storage: the registered webhooks a widget may
 //! name, how to reach one with its credentials, and the in-process dispatch.
@@ -18,15 +21,18 @@ mod get_pause_status;
 mod links;
 mod outbound;
 mod preferences;
+mod speech;
+mod translate;
 mod update_pause_status;
 
 use std::sync::Arc;
 
 use flowhook_core::ids::{AccountId, WebhookId};
-use flowhook_core::internal::{Answer, Envelope, Keys, Method};
+use flowhook_core::internal::{Answer, AnswerStatus, Envelope, Key, Keys, Method, output};
 use flowhook_core::secret::MasterKey;
 use flowhook_storage::{AccountRecord, Store, WebhookRecord};
 
+use crate::egress::Egress;
 use crate::links::Links;
 use crate::outbound::Outbound;
 
@@ -58,19 +64,22 @@ pub struct Functions {
     master_key: MasterKey,
     public_url: url::Url,
     links: Arc<Links>,
+    egress: Egress,
     outbound: Arc<Outbound>,
 }
 
 impl Functions {
     /// `public_url` is the server's own base URL (`FLOWHOOK_PUBLIC_URL`);
     /// `links` makes short links on the short base URL
-    /// (`FLOWHOOK_SHORT_BASE_URL`, or an account's own); `outbound` stores
-    /// outbound requests.
+    /// (`FLOWHOOK_SHORT_BASE_URL`, or an account's own); `egress` is the
+    /// server's one HTTP client, through which every provider is called;
+    /// `outbound` stores outbound requests.
     pub fn new(
         store: Arc<dyn Store>,
         master_key: MasterKey,
         public_url: url::Url,
         links: Arc<Links>,
+        egress: Egress,
         outbound: Arc<Outbound>,
     ) -> Functions {
         Functions {
@@ -78,6 +87,7 @@ impl Functions {
             master_key,
             public_url,
             links,
+            egress,
             outbound,
         }
     }
@@ -98,6 +108,7 @@ impl Functions {
             account,
             master_key: &self.master_key,
             links: &self.links,
+            egress: &self.egress,
             outbound: &self.outbound,
         };
         let outcome = match method {
@@ -110,7 +121,15 @@ impl Functions {
             Method::LinkCreation => bots::link_creation(&cx, &keys).await,
             // Its answer carries the result code also when it refuses.
             Method::CreateOutbound => return outbound::create(&cx, &keys).await,
-            Method::TranslateText | Method::SpeechProcessing | Method::PullReport => Err(format!(
+            Method::TranslateText => {
+                let outcome = translate::translate(&cx, &keys).await;
+                return with_status(account, method, "FAILED", outcome);
+            }
+            Method::SpeechProcessing => {
+                let outcome = speech::process(&cx, &keys).await;
+                return with_status(account, method, "FAILURE", outcome);
+            }
+            Method::PullReport => Err(format!(
                 "method: {method} is not available in this version of flowhook"
             )),
         };
@@ -130,7 +149,52 @@ pub(crate) struct Context<'a> {
     pub account: &'a AccountRecord,
     pub master_key: &'a MasterKey,
     pub links: &'a Links,
+    pub egress: &'a Egress,
     pub outbound: &'a Outbound,
+}
+
+/// Why a method that answers keys on failure too failed: `translateText` and
+/// `speechprocessing` set the seeds' `$flow.key.status` either way.
+pub(crate) struct Failure {
+    pub error: String,
+    /// Keys answered besides `status`.
+    pub keys: Vec<Key>,
+}
+
+impl From<String> for Failure {
+    fn from(error: String) -> Failure {
+        Failure {
+            error,
+            keys: Vec::new(),
+        }
+    }
+}
+
+/// The answer of a method with a `status` output key: `SUCCESS`, or
+/// `failed` (the seeds spell it `FAILED` or `FAILURE` by method) beside the
+/// envelope's own `FAILED` and the error.
+fn with_status(
+    account: &AccountRecord,
+    method: Method,
+    failed: &str,
+    outcome: Result<Vec<Key>, Failure>,
+) -> Answer {
+    match outcome {
+        Ok(keys) => Answer::success(
+            [output("status", "SUCCESS")]
+                .into_iter()
+                .chain(keys)
+                .collect(),
+        ),
+        Err(Failure { error, keys }) => {
+            tracing::info!(account = %account.id, %method, %error, "internal webhook failed");
+            Answer {
+                status: AnswerStatus::Failed,
+                keys: [output("status", failed)].into_iter().chain(keys).collect(),
+                error: Some(error),
+            }
+        }
+    }
 }
 
 #[async_trait::async_trait]
