@@ -59,6 +59,10 @@ pub const MAX_BACKGROUND_PER_EXECUTION: usize = 8;
 pub const MAX_BACKGROUND_TOTAL: usize = 1024;
 /// The same for one account, so one account cannot hold them all.
 pub const MAX_BACKGROUND_PER_ACCOUNT: usize = 256;
+/// Outbound calls an account may have scheduled and not yet started: past
+/// it, a request is refused (`MAX_DATA_LIST_SIZE_EXCEEDED`), so one account
+/// cannot fill the schedule.
+pub const MAX_SCHEDULED_CALLS_PER_ACCOUNT: usize = 100_000;
 
 pub const MAPPING_DEADLINE: Duration = Duration::from_secs(2);
 

@@ -31,6 +31,13 @@ pub const MAX_CALLS: usize = 500;
 /// How long an identical request is answered [`ResultCode::ChecksumRepeated`].
 pub const REPEAT_WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
 
+/// How far ahead a call may be scheduled: 30 days.
+pub const MAX_HORIZON_MS: i64 = 30 * 24 * 60 * 60 * 1000;
+
+/// The most bytes of `$flow.key` names and values one call group may carry
+/// (each of its calls keeps them).
+pub const MAX_KEYS_BYTES: usize = 16 * 1024;
+
 /// The only API version.
 pub const API_VERSION: &str = "1.0";
 
@@ -279,11 +286,26 @@ pub fn plan(request: &Request, country: &CountryCode, now: i64) -> Result<Plan, 
     }
     let mut calls = Vec::with_capacity(numbers);
     let mut invalid = Vec::new();
-    for call in &request.calls {
+    for (i, call) in request.calls.iter().enumerate() {
         let due_at = match &call.start {
             Start::Delay(minutes) => now + i64::from(*minutes) * 60_000,
             Start::At(at) => at.timestamp_millis().max(now),
         };
+        if due_at - now > MAX_HORIZON_MS {
+            return Err(Refusal::new(
+                ResultCode::InvalidFormat,
+                format!("calls[{i}]: the start is more than 30 days ahead"),
+            ));
+        }
+        let key_bytes: usize = call.keys.iter().map(|(k, v)| k.len() + v.len()).sum();
+        if key_bytes > MAX_KEYS_BYTES {
+            return Err(Refusal::new(
+                ResultCode::MaxDataListSizeExceeded,
+                format!(
+                    "calls[{i}].keys: {key_bytes} bytes of keys; a call may carry at most {MAX_KEYS_BYTES}"
+                ),
+            ));
+        }
         for number in &call.numbers {
             match normalise_number(number, country) {
                 Ok(contact) => calls.push(PlannedCall {
@@ -307,7 +329,7 @@ pub fn plan(request: &Request, country: &CountryCode, now: i64) -> Result<Plan, 
         ));
     }
     Ok(Plan {
-        checksum: checksum(&flow_id, request),
+        checksum: checksum(&flow_id, request, country),
         flow_id,
         flow_version: request.flow_version,
         calls,
@@ -335,18 +357,31 @@ pub fn split_numbers(text: &str) -> Vec<String> {
 }
 
 /// SHA-256 over a canonical encoding of what the request asks for (not of
-/// its bytes), so key order and spacing do not matter.
-fn checksum(flow: &FlowId, request: &Request) -> String {
+/// its bytes), so key order, spacing and how a number is written do not
+/// matter.
+fn checksum(flow: &FlowId, request: &Request, country: &CountryCode) -> String {
     #[derive(Serialize)]
     struct Canonical<'a> {
         flow: &'a str,
         version: Option<i64>,
-        calls: &'a [CallRequest],
+        calls: Vec<CallRequest>,
     }
+    let calls = request
+        .calls
+        .iter()
+        .map(|c| CallRequest {
+            numbers: c
+                .numbers
+                .iter()
+                .map(|n| normalise_number(n, country).unwrap_or_else(|_| n.clone()))
+                .collect(),
+            ..c.clone()
+        })
+        .collect();
     let canonical = Canonical {
         flow: flow.as_str(),
         version: request.flow_version,
-        calls: &request.calls,
+        calls,
     };
     sha256_hex(
         serde_json::to_string(&canonical)
@@ -446,6 +481,14 @@ mod tests {
         let mut r = request(&["9979746666"]);
         r.flow_version = Some(0);
         assert_eq!(refused(&r), ResultCode::InvalidFlowVersion);
+        let mut r = request(&["9979746666"]);
+        r.calls[0].start = Start::Delay(31 * 24 * 60);
+        assert_eq!(refused(&r), ResultCode::InvalidFormat);
+        let mut r = request(&["9979746666"]);
+        r.calls[0]
+            .keys
+            .insert("big".into(), "x".repeat(MAX_KEYS_BYTES));
+        assert_eq!(refused(&r), ResultCode::MaxDataListSizeExceeded);
     }
 
     #[test]
@@ -463,6 +506,11 @@ mod tests {
         let a = plan(&request(&["9979746666"]), &CountryCode::india(), 0).expect("a");
         let later = plan(&request(&["9979746666"]), &CountryCode::india(), 99).expect("b");
         assert_eq!(a.checksum, later.checksum, "the same request, later");
+        let written = plan(&request(&["+91 99797-46666"]), &CountryCode::india(), 0).expect("w");
+        assert_eq!(
+            a.checksum, written.checksum,
+            "the same number, written otherwise"
+        );
         let mut r = request(&["9979746666"]);
         r.calls[0].keys.insert("Name".into(), "Ravi".into());
         let other = plan(&r, &CountryCode::india(), 0).expect("c");

@@ -224,13 +224,17 @@ impl HeaderPair {
 }
 
 /// Whether a header or query parameter name says its value is a credential
-/// (`Authorization`, `X-Api-Key`, `token`, …). Such values are sealed at rest and
+/// (`Authorization`, `X-Api-Key`, `token`, `securityID`, …). Such values are sealed at rest and
 /// shown as `***`. Errs on the side of hiding.
 pub fn is_sensitive_name(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
-    ["auth", "cookie", "token", "secret", "passw", "key", "sig"]
-        .iter()
-        .any(|s| n.contains(s))
+    // `security`: an account's security id is its API key (`securityID`
+    // of `createOutbound`).
+    [
+        "auth", "cookie", "token", "secret", "passw", "key", "sig", "security",
+    ]
+    .iter()
+    .any(|s| n.contains(s))
 }
 
 impl HeaderPair {

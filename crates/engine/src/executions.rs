@@ -47,6 +47,10 @@ pub enum ExecutionError {
     /// of this account); try again shortly.
     #[error("{0}")]
     Busy(String),
+    /// This execution already runs on this server (a scheduled call claimed
+    /// again while its first start was still being stored).
+    #[error("execution {0} already runs here")]
+    AlreadyRunning(ExecutionId),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -313,6 +317,9 @@ impl Executions {
         hangup: Hangup,
     ) -> Result<LiveEntry, ExecutionError> {
         let mut set = lock(&self.live);
+        if set.runs.contains_key(&id) {
+            return Err(ExecutionError::AlreadyRunning(id));
+        }
         if set.runs.len() >= self.admission.max_running {
             return Err(ExecutionError::Busy(format!(
                 "this server runs {} executions, its limit; try again shortly",
@@ -331,6 +338,24 @@ impl Executions {
             live: self.live.clone(),
             id,
         })
+    }
+
+    /// How many more executions this server may start now, and the accounts
+    /// that may start none: the scheduler claims no more than that, and
+    /// leaves those accounts' calls for later (or another server) instead of
+    /// claiming and deferring them.
+    pub fn room(&self) -> (usize, Vec<AccountId>) {
+        let set = lock(&self.live);
+        let full = set
+            .per_account
+            .iter()
+            .filter(|(_, n)| **n >= self.admission.max_running_per_account)
+            .map(|(account, _)| *account)
+            .collect();
+        (
+            self.admission.max_running.saturating_sub(set.runs.len()),
+            full,
+        )
     }
 
     /// How many executions run here now.

@@ -56,11 +56,16 @@ pub trait Jobs: Send + Sync + 'static {
     }
 }
 
+/// The shortest idle sleep, in milliseconds.
+const MIN_IDLE_MS: i64 = 5;
+
 /// How long an idle loop sleeps: `poll`, or less when a job falls due sooner.
 async fn idle_for<J: Jobs>(jobs: &J, poll: Duration) -> Duration {
     let now = now_millis();
     match jobs.next_due(now).await {
-        Ok(Some(at)) => poll.min(Duration::from_millis((at - now).max(1) as u64)),
+        // A job already due but not claimed is held back (its lease, or the
+        // kind's own rule): look again soon, not in a busy loop.
+        Ok(Some(at)) => poll.min(Duration::from_millis((at - now).max(MIN_IDLE_MS) as u64)),
         _ => poll,
     }
 }
@@ -97,7 +102,7 @@ pub async fn run<J: Jobs>(
         if free < batch && !tasks.is_empty() {
             tokio::select! {
                 _ = tasks.join_next() => {}
-                _ = stop.changed() => {}
+                r = stop.changed() => if r.is_err() { break }
             }
             continue;
         }
@@ -133,7 +138,7 @@ pub async fn run<J: Jobs>(
                     _ = tasks.join_next() => {}
                     _ = wake.notified() => {}
                     _ = tokio::time::sleep(idle) => {}
-                    _ = stop.changed() => {}
+                    r = stop.changed() => if r.is_err() { break }
                 }
             }
             Ok(_) => {
@@ -141,14 +146,14 @@ pub async fn run<J: Jobs>(
                 tokio::select! {
                     _ = wake.notified() => {}
                     _ = tokio::time::sleep(idle) => {}
-                    _ = stop.changed() => {}
+                    r = stop.changed() => if r.is_err() { break }
                 }
             }
             Err(e) => {
                 tracing::warn!(kind = J::NAME, error = %e, "cannot claim; retrying");
                 tokio::select! {
                     _ = tokio::time::sleep(config.poll) => {}
-                    _ = stop.changed() => {}
+                    r = stop.changed() => if r.is_err() { break }
                 }
             }
         }

@@ -25,6 +25,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use flowhook_core::account::SecurityId;
+use flowhook_core::budget::MAX_SCHEDULED_CALLS_PER_ACCOUNT;
 use flowhook_core::ids::{ExecutionId, FlowId, OutboundCallId, OutboundRequestId};
 use flowhook_core::outbound::{self, InvalidNumber, Refusal, Request, ResultCode};
 use flowhook_core::vars::{Namespace, VarName, Variables};
@@ -71,7 +72,8 @@ pub struct Created {
 }
 
 impl Created {
-    fn refused(refusal: Refusal) -> Created {
+    /// A refused request: nothing scheduled.
+    pub fn refused(refusal: Refusal) -> Created {
         Created {
             code: refusal.code,
             detail: Some(refusal.detail),
@@ -207,9 +209,10 @@ impl Outbound {
             })
             .collect();
         let repeat_after = now - outbound::REPEAT_WINDOW_MS;
+        let most = MAX_SCHEDULED_CALLS_PER_ACCOUNT as i64;
         match self
             .store
-            .insert_outbound(&record, &calls, repeat_after)
+            .insert_outbound(&record, &calls, repeat_after, most)
             .await
         {
             Ok(Stored::New) => {
@@ -225,6 +228,13 @@ impl Outbound {
                     invalid: plan.invalid,
                 }
             }
+            Ok(Stored::Full(scheduled)) => Created::refused(Refusal::new(
+                ResultCode::MaxDataListSizeExceeded,
+                format!(
+                    "the account has {scheduled} calls scheduled; with these {} it would pass its limit of {most}",
+                    calls.len()
+                ),
+            )),
             Ok(Stored::Repeated(first)) => Created {
                 code: ResultCode::ChecksumRepeated,
                 detail: Some(format!(
@@ -325,7 +335,7 @@ impl Scheduler {
             .await
         {
             Ok(Some(prepared)) => prepared,
-            Ok(None) => {
+            Ok(None) | Err(ExecutionError::AlreadyRunning(_)) => {
                 self.counters.lost.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(call = %call.id, "outbound call started elsewhere or cancelled");
                 return;
@@ -407,8 +417,16 @@ impl Jobs for Scheduler {
         lease_ms: i64,
         limit: i64,
     ) -> Result<Vec<OutboundCallRecord>, StoreError> {
+        // Calls of accounts that can start nothing here now stay unclaimed
+        // (for later, or another server), so they neither churn through
+        // deferrals nor hold up other accounts' calls.
+        let (room, full) = self.executions.room();
+        let limit = limit.min(room as i64);
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
         self.store
-            .claim_outbound_calls(lease, now, lease_ms, limit)
+            .claim_outbound_calls(lease, now, lease_ms, limit, &full)
             .await
     }
 
@@ -421,7 +439,11 @@ impl Jobs for Scheduler {
     }
 
     async fn next_due(&self, now: i64) -> Result<Option<i64>, StoreError> {
-        self.store.next_outbound_due(now).await
+        match self.executions.room() {
+            // A full server waits for a run to end, which the poll covers.
+            (0, _) => Ok(None),
+            (_, full) => self.store.next_outbound_due(now, &full).await,
+        }
     }
 }
 

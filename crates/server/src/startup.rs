@@ -169,13 +169,14 @@ impl Application {
                 Ok(())
             }
         };
+        // No call starts past this point; one being started finishes first.
+        let _ = stop_scheduling.send(true);
+        let _ = scheduler.await;
         // What is left of the grace period (none if serving ended otherwise).
         let deadline = match *signal.borrow() {
             Some(at) => (at + grace).saturating_duration_since(tokio::time::Instant::now()),
             None => std::time::Duration::ZERO,
         };
-        let _ = stop_scheduling.send(true);
-        let _ = scheduler.await;
         let executions = &self.state.executions;
         let left = executions.drain(deadline).await;
         if left > 0 {

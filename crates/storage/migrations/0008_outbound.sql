@@ -44,3 +44,4 @@ CREATE TABLE outbound_calls (
 );
 CREATE INDEX outbound_calls_due ON outbound_calls (status, due_at);
 CREATE INDEX outbound_calls_by_request ON outbound_calls (request_id);
+CREATE INDEX outbound_calls_by_account ON outbound_calls (account_id, status);

@@ -19,7 +19,7 @@ use flowhook_core::ids::{AccountId, ExecutionId, OutboundCallId, OutboundRequest
 
 use crate::db::{Conn, Database, Row, params};
 use crate::executions::{ExecutionRecord, insert_statement};
-use crate::{StoreError, corrupt, leases, now_millis};
+use crate::{Backend, StoreError, corrupt, leases, now_millis};
 
 /// A stored request.
 #[derive(Debug, Clone, PartialEq)]
@@ -75,6 +75,9 @@ pub enum Stored {
     New,
     /// An identical request was stored within the window: this one was not.
     Repeated(OutboundRequestId),
+    /// The account has this many calls scheduled: with this request's it
+    /// would pass the limit, so nothing was stored.
+    Full(i64),
 }
 
 /// The due schedule, for metrics.
@@ -90,12 +93,14 @@ pub struct OutboundBacklog {
 #[async_trait::async_trait]
 pub trait OutboundStore {
     /// Stores `request` and `calls`, unless a request with its checksum was
-    /// stored at or after `repeat_after` (unix ms).
+    /// stored at or after `repeat_after` (unix ms), or the account would have
+    /// more than `max_scheduled` calls scheduled.
     async fn insert_outbound(
         &self,
         request: &OutboundRequestRecord,
         calls: &[OutboundCallRecord],
         repeat_after: i64,
+        max_scheduled: i64,
     ) -> Result<Stored, StoreError>;
     async fn outbound_request(
         &self,
@@ -108,13 +113,15 @@ pub trait OutboundStore {
         account: AccountId,
         id: OutboundRequestId,
     ) -> Result<u64, StoreError>;
-    /// Leases up to `limit` due calls (see `crate::leases`).
+    /// Leases up to `limit` due calls (see `crate::leases`), none of the
+    /// accounts in `skip`.
     async fn claim_outbound_calls(
         &self,
         lease: &str,
         now: i64,
         lease_ms: i64,
         limit: i64,
+        skip: &[AccountId],
     ) -> Result<Vec<OutboundCallRecord>, StoreError>;
     /// Marks the call `started` and stores its execution, in one transaction,
     /// if `lease` still holds it and it is still `scheduled`; whether it did.
@@ -143,11 +150,39 @@ pub trait OutboundStore {
     async fn release_outbound_leases(&self, owner: Option<&str>) -> Result<u64, StoreError>;
     /// The calls due at `now` that have not started.
     async fn outbound_backlog(&self, now: i64) -> Result<OutboundBacklog, StoreError>;
-    /// The due time of the next call not leased at `now`.
-    async fn next_outbound_due(&self, now: i64) -> Result<Option<i64>, StoreError>;
+    /// The due time of the next call not leased at `now`, of an account not
+    /// in `skip`.
+    async fn next_outbound_due(
+        &self,
+        now: i64,
+        skip: &[AccountId],
+    ) -> Result<Option<i64>, StoreError>;
 }
 
 const CALL_COLUMNS: &str = "id, request_id, account_id, flow_id, flow_version, contact, client_id, keys, execution_id, status, error, due_at, started_at";
+
+/// An update of call `$1` that happens only while lease `$2` holds it and
+/// it has not started (or been cancelled): the one rule of start, fail and
+/// defer.
+fn held_update(set: &str) -> String {
+    format!(
+        "UPDATE outbound_calls SET {set} WHERE id = $1 AND lease_owner = $2 AND status = 'scheduled'"
+    )
+}
+
+/// The row's account is not one of those in parameter `$n`, a
+/// comma-separated list of ids (empty: none). Ids are uuids, so a substring
+/// match is a whole match; `replace` is the same function on both databases.
+fn not_skipped(n: usize) -> String {
+    format!("replace(${n}, account_id, '') = ${n}")
+}
+
+fn skip_list(skip: &[AccountId]) -> String {
+    skip.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
 
 const REQUEST_COLUMNS: &str =
     "id, account_id, flow_id, flow_version, source, result_code, invalid, checksum, created_at";
@@ -204,8 +239,11 @@ impl<D: Database> OutboundStore for D {
         r: &OutboundRequestRecord,
         calls: &[OutboundCallRecord],
         repeat_after: i64,
+        max_scheduled: i64,
     ) -> Result<Stored, StoreError> {
         let account = r.account_id.to_string();
+        let count_scheduled = params![account.clone()];
+        let adding = calls.len() as i64;
         let claim_checksum = params![
             account.clone(),
             &r.checksum,
@@ -250,6 +288,26 @@ impl<D: Database> OutboundStore for D {
             Box::pin(async move {
                 // The checksum row is taken, or replaced when older than the
                 // window; when it is neither, the request is a repeat.
+                if D::KIND == Backend::Postgres {
+                    // Requests of one account are counted one at a time, so
+                    // two at once cannot both pass the limit.
+                    c.exec(
+                        "SELECT id FROM accounts WHERE id = $1 FOR UPDATE",
+                        &count_scheduled,
+                    )
+                    .await?;
+                }
+                let scheduled: i64 = c
+                    .query_opt(
+                        "SELECT COUNT(*) AS n FROM outbound_calls WHERE account_id = $1 AND status = 'scheduled'",
+                        &count_scheduled,
+                    )
+                    .await?
+                    .ok_or_else(|| corrupt("outbound count", "no row"))?
+                    .get("n")?;
+                if scheduled + adding > max_scheduled {
+                    return Ok(Stored::Full(scheduled));
+                }
                 let taken = c
                     .query(
                         "INSERT INTO outbound_checksums (account_id, checksum, request_id, created_at)
@@ -350,12 +408,25 @@ impl<D: Database> OutboundStore for D {
         account: AccountId,
         id: OutboundRequestId,
     ) -> Result<u64, StoreError> {
-        crate::db::write_one(
-            self,
-            "UPDATE outbound_calls SET status = 'cancelled', lease_owner = NULL, lease_until = NULL
-             WHERE account_id = $1 AND request_id = $2 AND status = 'scheduled'",
-            params![account.to_string(), id.to_string()],
-        )
+        let which = params![account.to_string(), id.to_string()];
+        self.write(move |c| {
+            Box::pin(async move {
+                let cancelled = c
+                    .exec(
+                        "UPDATE outbound_calls SET status = 'cancelled', lease_owner = NULL, lease_until = NULL
+                         WHERE account_id = $1 AND request_id = $2 AND status = 'scheduled'",
+                        &which,
+                    )
+                    .await?;
+                // A cancelled request may be sent again at once.
+                c.exec(
+                    "DELETE FROM outbound_checksums WHERE account_id = $1 AND request_id = $2",
+                    &which,
+                )
+                .await?;
+                Ok(cancelled)
+            })
+        })
         .await
     }
 
@@ -365,15 +436,20 @@ impl<D: Database> OutboundStore for D {
         now: i64,
         lease_ms: i64,
         limit: i64,
+        skip: &[AccountId],
     ) -> Result<Vec<OutboundCallRecord>, StoreError> {
         let sql = leases::claim_sql(
             D::KIND,
             "outbound_calls",
-            "status = 'scheduled' AND due_at <= $3",
+            &format!(
+                "status = 'scheduled' AND due_at <= $3 AND {}",
+                not_skipped(5)
+            ),
             "due_at",
             CALL_COLUMNS,
         );
-        self.write_statement(sql, params![lease, now + lease_ms, now, limit], true)
+        let claim = params![lease, now + lease_ms, now, limit, skip_list(skip)];
+        self.write_statement(sql, claim, true)
             .await?
             .rows
             .iter()
@@ -393,9 +469,9 @@ impl<D: Database> OutboundStore for D {
             Box::pin(async move {
                 let started = c
                     .exec(
-                        "UPDATE outbound_calls SET status = 'started', started_at = $3,
-                           lease_owner = NULL, lease_until = NULL
-                         WHERE id = $1 AND lease_owner = $2 AND status = 'scheduled'",
+                        &held_update(
+                            "status = 'started', started_at = $3, lease_owner = NULL, lease_until = NULL",
+                        ),
                         &start,
                     )
                     .await?;
@@ -417,9 +493,9 @@ impl<D: Database> OutboundStore for D {
     ) -> Result<bool, StoreError> {
         Ok(crate::db::write_one(
             self,
-            "UPDATE outbound_calls SET status = 'failed', error = $3, started_at = $4,
-               lease_owner = NULL, lease_until = NULL
-             WHERE id = $1 AND lease_owner = $2 AND status = 'scheduled'",
+            held_update(
+                "status = 'failed', error = $3, started_at = $4, lease_owner = NULL, lease_until = NULL",
+            ),
             params![id.to_string(), lease, error, now_millis()],
         )
         .await?
@@ -434,8 +510,7 @@ impl<D: Database> OutboundStore for D {
     ) -> Result<bool, StoreError> {
         Ok(crate::db::write_one(
             self,
-            "UPDATE outbound_calls SET lease_until = $3
-             WHERE id = $1 AND lease_owner = $2 AND status = 'scheduled'",
+            held_update("lease_until = $3"),
             params![id.to_string(), lease, until],
         )
         .await?
@@ -467,15 +542,23 @@ impl<D: Database> OutboundStore for D {
         .await
     }
 
-    async fn next_outbound_due(&self, now: i64) -> Result<Option<i64>, StoreError> {
-        let query = params![now];
+    async fn next_outbound_due(
+        &self,
+        now: i64,
+        skip: &[AccountId],
+    ) -> Result<Option<i64>, StoreError> {
+        let query = params![now, skip_list(skip)];
         self.read(move |c| {
             Box::pin(async move {
                 match c
                     .query_opt(
-                        "SELECT due_at FROM outbound_calls
-                         WHERE status = 'scheduled' AND (lease_until IS NULL OR lease_until < $1)
-                         ORDER BY due_at LIMIT 1",
+                        &format!(
+                            "SELECT due_at FROM outbound_calls
+                             WHERE status = 'scheduled' AND (lease_until IS NULL OR lease_until < $1)
+                               AND {}
+                             ORDER BY due_at LIMIT 1",
+                            not_skipped(2)
+                        ),
                         &query,
                     )
                     .await?

@@ -81,14 +81,14 @@ on_both!(
         let a = account(&store).await;
         let first = request(a, "sum-1", 1_000);
         let stored = store
-            .insert_outbound(&first, &calls(&first, &[5_000]), 0)
+            .insert_outbound(&first, &calls(&first, &[5_000]), 0, 1_000)
             .await
             .expect("insert");
         assert_eq!(stored, Stored::New);
         // Within the window: nothing stored, the first one named.
         let again = request(a, "sum-1", 2_000);
         let stored = store
-            .insert_outbound(&again, &calls(&again, &[5_000]), 1_000)
+            .insert_outbound(&again, &calls(&again, &[5_000]), 1_000, 1_000)
             .await
             .expect("insert");
         assert_eq!(stored, Stored::Repeated(first.id));
@@ -102,7 +102,7 @@ on_both!(
         // After the window the same checksum is a new request.
         let later = request(a, "sum-1", 100_000);
         let stored = store
-            .insert_outbound(&later, &calls(&later, &[5_000]), 1_001)
+            .insert_outbound(&later, &calls(&later, &[5_000]), 1_001, 1_000)
             .await
             .expect("insert");
         assert_eq!(stored, Stored::New);
@@ -124,26 +124,29 @@ on_both!(
         let r = request(a, "sum-2", 1_000);
         let planned = calls(&r, &[10, 20, 1_000_000]);
         store
-            .insert_outbound(&r, &planned, 0)
+            .insert_outbound(&r, &planned, 0, 1_000)
             .await
             .expect("insert");
-        assert_eq!(store.next_outbound_due(0).await.expect("next"), Some(10));
+        assert_eq!(
+            store.next_outbound_due(0, &[]).await.expect("next"),
+            Some(10)
+        );
         let backlog = store.outbound_backlog(500).await.expect("backlog");
         assert_eq!((backlog.due, backlog.oldest_due_at), (2, Some(10)));
 
         // Two claimers: the second gets nothing while the first's lease holds.
         let mine = store
-            .claim_outbound_calls("srv-a:1", 500, 10_000, 10)
+            .claim_outbound_calls("srv-a:1", 500, 10_000, 10, &[])
             .await
             .expect("claim");
         assert_eq!(mine.len(), 2, "only what is due");
         let theirs = store
-            .claim_outbound_calls("srv-b:1", 600, 10_000, 10)
+            .claim_outbound_calls("srv-b:1", 600, 10_000, 10, &[])
             .await
             .expect("claim");
         assert!(theirs.is_empty());
         assert_eq!(
-            store.next_outbound_due(600).await.expect("next"),
+            store.next_outbound_due(600, &[]).await.expect("next"),
             Some(1_000_000)
         );
 
@@ -185,7 +188,7 @@ on_both!(
 
         // The other claimed call's lease expires: another server takes it.
         let taken = store
-            .claim_outbound_calls("srv-b:2", 20_000, 10_000, 10)
+            .claim_outbound_calls("srv-b:2", 20_000, 10_000, 10, &[])
             .await
             .expect("claim");
         assert_eq!(taken.len(), 1);
@@ -206,7 +209,7 @@ on_both!(
         );
         assert!(
             store
-                .claim_outbound_calls("srv-a:3", 40_000, 10_000, 10)
+                .claim_outbound_calls("srv-a:3", 40_000, 10_000, 10, &[])
                 .await
                 .expect("claim")
                 .is_empty()
@@ -219,6 +222,13 @@ on_both!(
             1
         );
 
+        // Claimed, then cancelled (below, with the deferred one): the start
+        // under the live lease then stores nothing.
+        let late = store
+            .claim_outbound_calls("srv-c:1", 2_000_000, 10_000, 1, &[])
+            .await
+            .expect("claim");
+        assert_eq!(late.len(), 1);
         // Cancelling takes every call not started; a started one stays.
         assert_eq!(store.cancel_outbound(a, r.id).await.expect("cancel"), 2);
         let (_, views) = store
@@ -239,8 +249,22 @@ on_both!(
             ]
         );
         assert!(
+            !store
+                .start_outbound_call(late[0].id, "srv-c:1", &execution(&late[0]))
+                .await
+                .expect("start"),
+            "a cancelled call does not start"
+        );
+        assert!(
             store
-                .claim_outbound_calls("srv-a:4", 2_000_000, 10_000, 10)
+                .execution(a, late[0].execution_id)
+                .await
+                .expect("read")
+                .is_none()
+        );
+        assert!(
+            store
+                .claim_outbound_calls("srv-a:4", 2_000_000, 10_000, 10, &[])
                 .await
                 .expect("claim")
                 .is_empty(),
@@ -254,5 +278,71 @@ on_both!(
                 .expect("cancel"),
             0
         );
+    }
+);
+
+on_both!(
+    an_account_is_capped_and_can_be_skipped,
+    |store: Arc<dyn Store>, _url: String| async move {
+        let a = account(&store).await;
+        let b = {
+            let new = NewAccount {
+                id: AccountId::generate(),
+                name: AccountName::parse("Other").expect("name"),
+                client_id: 2,
+                security_hash: "hash-2".into(),
+                allow_http: false,
+                timezone: TimeZone::parse("UTC").expect("tz"),
+                short_token: ShortTokenRecord {
+                    hash: "short-2".into(),
+                    sealed: Sealed("v2:test:short-2".into()),
+                },
+            };
+            store.create_account(&new).await.expect("account").id
+        };
+        // At most 3 scheduled: two, then two more is one too many.
+        let first = request(a, "sum-a", 1_000);
+        let stored = store
+            .insert_outbound(&first, &calls(&first, &[10, 20]), 0, 3)
+            .await
+            .expect("insert");
+        assert_eq!(stored, Stored::New);
+        let more = request(a, "sum-b", 1_000);
+        let stored = store
+            .insert_outbound(&more, &calls(&more, &[10, 20]), 0, 3)
+            .await
+            .expect("insert");
+        assert_eq!(stored, Stored::Full(2));
+        assert!(
+            store
+                .outbound_request(a, more.id)
+                .await
+                .expect("read")
+                .is_none()
+        );
+        let theirs = request(b, "sum-a", 1_000);
+        let stored = store
+            .insert_outbound(&theirs, &calls(&theirs, &[30]), 0, 3)
+            .await
+            .expect("insert");
+        assert_eq!(stored, Stored::New, "the cap and checksums are per account");
+
+        // Skipping account a: only b's call is claimed, and is next due.
+        assert_eq!(
+            store.next_outbound_due(100, &[a]).await.expect("next"),
+            Some(30)
+        );
+        let claimed = store
+            .claim_outbound_calls("srv:1", 100, 10_000, 10, &[a])
+            .await
+            .expect("claim");
+        assert_eq!(claimed.len(), 1);
+        assert_eq!(claimed[0].account_id, b);
+        let claimed = store
+            .claim_outbound_calls("srv:2", 100, 10_000, 10, &[b, AccountId::generate()])
+            .await
+            .expect("claim");
+        assert_eq!(claimed.len(), 2);
+        assert!(claimed.iter().all(|c| c.account_id == a));
     }
 );

@@ -33,13 +33,7 @@ const INPUTS: [&str; 7] = [
 
 pub(crate) async fn create(cx: &Context<'_>, keys: &Keys<'_>) -> Answer {
     let created = match request(keys) {
-        Err(refusal) => Created {
-            code: refusal.code,
-            detail: Some(refusal.detail),
-            request_id: None,
-            execution_ids: Vec::new(),
-            invalid: Vec::new(),
-        },
+        Err(refusal) => Created::refused(refusal),
         Ok(request) => match own_account(cx, request.security_id.as_deref()).await {
             Err(created) => created,
             Ok(()) => {
@@ -59,13 +53,10 @@ async fn own_account(cx: &Context<'_>, security_id: Option<&str>) -> Result<(), 
     if account.id == cx.account.id {
         return Ok(());
     }
-    Err(Created {
-        code: ResultCode::InvalidSecurityId,
-        detail: Some("securityID: it is not this account's security id".into()),
-        request_id: None,
-        execution_ids: Vec::new(),
-        invalid: Vec::new(),
-    })
+    Err(Created::refused(Refusal::new(
+        ResultCode::InvalidSecurityId,
+        "securityID: it is not this account's security id",
+    )))
 }
 
 fn request(keys: &Keys<'_>) -> Result<Request, Refusal> {

@@ -3,12 +3,13 @@
 //!
 //! A step records at most [`MAX_TRACE_VALUE_BYTES`] of each value it changed,
 //! plus the full length of each value it cut, so a trace stays small whatever
-//! the values are.
+//! the values are; a value whose variable's name says credential is `***`.
 
 use std::collections::BTreeMap;
 
 use flowhook_core::budget::{MAX_TRACE_VALUE_BYTES, prefix};
 use flowhook_core::vars::VarName;
+use flowhook_core::webhook::is_sensitive_name;
 use serde::{Deserialize, Serialize};
 
 /// One widget step.
@@ -52,6 +53,12 @@ pub fn recorded_changes(
     let mut changed = BTreeMap::new();
     let mut truncated = BTreeMap::new();
     for (var, value) in changes {
+        // A credential's value (by its name: `apiKey`, `securityID`, …) is
+        // shown as `***`, as in an internal webhook's envelope.
+        if is_sensitive_name(var.name()) {
+            changed.insert(var.to_string(), "***".to_owned());
+            continue;
+        }
         let (shown, cut) = prefix(value, MAX_TRACE_VALUE_BYTES);
         if cut {
             truncated.insert(var.to_string(), value.len());

@@ -187,6 +187,9 @@ pub(crate) fn engine_error(e: ExecutionError) -> ApiError {
         ExecutionError::Store(s) => s.into(),
         ExecutionError::InvalidFlow(msg) => ApiError::internal(msg),
         ExecutionError::Busy(msg) => ApiError::too_many("TOO_MANY_EXECUTIONS", msg, 1),
+        ExecutionError::AlreadyRunning(id) => {
+            ApiError::internal(format!("execution {id} already runs here"))
+        }
     }
 }
 

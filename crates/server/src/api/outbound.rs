@@ -10,6 +10,8 @@
 //! "api-response-message", …}` document, with an HTTP status that agrees
 //! (200 for the accepted codes 200, 201 and 209).
 
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
@@ -23,7 +25,6 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::auth::{AccountCaller, admit, bearer_token};
-use super::extract::RawJson;
 use super::problem::{ApiError, Problem};
 use super::{Timestamp, rfc3339};
 use crate::state::AppState;
@@ -144,14 +145,19 @@ fn http_status(code: ResultCode) -> StatusCode {
     }
 }
 
-fn refused(code: ResultCode, detail: impl Into<String>) -> Created {
-    Created {
-        code,
-        detail: Some(detail.into()),
-        request_id: None,
-        execution_ids: Vec::new(),
-        invalid: Vec::new(),
+/// The body, if it is one: a body that is not JSON, or over the size limit,
+/// is `INVALID_FORMAT` too, in the answer document like every refusal.
+fn json_body(parts: &Parts, body: Result<Bytes, BytesRejection>) -> Result<Bytes, Refusal> {
+    let bad = |detail: String| Refusal::new(ResultCode::InvalidFormat, detail);
+    let json = parts
+        .headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !json {
+        return Err(bad("send the body as Content-Type: application/json".into()));
     }
+    body.map_err(|e| bad(format!("the body cannot be read: {e}")))
 }
 
 /// The body as the shared request, or `INVALID_FORMAT` naming what is wrong.
@@ -229,7 +235,7 @@ fn with_bearer(mut request: Request, bearer: Option<&str>) -> Result<Request, Re
     responses(
         (status = 200, body = OutboundAnswer, description = "`200 SUCCESS`; `209 PARTIAL_SUCCESS` (some numbers invalid, listed in `invalid-numbers`); `201 CHECKSUM_REPEATED` (an identical request in the last 24 hours: nothing new is scheduled, `request-id` is the earlier one)",
          example = json!({"api-response-code": 200, "api-response-message": "SUCCESS", "request-id": "01932c6e-8a4f-7d3a-9f1e-2b7c4d5e6f70", "phonon-uuids": ["01932c6e-8a4f-7d3a-9f1e-2b7c4d5e6f71"]})),
-        (status = 400, body = OutboundAnswer, description = "`400 INVALID_FORMAT`: the body is not an outbound request (not JSON, a wrong type, an unknown field, a bad `start-time`, a key that is not `$flow.key.*`)"),
+        (status = 400, body = OutboundAnswer, description = "`400 INVALID_FORMAT`: the body is not an outbound request (not JSON or not sent as `application/json`, over 2 MiB, a wrong type, an unknown field, a bad `start-time`, a key that is not `$flow.key.*`)"),
         (status = 401, body = OutboundAnswer, description = "`202 INVALID_SECURITY_ID`: no account has this `security-id` (or bearer token), or the two differ"),
         (status = 403, body = OutboundAnswer, description = "`401 IP_NOT_WHITELISTED`: the caller's address is not on the account's whitelist"),
         (status = 404, body = OutboundAnswer, description = "`301 INVALID_FLOW_ID`: the account has no such flow"),
@@ -238,10 +244,13 @@ fn with_bearer(mut request: Request, bearer: Option<&str>) -> Result<Request, Re
 pub async fn create_outbound(
     State(state): State<AppState>,
     parts: Parts,
-    RawJson(body): RawJson,
+    body: Result<Bytes, BytesRejection>,
 ) -> (StatusCode, axum::Json<OutboundAnswer>) {
-    let created = match request(&body).and_then(|r| with_bearer(r, bearer_token(&parts))) {
-        Err(r) => refused(r.code, r.detail),
+    let created = match json_body(&parts, body)
+        .and_then(|body| request(&body))
+        .and_then(|r| with_bearer(r, bearer_token(&parts)))
+    {
+        Err(r) => Created::refused(r),
         Ok(request) => match state
             .outbound
             .account_for(request.security_id.as_deref())
@@ -249,7 +258,7 @@ pub async fn create_outbound(
         {
             Err(created) => created,
             Ok(account) => match admit(&state, &parts, account) {
-                Err(e) => refused(ResultCode::IpNotWhitelisted, e.detail),
+                Err(e) => Created::refused(Refusal::new(ResultCode::IpNotWhitelisted, e.detail)),
                 Ok(account) => state.outbound.create(&account, &request, Source::Api).await,
             },
         },

@@ -66,11 +66,8 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         .map(|t| (flowhook_storage::now_millis() - t).max(0) as f64 / 1000.0)
         .unwrap_or(0.0);
     let now = flowhook_storage::now_millis();
-    let backlog = state.store.outbound_backlog(now).await.unwrap_or_default();
-    let lag = backlog
-        .oldest_due_at
-        .map(|t| (now - t).max(0) as f64 / 1000.0)
-        .unwrap_or(0.0);
+    // Unknown when the database fails: then the gauges are left out, not 0.
+    let backlog = state.store.outbound_backlog(now).await.ok();
     let o = &state.scheduler.counters;
     let calls = [
         ("started", o.started.load(Ordering::Relaxed)),
@@ -103,17 +100,27 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
                 "Age of the oldest pending flow-end delivery.",
                 age,
             ),
-            (
-                "flowhook_outbound_due",
-                "Outbound calls due and not started (the scheduler's backlog).",
-                backlog.due as f64,
-            ),
-            (
-                "flowhook_outbound_lag_seconds",
-                "How far the scheduler is behind: the age of the oldest due call not started.",
-                lag,
-            ),
-        ],
+        ]
+        .into_iter()
+        .chain(backlog.into_iter().flat_map(|b| {
+            let lag = b
+                .oldest_due_at
+                .map(|t| (now - t).max(0) as f64 / 1000.0)
+                .unwrap_or(0.0);
+            [
+                (
+                    "flowhook_outbound_due",
+                    "Outbound calls due and not started (the scheduler's backlog).",
+                    b.due as f64,
+                ),
+                (
+                    "flowhook_outbound_lag_seconds",
+                    "How far the scheduler is behind: the age of the oldest due call not started.",
+                    lag,
+                ),
+            ]
+        }))
+        .collect::<Vec<_>>(),
         &[
             External {
                 name: "flowhook_delivery_attempts_total",
@@ -123,7 +130,7 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
             },
             External {
                 name: "flowhook_outbound_calls_total",
-                help: "Outbound calls claimed by this server's scheduler, by outcome.",
+                help: "Outbound calls claimed by this server's scheduler, by outcome (a call put off by admission counts once per deferral).",
                 label: "outcome",
                 values: &calls,
             },

@@ -44,7 +44,11 @@ fn request(acct: &Account, flow: &str, numbers: &[&str], start: &str) -> Value {
 }
 
 const PAST: &str = "2020-01-01T10:00:00+05:30";
-const FUTURE: &str = "2099-01-01T10:00:00+05:30";
+/// Tomorrow, to the millisecond (a start must be within 30 days).
+fn future() -> String {
+    (chrono::Utc::now() + chrono::Duration::days(1))
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
 
 /// Waits until every call of the request has ended (done or failed).
 async fn settled(app: &TestApp, acct: &Account, request_id: &str) -> Value {
@@ -134,11 +138,29 @@ async fn an_identical_request_within_a_day_is_checksum_repeated() {
     let app = spawn_app().await;
     let acct = app.create_account(false).await;
     let flow = save_flow(&app, &acct, DIALLED).await;
-    let body = request(&acct, &flow, &["9979746666"], FUTURE);
+    let start = future();
+    let body = request(&acct, &flow, &["9979746666"], &start);
     let (_, first) = outbound(&app, body.clone()).await;
     assert_eq!(code(&first), (200, "SUCCESS"));
-    // The same request, written differently (key order, number spacing kept).
-    let (status, again) = outbound(&app, body.clone()).await;
+    // The same request, written differently: another key order and spacing,
+    // the number with its country code and separators.
+    let text = format!(
+        r#"{{ "calls": [ {{ "keys": [{{"value": "Asha", "name": "$flow.key.Name"}}],
+              "contact-numbers": ["+91 99797-46666"], "start-time": "{start}",
+              "client-identifier": "crm-1" }} ],
+           "flow-id": "{flow}",   "security-id": "{}", "api-version": "1.0" }}"#,
+        acct.key
+    );
+    let resp = app
+        .http
+        .post(app.url("/v1/outbound"))
+        .header("content-type", "application/json")
+        .body(text)
+        .send()
+        .await
+        .expect("send");
+    let status = resp.status().as_u16();
+    let again: Value = resp.json().await.expect("json");
     assert_eq!(status, 200, "{again}");
     assert_eq!(code(&again), (201, "CHECKSUM_REPEATED"));
     assert_eq!(again["request-id"], first["request-id"]);
@@ -197,7 +219,7 @@ async fn every_refusal_has_its_result_code() {
     let app = spawn_app().await;
     let acct = app.create_account(false).await;
     let flow = save_flow(&app, &acct, DIALLED).await;
-    let ok = request(&acct, &flow, &["9979746666"], FUTURE);
+    let ok = request(&acct, &flow, &["9979746666"], &future());
     let with = |path: &str, value: Value| {
         let mut body = ok.clone();
         let mut at = &mut body;
@@ -305,6 +327,35 @@ async fn every_refusal_has_its_result_code() {
     assert_eq!(resp.status().as_u16(), 400);
     let answer: Value = resp.json().await.expect("json");
     assert_eq!(code(&answer), (400, "INVALID_FORMAT"));
+    // Not sent as JSON: the same answer document, not a problem.
+    let resp = app
+        .http
+        .post(app.url("/v1/outbound"))
+        .body(ok.to_string())
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(resp.status().as_u16(), 400);
+    let answer: Value = resp.json().await.expect("json");
+    assert_eq!(code(&answer), (400, "INVALID_FORMAT"), "{answer}");
+    // A start more than 30 days ahead, and keys too large to copy per call.
+    let (status, answer) = outbound(
+        &app,
+        with("calls/0/start-time", json!("2099-01-01T00:00:00Z")),
+    )
+    .await;
+    assert_eq!(
+        (status, code(&answer)),
+        (400, (400, "INVALID_FORMAT")),
+        "{answer}"
+    );
+    let big = json!([{"name": "$flow.key.blob", "value": "x".repeat(20_000)}]);
+    let (status, answer) = outbound(&app, with("calls/0/keys", big)).await;
+    assert_eq!(
+        (status, code(&answer)),
+        (422, (303, "MAX_DATA_LIST_SIZE_EXCEEDED")),
+        "{answer}"
+    );
 
     // IP_NOT_WHITELISTED: the account allows another loopback address only.
     let (status, _) = app
@@ -471,6 +522,9 @@ async fn a_flow_schedules_an_outbound_flow_through_its_widget() {
     .await;
     let vars = &exec["variables"];
     assert_eq!(vars["$flow.key.obdResponseCode"], "200", "{exec}");
+    // The security id is the account's API key: the trace shows it as ***.
+    let trace = exec["trace"].to_string();
+    assert!(!trace.contains(&acct.key), "{trace}");
     let request_id = vars["$flow.key.obdReqID"].as_str().expect("request id");
     let view = settled(&app, &acct, request_id).await;
     assert_eq!(view["calls"][0]["contact"], "919876543210", "{view}");
@@ -482,9 +536,10 @@ async fn cancelling_stops_what_has_not_started() {
     let app = spawn_app().await;
     let acct = app.create_account(false).await;
     let flow = save_flow(&app, &acct, DIALLED).await;
+    let start = future();
     let (_, answer) = outbound(
         &app,
-        request(&acct, &flow, &["9979746666", "8000374000"], FUTURE),
+        request(&acct, &flow, &["9979746666", "8000374000"], &start),
     )
     .await;
     let id = answer["request-id"].as_str().expect("id");
@@ -493,7 +548,7 @@ async fn cancelling_stops_what_has_not_started() {
         .await;
     assert_eq!(status, 200);
     assert_eq!(view["counts"]["scheduled"], 2, "{view}");
-    assert_eq!(view["calls"][0]["due-at"], "2099-01-01T04:30:00.000Z");
+    assert_eq!(view["calls"][0]["due-at"], start.as_str());
     let (status, view) = app
         .call(
             Method::DELETE,
@@ -504,6 +559,14 @@ async fn cancelling_stops_what_has_not_started() {
         .await;
     assert_eq!(status, 200, "{view}");
     assert_eq!(view["counts"]["cancelled"], 2, "{view}");
+    // A cancelled request may be sent again at once: a new request.
+    let (_, again) = outbound(
+        &app,
+        request(&acct, &flow, &["9979746666", "8000374000"], &start),
+    )
+    .await;
+    assert_eq!(code(&again), (200, "SUCCESS"), "{again}");
+    assert_ne!(again["request-id"], answer["request-id"]);
     // Another account sees nothing.
     let other = app.create_account(false).await;
     let (status, _) = app
@@ -567,7 +630,12 @@ async fn numbers_are_read_under_the_accounts_country_code() {
     let flow = save_flow(&app, &acct, DIALLED).await;
     let (_, answer) = outbound(
         &app,
-        request(&acct, &flow, &["020 7946 0000", "+91 99797 46666"], FUTURE),
+        request(
+            &acct,
+            &flow,
+            &["020 7946 0000", "+91 99797 46666"],
+            &future(),
+        ),
     )
     .await;
     assert_eq!(code(&answer), (200, "SUCCESS"), "{answer}");
@@ -614,7 +682,7 @@ async fn the_bearer_token_may_name_the_caller_instead() {
     let acct = app.create_account(false).await;
     let other = app.create_account(false).await;
     let flow = save_flow(&app, &acct, DIALLED).await;
-    let mut body = request(&acct, &flow, &["9979746666"], FUTURE);
+    let mut body = request(&acct, &flow, &["9979746666"], &future());
     body.as_object_mut().expect("object").remove("security-id");
     let (status, answer) = app
         .call(Method::POST, "/v1/outbound", &acct.key, Some(body.clone()))
