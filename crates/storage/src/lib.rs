@@ -2,7 +2,7 @@
 //! implementations, [`SqliteStore`] (embedded, the default) and [`PgStore`]
 //! (several servers sharing one database).
 //!
-//! Layout: one file per concept (`accounts`, `agents`, `webhooks`, …). Each declares its part
+//! Layout: one file per concept (`accounts`, `agents`, `webhooks`, `reports`, …). Each declares its part
 //! of the interface as a trait and implements it once, for every
 //! [`db::Database`], so the SQL is written once and runs on both: SQLite through
 //! rusqlite with one writer thread that commits in groups (`sqlite.rs`),
@@ -30,6 +30,7 @@ pub mod flows;
 pub mod links;
 mod migrate;
 mod postgres;
+pub mod reports;
 pub mod sealed;
 mod sqlite;
 pub mod testing;
@@ -45,6 +46,7 @@ pub use executions::{ExecutionFilter, ExecutionRecord, ExecutionStore};
 pub use flows::{FlowRecord, FlowStore};
 pub use links::{LinkFilter, LinkRecord, LinkStore, NewLink};
 pub use postgres::PgStore;
+pub use reports::{ReportEnd, ReportPage, ReportRecord, ReportRow, ReportStore};
 pub use sealed::{Resealed, Resealer, SealedField, SealedStore};
 pub use sqlite::{SqliteStore, Synchronous};
 pub use webhooks::{StoredAuth, WebhookRecord, WebhookStore};
@@ -60,6 +62,7 @@ pub trait Store:
     + DeliveryStore
     + LinkStore
     + BotStore
+    + ReportStore
     + SealedStore
     + Send
     + Sync

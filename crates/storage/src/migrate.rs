@@ -42,6 +42,9 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "short_links_bots",
         include_str!("../migrations/0007_short_links_bots.sql"),
     ),
+    // 8 is another change's (outbound); the list may have gaps, and `run`
+    // applies every version a database lacks, in list order.
+    (9, "reports", include_str!("../migrations/0009_reports.sql")),
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS flowhook_migrations (
