@@ -22,6 +22,7 @@ pub mod internal;
 pub mod links;
 pub mod paths;
 pub mod providers;
+pub mod report;
 pub mod secret;
 pub mod template;
 pub mod vars;
