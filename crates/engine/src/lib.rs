@@ -6,6 +6,7 @@
 //! - [`delivery`]: the flow-end webhook worker.
 //! - [`internal`]: the platform functions behind internal webhooks.
 //! - [`links`]: short links: made, followed, their clicks counted.
+//! - [`reports`]: executions reports: asked for, built in the background, delivered.
 //!
 //! Invariant: the engine performs network I/O only through [`egress::Egress`] and
 //! persists only through `flowhook_storage::Store` (or, for local runs, the
@@ -17,6 +18,7 @@ pub mod egress;
 pub mod executions;
 pub mod internal;
 pub mod links;
+pub mod reports;
 pub mod runner;
 
 /// This server process's name in shared state (execution owners, delivery

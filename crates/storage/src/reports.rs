@@ -87,10 +87,12 @@ impl ReportRecord {
 /// How a build ended.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ReportEnd {
-    /// The file is complete: its rows and size.
+    /// The file is complete: its rows and size, and why it was not
+    /// delivered to `deliver_to` if it was not (kept as the report's error).
     Ready {
         rows: i64,
         size_bytes: i64,
+        undelivered: Option<String>,
     },
     Failed {
         error: String,
@@ -445,9 +447,11 @@ impl<D: Database> ReportStore for D {
     ) -> Result<bool, StoreError> {
         let now = now_millis();
         let (status, rows, size, error) = match end {
-            ReportEnd::Ready { rows, size_bytes } => {
-                ("ready", Some(*rows), Some(*size_bytes), None)
-            }
+            ReportEnd::Ready {
+                rows,
+                size_bytes,
+                undelivered,
+            } => ("ready", Some(*rows), Some(*size_bytes), undelivered.clone()),
             ReportEnd::Failed { error } => ("failed", None, None, Some(error.clone())),
         };
         let update = params![

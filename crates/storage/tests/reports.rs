@@ -114,6 +114,7 @@ on_both!(
         let end = ReportEnd::Ready {
             rows: 3,
             size_bytes: 12,
+            undelivered: None,
         };
         assert!(
             !store

@@ -17,6 +17,7 @@ mod business_hours;
 mod get_pause_status;
 mod links;
 mod preferences;
+mod reports;
 mod update_pause_status;
 
 use std::sync::Arc;
@@ -27,6 +28,7 @@ use flowhook_core::secret::MasterKey;
 use flowhook_storage::{AccountRecord, Store, WebhookRecord};
 
 use crate::links::Links;
+use crate::reports::Reports;
 
 /// What widgets may ask of the platform.
 #[async_trait::async_trait]
@@ -56,6 +58,8 @@ pub struct Functions {
     master_key: MasterKey,
     public_url: url::Url,
     links: Arc<Links>,
+    /// `pullreport`'s reports; none until [`Functions::with_reports`].
+    reports: Option<Arc<Reports>>,
 }
 
 impl Functions {
@@ -73,7 +77,14 @@ impl Functions {
             master_key,
             public_url,
             links,
+            reports: None,
         }
+    }
+
+    /// Gives `pullreport` the server's reports.
+    pub fn with_reports(mut self, reports: Arc<Reports>) -> Functions {
+        self.reports = Some(reports);
+        self
     }
 
     /// Runs `envelope.method` for `account`. An unknown method, a missing key
@@ -92,6 +103,7 @@ impl Functions {
             account,
             master_key: &self.master_key,
             links: &self.links,
+            reports: self.reports.as_deref(),
         };
         let outcome = match method {
             Method::UpdateUserPreferences => preferences::update(&cx, &keys).await,
@@ -101,10 +113,8 @@ impl Functions {
             Method::GetPauseStatusForCli => get_pause_status::get(&cx, &keys).await,
             Method::ShortUrl => links::short_url(&cx, &keys).await,
             Method::LinkCreation => bots::link_creation(&cx, &keys).await,
-            Method::CreateOutbound
-            | Method::TranslateText
-            | Method::SpeechProcessing
-            | Method::PullReport => Err(format!(
+            Method::PullReport => reports::pull_report(&cx, &keys).await,
+            Method::CreateOutbound | Method::TranslateText | Method::SpeechProcessing => Err(format!(
                 "method: {method} is not available in this version of flowhook"
             )),
         };
@@ -124,6 +134,7 @@ pub(crate) struct Context<'a> {
     pub account: &'a AccountRecord,
     pub master_key: &'a MasterKey,
     pub links: &'a Links,
+    pub reports: Option<&'a Reports>,
 }
 
 #[async_trait::async_trait]
