@@ -153,7 +153,11 @@ impl Columns {
             .iter()
             .map(|f| (*f).to_owned())
             .chain(self.keys.iter().cloned())
-            .chain(self.persisted.iter().map(|p| format!("{PERSISTED_PREFIX}{p}")))
+            .chain(
+                self.persisted
+                    .iter()
+                    .map(|p| format!("{PERSISTED_PREFIX}{p}")),
+            )
     }
 }
 
@@ -257,9 +261,8 @@ impl TableWriter {
 /// One CSV field (RFC 4180): quoted when it holds a comma, a quote, a line
 /// break or leading or trailing spaces, with quotes doubled.
 pub fn csv_field(text: &str, out: &mut String) {
-    let quote = text.contains([',', '"', '\n', '\r'])
-        || text.starts_with(' ')
-        || text.ends_with(' ');
+    let quote =
+        text.contains([',', '"', '\n', '\r']) || text.starts_with(' ') || text.ends_with(' ');
     if !quote {
         out.push_str(text);
         return;
@@ -290,7 +293,10 @@ mod tests {
     #[test]
     fn dates_are_days_in_the_zone_and_to_includes_its_day() {
         let (from, to) = parse_range("2026-11-21", "2026-11-21", kolkata()).expect("range");
-        assert_eq!(format_time(from, TimeZone::UTC), "2026-11-20T18:30:00.000+00:00");
+        assert_eq!(
+            format_time(from, TimeZone::UTC),
+            "2026-11-20T18:30:00.000+00:00"
+        );
         assert_eq!(to - from, 86_400_000);
         let (from, to) = parse_range(
             "2026-11-21T10:00:00+05:30",
@@ -298,17 +304,35 @@ mod tests {
             kolkata(),
         )
         .expect("range");
-        assert_eq!(format_time(from, kolkata()), "2026-11-21T10:00:00.000+05:30");
-        assert_eq!(format_time(to, TimeZone::UTC), "2026-11-21T10:00:01.000+00:00");
+        assert_eq!(
+            format_time(from, kolkata()),
+            "2026-11-21T10:00:00.000+05:30"
+        );
+        assert_eq!(
+            format_time(to, TimeZone::UTC),
+            "2026-11-21T10:00:01.000+00:00"
+        );
         let (from, _) = parse_range("2026-11-21T10:00", "2026-11-22", kolkata()).expect("range");
-        assert_eq!(format_time(from, kolkata()), "2026-11-21T10:00:00.000+05:30");
+        assert_eq!(
+            format_time(from, kolkata()),
+            "2026-11-21T10:00:00.000+05:30"
+        );
     }
 
     #[test]
     fn bad_ranges_name_their_end() {
-        assert!(matches!(parse_range("21/11/2026", "2026-11-22", kolkata()), Err(RangeError::From(_))));
-        assert!(matches!(parse_range("2026-11-21", "soon", kolkata()), Err(RangeError::To(_))));
-        assert_eq!(parse_range("2026-11-22", "2026-11-21", kolkata()), Err(RangeError::Empty));
+        assert!(matches!(
+            parse_range("21/11/2026", "2026-11-22", kolkata()),
+            Err(RangeError::From(_))
+        ));
+        assert!(matches!(
+            parse_range("2026-11-21", "soon", kolkata()),
+            Err(RangeError::To(_))
+        ));
+        assert_eq!(
+            parse_range("2026-11-22", "2026-11-21", kolkata()),
+            Err(RangeError::Empty)
+        );
         assert_eq!(
             parse_range("2026-11-21T00:00:00Z", "2026-11-21T00:00:00Z", kolkata()),
             Err(RangeError::Empty)
@@ -330,7 +354,10 @@ mod tests {
             csv_field(f, &mut out);
             out.push('|');
         }
-        assert_eq!(out, "plain|\"a,b\"|\"say \"\"hi\"\"\"|\"two\nlines\"|\" padded\"||");
+        assert_eq!(
+            out,
+            "plain|\"a,b\"|\"say \"\"hi\"\"\"|\"two\nlines\"|\" padded\"||"
+        );
     }
 
     #[test]
@@ -360,7 +387,13 @@ mod tests {
         let mut json = String::new();
         let mut w = TableWriter::start(ReportFormat::Json, &columns, &mut json);
         w.row(&line, &mut json);
-        w.row(&Line { duration: Some(1.5), ..line.clone() }, &mut json);
+        w.row(
+            &Line {
+                duration: Some(1.5),
+                ..line.clone()
+            },
+            &mut json,
+        );
         w.finish(&mut json);
         let parsed: serde_json::Value = serde_json::from_str(&json).expect("json");
         assert_eq!(parsed[0]["$flow.key.a"], "x,\"y\"");
@@ -369,6 +402,9 @@ mod tests {
         assert_eq!(parsed[1]["duration"], 1.5);
         let mut empty = String::new();
         TableWriter::start(ReportFormat::Json, &columns, &mut empty).finish(&mut empty);
-        assert_eq!(serde_json::from_str::<serde_json::Value>(&empty).expect("json"), serde_json::json!([]));
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&empty).expect("json"),
+            serde_json::json!([])
+        );
     }
 }

@@ -148,7 +148,11 @@ pub struct Reports {
 impl Reports {
     /// `wake_deliveries` is the delivery worker's: a ready report with a
     /// `deliver_to` wakes it.
-    pub fn new(store: Arc<dyn Store>, wake_deliveries: Arc<Notify>, config: ReportsConfig) -> Reports {
+    pub fn new(
+        store: Arc<dyn Store>,
+        wake_deliveries: Arc<Notify>,
+        config: ReportsConfig,
+    ) -> Reports {
         Reports {
             store,
             config,
@@ -189,7 +193,10 @@ impl Reports {
             None => None,
             Some(sent) => {
                 let id = WebhookId::parse(sent).ok_or_else(|| {
-                    invalid(Field::DeliverTo, format!("{sent:?} is not a webhook id (a UUID)"))
+                    invalid(
+                        Field::DeliverTo,
+                        format!("{sent:?} is not a webhook id (a UUID)"),
+                    )
                 })?;
                 if self.store.webhook(account.id, id).await?.is_none() {
                     return Err(invalid(
@@ -282,7 +289,8 @@ impl Reports {
             Err(Abort::Failed(error)) => (ReportEnd::Failed { error }, None),
             Err(Abort::Store(e)) => {
                 tracing::error!(report = %report.id, error = %e, "a report build failed on the database");
-                let error = "the database failed while the report was built; ask for it again".into();
+                let error =
+                    "the database failed while the report was built; ask for it again".into();
                 (ReportEnd::Failed { error }, None)
             }
         };
@@ -367,7 +375,12 @@ impl Reports {
                     .keys
                     .iter()
                     .map(|k| vars.get(k).map(String::as_str))
-                    .chain(columns.persisted.iter().map(|p| kept.get(p).map(String::as_str)))
+                    .chain(
+                        columns
+                            .persisted
+                            .iter()
+                            .map(|p| kept.get(p).map(String::as_str)),
+                    )
                     .collect();
                 let line = Line {
                     uuid: row.id.to_string(),
@@ -528,7 +541,11 @@ impl Pages<'_> {
         if self.done {
             return Ok(None);
         }
-        let rows = self.store.report_rows(&self.page).await.map_err(Abort::Store)?;
+        let rows = self
+            .store
+            .report_rows(&self.page)
+            .await
+            .map_err(Abort::Store)?;
         self.done = (rows.len() as i64) < self.page.limit;
         match rows.last() {
             Some(last) => self.page.after = Some(last.key()),

@@ -88,6 +88,16 @@ impl Application {
                     "took back deliveries claimed before the last stop"
                 );
             }
+            // And a report left building by the last process is built again
+            // from its start, now rather than when its lease would expire.
+            let rebuilt = state
+                .store
+                .release_report_leases(None)
+                .await
+                .map_err(|e| e.to_string())?;
+            if rebuilt > 0 {
+                tracing::warn!(rebuilt, "reports cut off by the last stop are built again");
+            }
         }
 
         let router = crate::api::router(state.clone());
@@ -117,6 +127,7 @@ impl Application {
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let maintenance = tokio::spawn(self.state.executions.clone().maintain(stopped.clone()));
         let clicks = tokio::spawn(self.state.links.clone().run(stopped.clone()));
+        let reports = tokio::spawn(self.state.reports.clone().run(stopped.clone()));
         let worker = tokio::spawn(self.state.deliveries.clone().run(stopped));
         tracing::info!(
             listen = %self.local_addr(),
@@ -177,6 +188,7 @@ impl Application {
         let _ = worker.await;
         let _ = maintenance.await;
         let _ = clicks.await;
+        let _ = reports.await;
         served
     }
 }

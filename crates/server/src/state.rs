@@ -1,5 +1,5 @@
 //! What every request handler shares: storage, the egress client, executions,
-//! the delivery worker, short links, the master key, metrics and the
+//! the delivery worker, short links, reports, the master key, metrics and the
 //! configuration. Built once by `startup`.
 
 use std::sync::Arc;
@@ -10,6 +10,7 @@ use flowhook_engine::egress::Egress;
 use flowhook_engine::executions::Executions;
 use flowhook_engine::internal::Functions;
 use flowhook_engine::links::Links;
+use flowhook_engine::reports::{Reports, ReportsConfig};
 use flowhook_engine::runner::Runner;
 use flowhook_storage::Store;
 
@@ -37,6 +38,8 @@ pub struct AppState {
     pub functions: Arc<Functions>,
     /// Short links: made, followed, their clicks counted.
     pub links: Arc<Links>,
+    /// Executions reports: asked for, built in the background, delivered.
+    pub reports: Arc<Reports>,
     /// SHA-256 of the admin token: comparing digests keeps the comparison's
     /// timing independent of how much of a guessed token is right.
     admin_token_hash: String,
@@ -46,14 +49,23 @@ impl AppState {
     pub fn new(store: Arc<dyn Store>, egress: Egress, config: Arc<Config>) -> AppState {
         let wake = Arc::new(tokio::sync::Notify::new());
         let links = Arc::new(Links::new(store.clone(), config.short_base_url.clone()));
-        let functions = Arc::new(Functions::new(
+        let reports = Arc::new(Reports::new(
             store.clone(),
-            config.master_key.clone(),
-            config.public_url.clone(),
-            links.clone(),
+            wake.clone(),
+            ReportsConfig::default(),
         ));
+        let functions = Arc::new(
+            Functions::new(
+                store.clone(),
+                config.master_key.clone(),
+                config.public_url.clone(),
+                links.clone(),
+            )
+            .with_reports(reports.clone()),
+        );
         AppState {
             links,
+            reports,
             functions: functions.clone(),
             admin_token_hash: sha256_hex(config.admin_token.expose().as_bytes()),
             master_key: config.master_key.clone(),

@@ -114,9 +114,9 @@ impl Functions {
             Method::ShortUrl => links::short_url(&cx, &keys).await,
             Method::LinkCreation => bots::link_creation(&cx, &keys).await,
             Method::PullReport => reports::pull_report(&cx, &keys).await,
-            Method::CreateOutbound | Method::TranslateText | Method::SpeechProcessing => Err(format!(
-                "method: {method} is not available in this version of flowhook"
-            )),
+            Method::CreateOutbound | Method::TranslateText | Method::SpeechProcessing => Err(
+                format!("method: {method} is not available in this version of flowhook"),
+            ),
         };
         match outcome {
             Ok(keys) => Answer::success(keys),

@@ -22,6 +22,7 @@ pub mod links;
 pub mod openapi;
 pub mod problem;
 pub mod rate;
+pub mod reports;
 pub mod service;
 pub mod webhooks;
 
@@ -89,6 +90,9 @@ pub fn router(state: AppState) -> axum::Router {
         .routes(routes!(links::follow_link))
         .routes(routes!(bots::create_bot, bots::list_bots))
         .routes(routes!(bots::get_bot, bots::update_bot, bots::delete_bot))
+        .routes(routes!(reports::create_report, reports::list_reports))
+        .routes(routes!(reports::get_report))
+        .routes(routes!(reports::download_report))
         .routes(routes!(service::healthz))
         .routes(routes!(service::readyz))
         .routes(routes!(service::metrics))
