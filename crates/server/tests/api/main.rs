@@ -16,6 +16,7 @@ mod helpers;
 mod internal;
 mod links;
 mod pause_status;
+mod reports;
 mod sealing;
 mod service;
 mod webhook_widget;
