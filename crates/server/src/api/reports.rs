@@ -35,10 +35,10 @@ pub struct NewReport {
     /// Executions started at or after this: an ISO 8601 date (the start of
     /// that day in the account's time zone), a date-time with an offset, or
     /// one without (in the account's zone).
-    #[schema(min_length = 10, max_length = 64, example = "2026-11-01")]
+    #[schema(min_length = 10, max_length = 64, pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}", example = "2026-11-01")]
     pub from: String,
     /// Executions started before this; a date includes its whole day.
-    #[schema(min_length = 10, max_length = 64, example = "2026-11-30")]
+    #[schema(min_length = 10, max_length = 64, pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}", example = "2026-11-30")]
     pub to: String,
     /// `csv` unless asked.
     #[serde(default)]
