@@ -9,7 +9,9 @@
 //! second writes the table (`flowhook_core::report`) into chunks of about
 //! [`ReportsConfig::chunk_bytes`] that are stored as they fill. Memory is one
 //! page and one chunk, whatever the number of executions. Executions that
-//! start after the build began are left out, so both passes see the same rows.
+//! start after the build began are left out, so both passes see the same rows
+//! (a key first set between the passes, by an execution that was still
+//! running, has no column).
 //!
 //! Builds are claimed with a lease that each page and chunk renews; a server
 //! builds one report at a time. A build cut off (a crash, a stop) is built

@@ -74,8 +74,8 @@ fn sample_rss(server_pid: u32, done: Arc<AtomicBool>) -> std::thread::JoinHandle
     std::thread::spawn(move || {
         let mut peak: f64 = 0.0;
         while !done.load(Ordering::Relaxed) {
-            let status = std::fs::read_to_string(format!("/proc/{server_pid}/status"))
-                .unwrap_or_default();
+            let status =
+                std::fs::read_to_string(format!("/proc/{server_pid}/status")).unwrap_or_default();
             if let Some(kb) = status
                 .lines()
                 .find_map(|l| l.strip_prefix("VmRSS:"))
@@ -122,7 +122,10 @@ async fn measure(
         .json()
         .await
         .expect("json");
-    let id = asked["id"].as_str().unwrap_or_else(|| panic!("asked: {asked}")).to_owned();
+    let id = asked["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("asked: {asked}"))
+        .to_owned();
     let report = loop {
         let report: Value = http
             .get(format!("{base}/v1/reports/{id}"))

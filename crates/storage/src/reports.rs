@@ -520,29 +520,31 @@ impl<D: Database> ReportStore for D {
     }
 
     async fn report_rows(&self, p: &ReportPage<'_>) -> Result<Vec<ReportRow>, StoreError> {
-        let (after_at, after_id) = match p.after {
-            Some((at, id)) => (Some(at), Some(id.to_string())),
-            None => (None, None),
+        // The page starts at the last key read: `started_at` from there on
+        // (an index bound, so each page costs its own rows, not the ones
+        // before it), without the ids already read at that instant. The first
+        // page starts at `from`, before every id ('' sorts first).
+        let (lower, after_id) = match p.after {
+            Some((at, id)) => (at, id.to_string()),
+            None => (p.from, String::new()),
         };
         let query: Vec<Value> = params![
             p.account.to_string(),
             p.flow_id,
-            p.from,
+            lower.max(p.from),
             p.to,
-            after_at,
             after_id,
             p.limit
         ];
         self.read(move |c| {
             Box::pin(async move {
-                // `executions_by_flow_time` (account, flow, started_at) finds
-                // the range; the key condition skips what earlier pages read.
+                // `executions_by_flow_time` (account, flow, started_at).
                 c.query(
                     "SELECT id, contact, status, started_at, finished_at, variables, persisted
                      FROM executions WHERE account_id = $1 AND flow_id = $2
                        AND started_at >= $3 AND started_at < $4
-                       AND ($5 IS NULL OR started_at > $5 OR (started_at = $5 AND id > $6))
-                     ORDER BY started_at, id LIMIT $7",
+                       AND (started_at > $3 OR id > $5)
+                     ORDER BY started_at, id LIMIT $6",
                     &query,
                 )
                 .await?

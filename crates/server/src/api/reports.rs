@@ -15,7 +15,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use flowhook_core::ids::{FlowId, ReportId, WebhookId};
 use flowhook_core::report::ReportFormat;
-use flowhook_engine::reports::{Request, RequestError};
+use flowhook_engine::reports::{Field, Request, RequestError};
 use flowhook_storage::{ReportRecord, Store};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -35,10 +35,20 @@ pub struct NewReport {
     /// Executions started at or after this: an ISO 8601 date (the start of
     /// that day in the account's time zone), a date-time with an offset, or
     /// one without (in the account's zone).
-    #[schema(min_length = 10, max_length = 64, pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}", example = "2026-11-01")]
+    #[schema(
+        min_length = 10,
+        max_length = 64,
+        pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}",
+        example = "2026-11-01"
+    )]
     pub from: String,
     /// Executions started before this; a date includes its whole day.
-    #[schema(min_length = 10, max_length = 64, pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}", example = "2026-11-30")]
+    #[schema(
+        min_length = 10,
+        max_length = 64,
+        pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}",
+        example = "2026-11-30"
+    )]
     pub to: String,
     /// `csv` unless asked.
     #[serde(default)]
@@ -168,11 +178,11 @@ pub async fn create_report(
         .await
         .map_err(|e| match e {
             RequestError::Invalid { field, message } => {
-                let code = match field.json_name() {
-                    "flow_id" => "UNKNOWN_FLOW",
-                    "from" | "to" => "INVALID_RANGE",
-                    "format" => "INVALID_FORMAT",
-                    _ => "UNKNOWN_WEBHOOK",
+                let code = match field {
+                    Field::FlowId => "UNKNOWN_FLOW",
+                    Field::From | Field::To => "INVALID_RANGE",
+                    Field::Format => "INVALID_FORMAT",
+                    Field::DeliverTo => "UNKNOWN_WEBHOOK",
                 };
                 ApiError::unprocessable(code, format!("{}: {message}", field.json_name()))
             }
