@@ -538,12 +538,13 @@ impl<D: Database> ReportStore for D {
         ];
         self.read(move |c| {
             Box::pin(async move {
-                // `executions_by_flow_time` (account, flow, started_at).
+                // `executions_by_flow_time` (account, flow, started_at, id)
+                // gives the rows in page order from the key on.
                 c.query(
                     "SELECT id, contact, status, started_at, finished_at, variables, persisted
                      FROM executions WHERE account_id = $1 AND flow_id = $2
                        AND started_at >= $3 AND started_at < $4
-                       AND (started_at > $3 OR id > $5)
+                       AND (started_at, id) > ($3, $5)
                      ORDER BY started_at, id LIMIT $6",
                     &query,
                 )
