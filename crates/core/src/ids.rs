@@ -92,6 +92,14 @@ uuid_id!(
     /// An executions report (`pullreport`, `POST /v1/reports`).
     ReportId
 );
+uuid_id!(
+    /// An outbound request (`createOutbound`, `POST /v1/outbound`).
+    OutboundRequestId
+);
+uuid_id!(
+    /// One scheduled outbound execution: a contact number of a request.
+    OutboundCallId
+);
 
 /// A flow id: 8 characters of `[A-Za-z0-9]` (SPEC §3).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]

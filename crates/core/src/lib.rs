@@ -20,6 +20,7 @@ pub mod http;
 pub mod ids;
 pub mod internal;
 pub mod links;
+pub mod outbound;
 pub mod paths;
 pub mod providers;
 pub mod report;

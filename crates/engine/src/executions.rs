@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use flowhook_core::flow::{Flow, parse_flow, secrets};
 use flowhook_core::flow_end::{FlowEndPayload, Recording};
-use flowhook_core::ids::{AccountId, ExecutionId};
+use flowhook_core::ids::{AccountId, ExecutionId, OutboundCallId};
 use flowhook_core::secret::MasterKey;
 use flowhook_core::vars::Variables;
 use flowhook_storage::{
@@ -226,7 +226,7 @@ impl Executions {
         request: StartRequest,
     ) -> Result<Option<DryRun>, ExecutionError> {
         let parsed = self.parsed(flow)?;
-        let input = input_for(account, flow, &request);
+        let input = input_for(account, flow, &request, ExecutionId::generate());
         Ok(self
             .runner
             .run_widget(&parsed, widget, &input, request.keys)
@@ -240,8 +240,42 @@ impl Executions {
         flow: &FlowRecord,
         request: StartRequest,
     ) -> Result<Prepared, ExecutionError> {
+        let prepared = self.admitted(account, flow, request, ExecutionId::generate())?;
+        self.store.insert_execution(&prepared.record).await?;
+        Ok(prepared)
+    }
+
+    /// Starts the execution `id` of a scheduled outbound call: it is stored by
+    /// the transaction that marks the call started, while `lease` holds it
+    /// (`OutboundStore::start_outbound_call`). `None` when the lease was lost
+    /// or the call cancelled: nothing was stored and nothing runs.
+    pub async fn prepare_scheduled(
+        &self,
+        account: &AccountRecord,
+        flow: &FlowRecord,
+        request: StartRequest,
+        id: ExecutionId,
+        call: OutboundCallId,
+        lease: &str,
+    ) -> Result<Option<Prepared>, ExecutionError> {
+        let prepared = self.admitted(account, flow, request, id)?;
+        let started = self
+            .store
+            .start_outbound_call(call, lease, &prepared.record)
+            .await?;
+        Ok(started.then_some(prepared))
+    }
+
+    /// An execution admitted to run here, its record built, not yet stored.
+    fn admitted(
+        &self,
+        account: &AccountRecord,
+        flow: &FlowRecord,
+        request: StartRequest,
+        id: ExecutionId,
+    ) -> Result<Prepared, ExecutionError> {
         let parsed = self.parsed(flow)?;
-        let input = input_for(account, flow, &request);
+        let input = input_for(account, flow, &request, id);
         let hangup = Hangup::default();
         if request.remote_hangup {
             hangup.report();
@@ -261,7 +295,6 @@ impl Executions {
                 &request.contact,
             )
         };
-        self.store.insert_execution(&record).await?;
         Ok(Prepared {
             flow: parsed,
             input,
@@ -685,9 +718,14 @@ impl Progress for StoredProgress {
 }
 
 /// The runner's input for a new execution of `flow`.
-fn input_for(account: &AccountRecord, flow: &FlowRecord, request: &StartRequest) -> ExecutionInput {
+fn input_for(
+    account: &AccountRecord,
+    flow: &FlowRecord,
+    request: &StartRequest,
+    id: ExecutionId,
+) -> ExecutionInput {
     ExecutionInput {
-        id: ExecutionId::generate(),
+        id,
         account: AccountContext {
             id: account.id,
             client_id: account.client_id,

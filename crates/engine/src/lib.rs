@@ -3,9 +3,11 @@
 //! - [`egress`]: the one HTTP client, with its guards.
 //! - [`runner`]: executes flows, one widget step at a time.
 //! - [`executions`]: stored executions around each run, and their outbox message.
-//! - [`delivery`]: the flow-end webhook worker.
+//! - [`leased`]: the claim → work → record loop of durable background jobs.
+//! - [`delivery`]: the flow-end webhook worker (a leased job).
 //! - [`internal`]: the platform functions behind internal webhooks.
 //! - [`links`]: short links: made, followed, their clicks counted.
+//! - [`outbound`]: outbound requests and the scheduler that starts their calls.
 //! - [`reports`]: executions reports: asked for, built in the background, delivered.
 //!
 //! Invariant: the engine performs network I/O only through [`egress::Egress`] and
@@ -17,7 +19,9 @@ pub mod delivery;
 pub mod egress;
 pub mod executions;
 pub mod internal;
+pub mod leased;
 pub mod links;
+pub mod outbound;
 pub mod reports;
 pub mod runner;
 

@@ -76,16 +76,23 @@ impl Application {
                 .executions
                 .end_silent(flowhook_storage::now_millis() + 1)
                 .await;
-            // Likewise, leases on deliveries belong to a process that is gone.
+            // Likewise, leases on deliveries and outbound calls belong to a
+            // process that is gone.
             let released = state
                 .store
                 .release_leases(None)
                 .await
                 .map_err(|e| e.to_string())?;
-            if released > 0 {
+            let calls = state
+                .store
+                .release_outbound_leases(None)
+                .await
+                .map_err(|e| e.to_string())?;
+            if released + calls > 0 {
                 tracing::warn!(
-                    released,
-                    "took back deliveries claimed before the last stop"
+                    deliveries = released,
+                    outbound_calls = calls,
+                    "took back work claimed before the last stop"
                 );
             }
             // And a report left building by the last process is built again
@@ -129,6 +136,12 @@ impl Application {
         let clicks = tokio::spawn(self.state.links.clone().run(stopped.clone()));
         let reports = tokio::spawn(self.state.reports.clone().run(stopped.clone()));
         let worker = tokio::spawn(self.state.deliveries.clone().run(stopped));
+        // Scheduling stops as soon as the server starts stopping: a call not
+        // started by then stays scheduled, for the next start or another server.
+        let (stop_scheduling, scheduling) = tokio::sync::watch::channel(false);
+        let stop_scheduling = Arc::new(stop_scheduling);
+        let stop_scheduling_on_signal = stop_scheduling.clone();
+        let scheduler = tokio::spawn(self.state.scheduler.clone().run(scheduling));
         tracing::info!(
             listen = %self.local_addr(),
             database = self.state.store.backend().as_str(),
@@ -149,6 +162,7 @@ impl Application {
         )
         .with_graceful_shutdown(async move {
             shutdown.await;
+            let _ = stop_scheduling_on_signal.send(true);
             let _ = signalled.send(Some(tokio::time::Instant::now()));
         })
         .into_future();
@@ -171,6 +185,8 @@ impl Application {
             Some(at) => (at + grace).saturating_duration_since(tokio::time::Instant::now()),
             None => std::time::Duration::ZERO,
         };
+        let _ = stop_scheduling.send(true);
+        let _ = scheduler.await;
         let executions = &self.state.executions;
         let left = executions.drain(deadline).await;
         if left > 0 {

@@ -10,6 +10,7 @@ use flowhook_engine::egress::Egress;
 use flowhook_engine::executions::Executions;
 use flowhook_engine::internal::Functions;
 use flowhook_engine::links::Links;
+use flowhook_engine::outbound::{Outbound, Scheduler, SchedulerConfig};
 use flowhook_engine::reports::{Reports, ReportsConfig};
 use flowhook_engine::runner::Runner;
 use flowhook_storage::Store;
@@ -40,6 +41,10 @@ pub struct AppState {
     pub links: Arc<Links>,
     /// Executions reports: asked for, built in the background, delivered.
     pub reports: Arc<Reports>,
+    /// Outbound requests (`createOutbound`, `POST /v1/outbound`).
+    pub outbound: Arc<Outbound>,
+    /// Starts outbound calls when they are due.
+    pub scheduler: Arc<Scheduler>,
     /// SHA-256 of the admin token: comparing digests keeps the comparison's
     /// timing independent of how much of a guessed token is right.
     admin_token_hash: String,
@@ -49,6 +54,8 @@ impl AppState {
     pub fn new(store: Arc<dyn Store>, egress: Egress, config: Arc<Config>) -> AppState {
         let wake = Arc::new(tokio::sync::Notify::new());
         let links = Arc::new(Links::new(store.clone(), config.short_base_url.clone()));
+        let wake_scheduler = Arc::new(tokio::sync::Notify::new());
+        let outbound = Arc::new(Outbound::new(store.clone(), wake_scheduler.clone()));
         let reports = Arc::new(Reports::new(
             store.clone(),
             wake.clone(),
@@ -60,8 +67,18 @@ impl AppState {
                 config.master_key.clone(),
                 config.public_url.clone(),
                 links.clone(),
+                outbound.clone(),
             )
             .with_reports(reports.clone()),
+        );
+        let executions = Arc::new(
+            Executions::new(
+                store.clone(),
+                Runner::new(egress.clone()).with_platform(functions.clone()),
+                wake.clone(),
+                config.master_key.clone(),
+            )
+            .with_admission(config.admission),
         );
         AppState {
             links,
@@ -70,15 +87,14 @@ impl AppState {
             admin_token_hash: sha256_hex(config.admin_token.expose().as_bytes()),
             master_key: config.master_key.clone(),
             metrics: Arc::new(Metrics::default()),
-            executions: Arc::new(
-                Executions::new(
-                    store.clone(),
-                    Runner::new(egress.clone()).with_platform(functions.clone()),
-                    wake.clone(),
-                    config.master_key.clone(),
-                )
-                .with_admission(config.admission),
-            ),
+            scheduler: Arc::new(Scheduler::new(
+                store.clone(),
+                executions.clone(),
+                SchedulerConfig::default(),
+                wake_scheduler,
+            )),
+            outbound,
+            executions,
             deliveries: Arc::new(DeliveryWorker::new(
                 store.clone(),
                 egress.clone(),

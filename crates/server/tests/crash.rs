@@ -792,3 +792,162 @@ async fn sigterm_lets_a_running_execution_finish_within_the_grace_period() {
     server.child.kill().expect("stop");
     let _ = server.child.wait();
 }
+
+/// Schedules 1,000 outbound calls due over 20 seconds, SIGKILLs a server
+/// midway and lets the schedule finish (after a restart on SQLite; on the
+/// other server on PostgreSQL). Each call's flow posts its contact to the
+/// recorder through a webhook widget.
+///
+/// Every call starts exactly once: none is posted twice, none is left
+/// scheduled, and every call is either done (and posted) or ended
+/// `interrupted` because it was running at the kill (an interrupted run is
+/// not repeated, so its side effects never happen twice).
+async fn outbound_through_a_kill(kind: &str) {
+    let dir_a = tempfile::tempdir().expect("tempdir");
+    let dir_b = tempfile::tempdir().expect("tempdir");
+    let Some(db) = database(kind, dir_a.path()).await else {
+        return;
+    };
+    let rx = Recorder::start().await;
+    let http = reqwest::Client::new();
+    let mut a = start_server(&db, dir_a.path(), 7);
+    let mut b = (kind == "postgres").then(|| start_server(&db, dir_b.path(), 7));
+    let key = account_ending_at(&http, &a, format!("http://{}/end", rx.addr)).await;
+    let flow = json!({"name": "dial", "start": "post", "widgets": {
+        "post": {"type": "webhook", "request": {"method": "POST", "url": format!("http://{}/hit", rx.addr),
+                 "body_type": "json", "body": "{\"contact\": \"$call.dnis.number\"}"},
+                 "lines": [null, null]}}});
+    let flow = call(&http, &a, reqwest::Method::POST, "/v1/flows", &key, flow).await;
+    let flow = flow["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{flow}"))
+        .to_owned();
+
+    const CALLS: usize = 1000;
+    let first_due = chrono::Utc::now() + chrono::Duration::seconds(1);
+    let mut requests = Vec::new();
+    for half in 0..2 {
+        let calls: Vec<Value> = (0..CALLS / 2)
+            .map(|i| {
+                let n = half * CALLS / 2 + i;
+                let due = first_due + chrono::Duration::milliseconds(20 * n as i64);
+                json!({"start-time": due.to_rfc3339(), "contact-numbers": [format!("9{:09}", n)]})
+            })
+            .collect();
+        let answer = call(
+            &http,
+            &a,
+            reqwest::Method::POST,
+            "/v1/outbound",
+            "",
+            json!({"api-version": "1.0", "security-id": key, "flow-id": flow, "calls": calls}),
+        )
+        .await;
+        assert_eq!(answer["api-response-code"], 200, "{answer}");
+        requests.push(
+            answer["request-id"]
+                .as_str()
+                .expect("request id")
+                .to_owned(),
+        );
+    }
+    let posted = |rx: &Recorder| -> HashMap<String, usize> {
+        let mut counts = HashMap::new();
+        for m in rx.messages.lock().expect("lock").iter() {
+            if let Some(c) = m["contact"].as_str() {
+                *counts.entry(c.to_owned()).or_insert(0) += 1;
+            }
+        }
+        counts
+    };
+    rx.wait_until("the first 400 calls", |rx| posted(rx).len() >= 400)
+        .await;
+    a.child.kill().expect("SIGKILL");
+    a.child.wait().expect("reaped");
+    let at_kill = posted(&rx).len();
+    assert!(at_kill < CALLS, "the kill came midway: {at_kill} posted");
+    let mut live = match b.take() {
+        Some(b) => b,
+        None => start_server(&db, dir_a.path(), 7),
+    };
+
+    // Until nothing is scheduled or running (on PostgreSQL a run cut by the
+    // kill is ended after a minute without its server's heartbeat).
+    let deadline = Instant::now() + Duration::from_secs(150);
+    let views = loop {
+        let mut views = Vec::new();
+        for id in &requests {
+            let view = http
+                .get(format!("http://{}/v1/outbound/{id}", live.addr))
+                .bearer_auth(&key)
+                .send()
+                .await
+                .expect("get")
+                .json::<Value>()
+                .await
+                .expect("json");
+            views.push(view);
+        }
+        let open: u64 = views
+            .iter()
+            .map(|v| {
+                v["counts"]["scheduled"].as_u64().unwrap_or(1)
+                    + v["counts"]["running"].as_u64().unwrap_or(1)
+            })
+            .sum();
+        if open == 0 {
+            break views;
+        }
+        assert!(Instant::now() < deadline, "{open} calls still open");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let posted = posted(&rx);
+    assert!(posted.values().all(|&n| n == 1), "no call ran twice");
+    let calls: Vec<&Value> = views
+        .iter()
+        .flat_map(|v| v["calls"].as_array().expect("calls"))
+        .collect();
+    assert_eq!(calls.len(), CALLS);
+    let mut interrupted = 0;
+    for c in &calls {
+        let contact = c["contact"].as_str().expect("contact");
+        match c["state"].as_str() {
+            Some("done") => assert!(posted.contains_key(contact), "{c}"),
+            Some("failed") => {
+                let error = c["error"].as_str().unwrap_or_default();
+                assert!(error.contains("interrupted"), "only a cut run fails: {c}");
+                interrupted += 1;
+            }
+            other => panic!("unexpected state {other:?}: {c}"),
+        }
+    }
+    let unposted_interrupted = calls
+        .iter()
+        .filter(|c| !posted.contains_key(c["contact"].as_str().unwrap_or_default()))
+        .count();
+    assert_eq!(
+        posted.len() + unposted_interrupted,
+        CALLS,
+        "every call ran: posted, or cut by the kill before it could post"
+    );
+    assert!(
+        interrupted <= 20,
+        "only runs in flight at the kill are cut: {interrupted}"
+    );
+    eprintln!(
+        "{kind}: {CALLS} calls, {at_kill} posted before the kill, {interrupted} cut by it, {} posted in all, none twice",
+        posted.len()
+    );
+    live.child.kill().expect("stop");
+    let _ = live.child.wait();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outbound_calls_run_once_through_a_sigkill_on_sqlite() {
+    outbound_through_a_kill("sqlite").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outbound_calls_run_once_when_one_of_two_servers_is_killed_on_postgres() {
+    outbound_through_a_kill("postgres").await;
+}

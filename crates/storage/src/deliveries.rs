@@ -16,7 +16,7 @@
 use flowhook_core::ids::{AccountId, DeliveryId, ExecutionId, WebhookId};
 
 use crate::db::{Conn, Database, Row, Value, params, write_one};
-use crate::{Backend, StoreError, corrupt, now_millis};
+use crate::{Backend, StoreError, corrupt, leases, now_millis};
 
 /// A stored delivery.
 #[derive(Debug, Clone, PartialEq)]
@@ -172,24 +172,8 @@ pub trait DeliveryStore {
     async fn queue_stats(&self) -> Result<QueueStats, StoreError>;
 }
 
+/// The columns of a delivery, as [`delivery_from_row`] reads them.
 pub(crate) const COLUMNS: &str = "id, account_id, webhook_id, execution_id, msg_id, payload, status, attempts, round_attempts, next_attempt_at, last_status, last_error, created_at, updated_at, delivered_at";
-
-/// SQLite has one writer, so a plain `UPDATE … RETURNING` claims atomically.
-pub(crate) const CLAIM_SQLITE: &str = "UPDATE deliveries SET lease_owner = $1, lease_until = $2
-    WHERE id IN (SELECT id FROM deliveries WHERE status = 'pending' AND next_attempt_at <= $3
-                   AND (lease_until IS NULL OR lease_until < $3)
-                 ORDER BY next_attempt_at LIMIT $4)
-    RETURNING id, account_id, webhook_id, execution_id, msg_id, payload, status, attempts, round_attempts, next_attempt_at, last_status, last_error, created_at, updated_at, delivered_at";
-
-/// PostgreSQL: rows another server is claiming right now are skipped, not waited
-/// on. The due rows are picked once (`MATERIALIZED`), so a re-evaluated
-/// sub-select can never lease more than `$4`.
-pub(crate) const CLAIM_POSTGRES: &str = "WITH due AS MATERIALIZED (
-        SELECT id FROM deliveries WHERE status = 'pending' AND next_attempt_at <= $3
-          AND (lease_until IS NULL OR lease_until < $3)
-        ORDER BY next_attempt_at LIMIT $4 FOR UPDATE SKIP LOCKED)
-    UPDATE deliveries d SET lease_owner = $1, lease_until = $2 FROM due WHERE d.id = due.id
-    RETURNING d.id, d.account_id, d.webhook_id, d.execution_id, d.msg_id, d.payload, d.status, d.attempts, d.round_attempts, d.next_attempt_at, d.last_status, d.last_error, d.created_at, d.updated_at, d.delivered_at";
 
 fn delivery_from_row(row: &Row) -> Result<DeliveryRecord, StoreError> {
     let id: String = row.get("id")?;
@@ -268,11 +252,14 @@ impl<D: Database> DeliveryStore for D {
         limit: i64,
     ) -> Result<Vec<DeliveryRecord>, StoreError> {
         let claim = params![lease, now + lease_ms, now, limit];
-        let sql = match D::KIND {
-            Backend::Sqlite => CLAIM_SQLITE,
-            Backend::Postgres => CLAIM_POSTGRES,
-        };
-        self.write_statement(sql.to_owned(), claim, true)
+        let sql = leases::claim_sql(
+            D::KIND,
+            "deliveries",
+            "status = 'pending' AND next_attempt_at <= $3",
+            "next_attempt_at",
+            COLUMNS,
+        );
+        self.write_statement(sql, claim, true)
             .await?
             .rows
             .iter()
@@ -334,14 +321,7 @@ impl<D: Database> DeliveryStore for D {
     }
 
     async fn release_leases(&self, worker: Option<&str>) -> Result<u64, StoreError> {
-        write_one(
-            self,
-            "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL
-             WHERE lease_owner IS NOT NULL
-               AND ($1 IS NULL OR substr(lease_owner, 1, length($1) + 1) = $1 || ':')",
-            params![worker],
-        )
-        .await
+        leases::release(self, "deliveries", worker).await
     }
 
     async fn delivery(

@@ -245,29 +245,35 @@ fn execution_from_row(row: &Row) -> Result<ExecutionRecord, StoreError> {
     })
 }
 
+/// The statement storing a new execution, and its parameters; serialized on
+/// the caller's thread, so the writer only writes.
+pub(crate) fn insert_statement(e: &ExecutionRecord) -> (String, Vec<Value>) {
+    let insert = params![
+        e.id.to_string(),
+        e.account_id.to_string(),
+        &e.flow_id,
+        e.flow_version,
+        &e.contact,
+        &e.status,
+        &e.reason,
+        e.call.to_string(),
+        e.recordings.to_string(),
+        e.variables.to_string(),
+        e.persisted.to_string(),
+        e.trace.to_string(),
+        e.started_at,
+        e.finished_at
+    ];
+    let sql = format!(
+        "INSERT INTO executions ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+    );
+    (sql, insert)
+}
+
 #[async_trait::async_trait]
 impl<D: Database> ExecutionStore for D {
     async fn insert_execution(&self, e: &ExecutionRecord) -> Result<(), StoreError> {
-        // Serialized here, on the caller's thread: the writer only writes.
-        let insert = params![
-            e.id.to_string(),
-            e.account_id.to_string(),
-            &e.flow_id,
-            e.flow_version,
-            &e.contact,
-            &e.status,
-            &e.reason,
-            e.call.to_string(),
-            e.recordings.to_string(),
-            e.variables.to_string(),
-            e.persisted.to_string(),
-            e.trace.to_string(),
-            e.started_at,
-            e.finished_at
-        ];
-        let sql = format!(
-            "INSERT INTO executions ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
-        );
+        let (sql, insert) = insert_statement(e);
         write_one(self, sql, insert)
             .await
             .map_err(conflict_means("an execution with this id exists"))?;

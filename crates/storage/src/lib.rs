@@ -2,7 +2,7 @@
 //! implementations, [`SqliteStore`] (embedded, the default) and [`PgStore`]
 //! (several servers sharing one database).
 //!
-//! Layout: one file per concept (`accounts`, `agents`, `webhooks`, `reports`, …). Each declares its part
+//! Layout: one file per concept (`accounts`, `agents`, `webhooks`, `outbound`, `reports`, …). Each declares its part
 //! of the interface as a trait and implements it once, for every
 //! [`db::Database`], so the SQL is written once and runs on both: SQLite through
 //! rusqlite with one writer thread that commits in groups (`sqlite.rs`),
@@ -27,8 +27,10 @@ mod db;
 pub mod deliveries;
 pub mod executions;
 pub mod flows;
+mod leases;
 pub mod links;
 mod migrate;
+pub mod outbound;
 mod postgres;
 pub mod reports;
 pub mod sealed;
@@ -45,6 +47,10 @@ pub use deliveries::{
 pub use executions::{ExecutionFilter, ExecutionRecord, ExecutionStore};
 pub use flows::{FlowRecord, FlowStore};
 pub use links::{LinkFilter, LinkRecord, LinkStore, NewLink};
+pub use outbound::{
+    OutboundBacklog, OutboundCallRecord, OutboundCallView, OutboundRequestRecord, OutboundStore,
+    Stored,
+};
 pub use postgres::PgStore;
 pub use reports::{ReportEnd, ReportPage, ReportRecord, ReportRow, ReportStore};
 pub use sealed::{Resealed, Resealer, SealedField, SealedStore};
@@ -61,6 +67,7 @@ pub trait Store:
     + ExecutionStore
     + DeliveryStore
     + LinkStore
+    + OutboundStore
     + BotStore
     + ReportStore
     + SealedStore

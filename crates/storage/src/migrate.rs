@@ -42,8 +42,11 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "short_links_bots",
         include_str!("../migrations/0007_short_links_bots.sql"),
     ),
-    // 8 is another change's (outbound); the list may have gaps, and `run`
-    // applies every version a database lacks, in list order.
+    (
+        8,
+        "outbound",
+        include_str!("../migrations/0008_outbound.sql"),
+    ),
     (9, "reports", include_str!("../migrations/0009_reports.sql")),
 ];
 

@@ -3,7 +3,7 @@
 //!
 //! Promises:
 //! - a report is built by one server at a time: it is claimed with a lease
-//!   (`FOR UPDATE SKIP LOCKED` on PostgreSQL), every write of its progress and
+//!   (`leases::claim_sql`: `FOR UPDATE SKIP LOCKED` on PostgreSQL), every write of its progress and
 //!   chunks is made only while that lease holds, and the lease is renewed by
 //!   each of them. A build whose server died is claimed again once its lease
 //!   has expired (at once on an embedded server's next start) and starts over:
@@ -18,7 +18,7 @@ use flowhook_core::ids::{AccountId, DeliveryId, ExecutionId, ReportId, WebhookId
 
 use crate::db::{Conn, Database, Row, Value, params, write_one};
 use crate::deliveries::DeliveryRecord;
-use crate::{Backend, StoreError, corrupt, now_millis};
+use crate::{StoreError, corrupt, now_millis};
 
 /// A stored report.
 #[derive(Debug, Clone, PartialEq)]
@@ -205,23 +205,9 @@ pub trait ReportStore {
 
 const COLUMNS: &str = "id, account_id, flow_id, from_ms, to_ms, time_zone, format, deliver_to, status, rows_done, rows_total, size_bytes, error, delivery_id, created_at, updated_at, finished_at";
 
-/// SQLite has one writer, so a plain `UPDATE … RETURNING` claims atomically.
-const CLAIM_SQLITE: &str =
-    "UPDATE reports SET status = 'building', lease_owner = $1, lease_until = $2,
-        rows_done = 0, rows_total = NULL, size_bytes = 0, error = NULL, updated_at = $3
-    WHERE id IN (SELECT id FROM reports WHERE status IN ('queued', 'building')
-                   AND (lease_until IS NULL OR lease_until < $3)
-                 ORDER BY created_at LIMIT 1)
-    RETURNING id";
-
-/// PostgreSQL: a report another server is claiming right now is skipped.
-const CLAIM_POSTGRES: &str = "WITH due AS MATERIALIZED (
-        SELECT id FROM reports WHERE status IN ('queued', 'building')
-          AND (lease_until IS NULL OR lease_until < $3)
-        ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED)
-    UPDATE reports r SET status = 'building', lease_owner = $1, lease_until = $2,
-        rows_done = 0, rows_total = NULL, size_bytes = 0, error = NULL, updated_at = $3
-    FROM due WHERE r.id = due.id RETURNING r.id";
+/// Which reports a builder may claim (with `leases::claim_sql`): one not
+/// built yet, or one being built under a lease (expired, the claim checks).
+const CLAIMABLE: &str = "status IN ('queued', 'building')";
 
 fn report_from_row(row: &Row) -> Result<ReportRecord, StoreError> {
     let id: String = row.get("id")?;
@@ -349,18 +335,22 @@ impl<D: Database> ReportStore for D {
         now: i64,
         lease_ms: i64,
     ) -> Result<Option<ReportRecord>, StoreError> {
-        let claim = params![lease, now + lease_ms, now];
-        let sql = match D::KIND {
-            Backend::Sqlite => CLAIM_SQLITE,
-            Backend::Postgres => CLAIM_POSTGRES,
-        };
+        let claim = params![lease, now + lease_ms, now, 1i64];
+        let sql = crate::leases::claim_sql(D::KIND, "reports", CLAIMABLE, "created_at", "id");
         self.write(move |c| {
             Box::pin(async move {
-                let Some(row) = c.query_opt(sql, &claim).await? else {
+                let Some(row) = c.query_opt(&sql, &claim).await? else {
                     return Ok(None);
                 };
                 let id: String = row.at(0)?;
-                // A build starts over: what an earlier attempt wrote goes.
+                // A build starts over: its progress reset, and what an
+                // earlier attempt wrote goes.
+                c.exec(
+                    "UPDATE reports SET status = 'building', rows_done = 0, rows_total = NULL,
+                        size_bytes = 0, error = NULL, updated_at = $2 WHERE id = $1",
+                    &params![id.as_str(), now],
+                )
+                .await?;
                 c.exec(
                     "DELETE FROM report_chunks WHERE report_id = $1",
                     &params![id.as_str()],
@@ -509,14 +499,7 @@ impl<D: Database> ReportStore for D {
     }
 
     async fn release_report_leases(&self, worker: Option<&str>) -> Result<u64, StoreError> {
-        write_one(
-            self,
-            "UPDATE reports SET lease_owner = NULL, lease_until = NULL
-             WHERE lease_owner IS NOT NULL
-               AND ($1 IS NULL OR substr(lease_owner, 1, length($1) + 1) = $1 || ':')",
-            params![worker],
-        )
-        .await
+        crate::leases::release(self, "reports", worker).await
     }
 
     async fn report_rows(&self, p: &ReportPage<'_>) -> Result<Vec<ReportRow>, StoreError> {

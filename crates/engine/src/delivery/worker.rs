@@ -1,4 +1,5 @@
-//! The delivery worker loop and the steps of one delivery.
+//! The delivery worker: deliveries as leased jobs ([`crate::leased`]) and the
+//! steps of one delivery.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -6,18 +7,18 @@ use std::time::{Duration, Instant};
 
 use flowhook_core::secret::{Binding, MasterKey, Purpose, SigningSecret};
 use flowhook_storage::{
-    AttemptOutcome, AttemptRecord, DeliveryRecord, Store, WebhookRecord, now_millis,
+    AttemptOutcome, AttemptRecord, DeliveryRecord, Store, StoreError, WebhookRecord, now_millis,
 };
-use tokio::sync::{Notify, Semaphore, watch};
-use tokio::task::JoinSet;
+use tokio::sync::{Notify, watch};
 
-use super::schedule::{RetrySchedule, parse_retry_after};
+use super::retry::{RetryPolicy, parse_retry_after};
 use crate::egress::{Egress, OutboundRequest};
+use crate::leased::{self, Jobs, LeaseConfig};
 
 /// How the worker behaves.
 #[derive(Debug, Clone)]
 pub struct DeliveryConfig {
-    pub schedule: RetrySchedule,
+    pub retry: RetryPolicy,
     /// How long a claimed delivery belongs to this worker; longer than a request.
     pub lease: Duration,
     /// The deadline of one attempt.
@@ -32,9 +33,9 @@ pub struct DeliveryConfig {
 }
 
 impl DeliveryConfig {
-    pub fn new(schedule_seconds: &[u64]) -> DeliveryConfig {
+    pub fn new(retry_seconds: &[u64]) -> DeliveryConfig {
         DeliveryConfig {
-            schedule: RetrySchedule::new(schedule_seconds),
+            retry: RetryPolicy::new(retry_seconds),
             lease: Duration::from_secs(60),
             request_timeout: Duration::from_secs(30),
             concurrency: 256,
@@ -63,7 +64,6 @@ pub struct DeliveryWorker {
     egress: Egress,
     master_key: MasterKey,
     config: DeliveryConfig,
-    owner: String,
     wake: Arc<Notify>,
     pub counters: Arc<DeliveryCounters>,
 }
@@ -77,7 +77,6 @@ impl DeliveryWorker {
         wake: Arc<Notify>,
     ) -> DeliveryWorker {
         DeliveryWorker {
-            owner: crate::instance_id().to_owned(),
             store,
             egress,
             master_key,
@@ -87,96 +86,16 @@ impl DeliveryWorker {
         }
     }
 
-    /// Runs until `stop` turns true; then lets attempts in flight finish (up to
-    /// the grace period) and gives back the leases of any that did not.
-    ///
-    /// Claims come in batches: the worker claims again when a quarter of its
-    /// slots are free (or it has nothing in flight), not for every slot that
-    /// frees, so one claim serves many deliveries.
-    pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
-        let permits = Arc::new(Semaphore::new(self.config.concurrency));
-        let batch = (self.config.concurrency / 4).max(1);
-        let mut tasks = JoinSet::new();
-
-        tracing::info!(owner = %self.owner, "delivery worker started");
-        while !*stop.borrow() {
-            while tasks.try_join_next().is_some() {}
-            let free = permits.available_permits();
-            if free < batch && !tasks.is_empty() {
-                tokio::select! {
-                    _ = tasks.join_next() => {}
-                    _ = stop.changed() => {}
-                }
-                continue;
-            }
-            // Numbered per process, so no two claims of this server share a name.
-            static CLAIMS: AtomicU64 = AtomicU64::new(0);
-            let claim = CLAIMS.fetch_add(1, Ordering::Relaxed);
-            let lease = format!("{}:{claim}", self.owner);
-            let claimed = self
-                .store
-                .claim_deliveries(
-                    &lease,
-                    now_millis(),
-                    self.config.lease.as_millis() as i64,
-                    free as i64,
-                )
-                .await;
-            match claimed {
-                Ok(claimed) if !claimed.is_empty() => {
-                    // At most `free` were claimed, so every permit is available
-                    // now: no claimed delivery waits while its lease runs.
-                    let lease: Arc<str> = lease.into();
-                    for delivery in claimed {
-                        let Ok(permit) = permits.clone().acquire_owned().await else {
-                            break;
-                        };
-                        let (worker, lease) = (self.clone(), lease.clone());
-                        tasks.spawn(async move {
-                            worker.deliver(&lease, delivery).await;
-                            drop(permit);
-                        });
-                    }
-                }
-                Ok(_) if !tasks.is_empty() => {
-                    // Nothing due now: wait for an attempt to end, new work,
-                    // or a retry falling due.
-                    tokio::select! {
-                        _ = tasks.join_next() => {}
-                        _ = self.wake.notified() => {}
-                        _ = tokio::time::sleep(self.config.poll) => {}
-                        _ = stop.changed() => {}
-                    }
-                }
-                Ok(_) => {
-                    tokio::select! {
-                        _ = self.wake.notified() => {}
-                        _ = tokio::time::sleep(self.config.poll) => {}
-                        _ = stop.changed() => {}
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot claim deliveries; retrying");
-                    tokio::select! {
-                        _ = tokio::time::sleep(self.config.poll) => {}
-                        _ = stop.changed() => {}
-                    }
-                }
-            }
-        }
-        let in_flight = tasks.len();
-        let finished = tokio::time::timeout(self.config.grace, async {
-            while tasks.join_next().await.is_some() {}
-        })
-        .await
-        .is_ok();
-        tasks.abort_all();
-        match self.store.release_leases(Some(&self.owner)).await {
-            Ok(released) => {
-                tracing::info!(in_flight, finished, released, "delivery worker stopped")
-            }
-            Err(e) => tracing::warn!(error = %e, "could not release leases; they will expire"),
-        }
+    /// Runs until `stop` turns true (see [`crate::leased::run`]).
+    pub async fn run(self: Arc<Self>, stop: watch::Receiver<bool>) {
+        let config = LeaseConfig {
+            lease: self.config.lease,
+            concurrency: self.config.concurrency,
+            poll: self.config.poll,
+            grace: self.config.grace,
+        };
+        let wake = self.wake.clone();
+        leased::run(self, config, wake, stop).await;
     }
 
     /// One delivery: prepare, call, record.
@@ -208,7 +127,7 @@ impl DeliveryWorker {
             AttemptOutcome::Delivered
         } else {
             let failed = delivery.round_attempts + 1;
-            match self.config.schedule.delay(failed, retry_after, jitter()) {
+            match self.config.retry.delay(failed, retry_after, jitter()) {
                 Some(delay) => AttemptOutcome::Retry {
                     at: now_millis() + delay.as_millis() as i64,
                 },
@@ -290,6 +209,32 @@ impl DeliveryWorker {
             timeout: self.config.request_timeout,
             max_response_bytes: EXCERPT_BYTES,
         })
+    }
+}
+
+#[async_trait::async_trait]
+impl Jobs for DeliveryWorker {
+    type Job = DeliveryRecord;
+    const NAME: &'static str = "delivery";
+
+    async fn claim(
+        &self,
+        lease: &str,
+        now: i64,
+        lease_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<DeliveryRecord>, StoreError> {
+        self.store
+            .claim_deliveries(lease, now, lease_ms, limit)
+            .await
+    }
+
+    async fn work(&self, lease: &str, delivery: DeliveryRecord) {
+        self.deliver(lease, delivery).await;
+    }
+
+    async fn release(&self, owner: &str) -> Result<u64, StoreError> {
+        self.store.release_leases(Some(owner)).await
     }
 }
 

@@ -16,6 +16,7 @@ mod bots;
 mod business_hours;
 mod get_pause_status;
 mod links;
+mod outbound;
 mod preferences;
 mod reports;
 mod update_pause_status;
@@ -28,6 +29,7 @@ use flowhook_core::secret::MasterKey;
 use flowhook_storage::{AccountRecord, Store, WebhookRecord};
 
 use crate::links::Links;
+use crate::outbound::Outbound;
 use crate::reports::Reports;
 
 /// What widgets may ask of the platform.
@@ -58,6 +60,7 @@ pub struct Functions {
     master_key: MasterKey,
     public_url: url::Url,
     links: Arc<Links>,
+    outbound: Arc<Outbound>,
     /// `pullreport`'s reports; none until [`Functions::with_reports`].
     reports: Option<Arc<Reports>>,
 }
@@ -65,18 +68,21 @@ pub struct Functions {
 impl Functions {
     /// `public_url` is the server's own base URL (`FLOWHOOK_PUBLIC_URL`);
     /// `links` makes short links on the short base URL
-    /// (`FLOWHOOK_SHORT_BASE_URL`, or an account's own).
+    /// (`FLOWHOOK_SHORT_BASE_URL`, or an account's own); `outbound` stores
+    /// outbound requests.
     pub fn new(
         store: Arc<dyn Store>,
         master_key: MasterKey,
         public_url: url::Url,
         links: Arc<Links>,
+        outbound: Arc<Outbound>,
     ) -> Functions {
         Functions {
             store,
             master_key,
             public_url,
             links,
+            outbound,
             reports: None,
         }
     }
@@ -103,6 +109,7 @@ impl Functions {
             account,
             master_key: &self.master_key,
             links: &self.links,
+            outbound: &self.outbound,
             reports: self.reports.as_deref(),
         };
         let outcome = match method {
@@ -113,10 +120,12 @@ impl Functions {
             Method::GetPauseStatusForCli => get_pause_status::get(&cx, &keys).await,
             Method::ShortUrl => links::short_url(&cx, &keys).await,
             Method::LinkCreation => bots::link_creation(&cx, &keys).await,
+            // Its answer carries the result code also when it refuses.
+            Method::CreateOutbound => return outbound::create(&cx, &keys).await,
             Method::PullReport => reports::pull_report(&cx, &keys).await,
-            Method::CreateOutbound | Method::TranslateText | Method::SpeechProcessing => Err(
-                format!("method: {method} is not available in this version of flowhook"),
-            ),
+            Method::TranslateText | Method::SpeechProcessing => Err(format!(
+                "method: {method} is not available in this version of flowhook"
+            )),
         };
         match outcome {
             Ok(keys) => Answer::success(keys),
@@ -134,6 +143,7 @@ pub(crate) struct Context<'a> {
     pub account: &'a AccountRecord,
     pub master_key: &'a MasterKey,
     pub links: &'a Links,
+    pub outbound: &'a Outbound,
     pub reports: Option<&'a Reports>,
 }
 

@@ -63,18 +63,27 @@ async fn account_for(
         .account_by_security_hash(&key.lookup_hash())
         .await?
         .ok_or_else(|| unauthorized("unknown API key"))?;
+    admit(state, parts, account)
+}
+
+/// `account`, if the request's caller may call for it: its IP whitelist is
+/// empty or allows the caller's address. Also for calls that name their
+/// account otherwise than by its API key (the short-link endpoint's
+/// `custToken`, the outbound API's `security-id`).
+pub fn admit(
+    state: &AppState,
+    parts: &Parts,
+    account: AccountRecord,
+) -> Result<AccountRecord, ApiError> {
     let peer = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0);
-    admit(state, peer, &parts.headers, account)
+    admit_from(state, peer, &parts.headers, account)
 }
 
-/// `account`, if the caller (TCP peer `peer`, forwarded as `headers` say)
-/// may call for it: its IP whitelist is empty or allows the caller's address.
-/// Also for calls that name their account otherwise than by its API key (the
-/// short-link endpoint's `custToken`).
-pub fn admit(
+/// [`admit`] for the TCP peer `peer`, forwarded as `headers` say.
+fn admit_from(
     state: &AppState,
     peer: Option<SocketAddr>,
     headers: &HeaderMap,

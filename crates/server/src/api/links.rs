@@ -79,11 +79,7 @@ async fn shorten(
         .account_by_token(&input.cust_token)
         .await?
         .ok_or_else(unknown)?;
-    let peer = parts
-        .extensions
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0);
-    let account = admit(state, peer, &parts.headers, account)?;
+    let account = admit(state, parts, account)?;
     let long = LongUrl::parse(&input.long_url)
         .map_err(|e| ApiError::unprocessable("INVALID_URL", format!("longUrl: {e}")))?;
     let link = state.links.shorten(&account, &long).await?;

@@ -20,6 +20,7 @@ pub mod guard;
 pub mod internal;
 pub mod links;
 pub mod openapi;
+pub mod outbound;
 pub mod problem;
 pub mod rate;
 pub mod reports;
@@ -90,6 +91,8 @@ pub fn router(state: AppState) -> axum::Router {
         .routes(routes!(links::follow_link))
         .routes(routes!(bots::create_bot, bots::list_bots))
         .routes(routes!(bots::get_bot, bots::update_bot, bots::delete_bot))
+        .routes(routes!(outbound::create_outbound))
+        .routes(routes!(outbound::get_outbound, outbound::cancel_outbound))
         .routes(routes!(reports::create_report, reports::list_reports))
         .routes(routes!(reports::get_report))
         .routes(routes!(reports::download_report))

@@ -50,6 +50,7 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
         (name = "internal", description = "Internal webhooks: the platform functions behind the `{method, keys}` envelope (also at the seeds' paths, such as `/centraloutboundwebhook-v1/{stage}/`)"),
         (name = "links", description = "Short links: made with an account's `custToken` (as the seeds do, no bearer token), followed at `GET /{code}` on the short domain, listed with their clicks"),
         (name = "bots", description = "Chat bots of `linkcreation`: base URL and token (shown as `***`)"),
+        (name = "outbound", description = "Outbound requests (`createOutbound`'s REST form): one scheduled execution per contact number, followed and cancelled by `request-id`"),
         (name = "reports", description = "Executions reports (the REST form of `pullreport`): built in the background, downloaded as CSV or JSON, or delivered to a webhook"),
         (name = "service", description = "Health, readiness, metrics")
     )

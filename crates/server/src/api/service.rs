@@ -65,6 +65,20 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         .oldest_pending_at
         .map(|t| (flowhook_storage::now_millis() - t).max(0) as f64 / 1000.0)
         .unwrap_or(0.0);
+    let now = flowhook_storage::now_millis();
+    let backlog = state.store.outbound_backlog(now).await.unwrap_or_default();
+    let lag = backlog
+        .oldest_due_at
+        .map(|t| (now - t).max(0) as f64 / 1000.0)
+        .unwrap_or(0.0);
+    let o = &state.scheduler.counters;
+    let calls = [
+        ("started", o.started.load(Ordering::Relaxed)),
+        ("failed", o.failed.load(Ordering::Relaxed)),
+        ("deferred", o.deferred.load(Ordering::Relaxed)),
+        ("lost", o.lost.load(Ordering::Relaxed)),
+    ];
+    let lag_sum = [("started", o.lag_ms_sum.load(Ordering::Relaxed))];
     let c = &state.deliveries.counters;
     let outcomes = [
         ("delivered", c.delivered.load(Ordering::Relaxed)),
@@ -89,13 +103,37 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
                 "Age of the oldest pending flow-end delivery.",
                 age,
             ),
+            (
+                "flowhook_outbound_due",
+                "Outbound calls due and not started (the scheduler's backlog).",
+                backlog.due as f64,
+            ),
+            (
+                "flowhook_outbound_lag_seconds",
+                "How far the scheduler is behind: the age of the oldest due call not started.",
+                lag,
+            ),
         ],
-        &[External {
-            name: "flowhook_delivery_attempts_total",
-            help: "Flow-end delivery attempts by this server, by outcome.",
-            label: "outcome",
-            values: &outcomes,
-        }],
+        &[
+            External {
+                name: "flowhook_delivery_attempts_total",
+                help: "Flow-end delivery attempts by this server, by outcome.",
+                label: "outcome",
+                values: &outcomes,
+            },
+            External {
+                name: "flowhook_outbound_calls_total",
+                help: "Outbound calls claimed by this server's scheduler, by outcome.",
+                label: "outcome",
+                values: &calls,
+            },
+            External {
+                name: "flowhook_outbound_start_lag_milliseconds_total",
+                help: "Sum of due time to start over the calls this server started (divide by flowhook_outbound_calls_total{outcome=\"started\"} for the mean).",
+                label: "outcome",
+                values: &lag_sum,
+            },
+        ],
     );
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }

@@ -15,6 +15,7 @@ mod guards;
 mod helpers;
 mod internal;
 mod links;
+mod outbound;
 mod pause_status;
 mod reports;
 mod sealing;

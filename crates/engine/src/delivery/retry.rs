@@ -1,16 +1,19 @@
-//! When the next attempt happens: the retry schedule with ±20% jitter, and a
+//! When the next attempt of a delivery happens: the retry delays
+//! (`FLOWHOOK_RETRY_SCHEDULE`) with ±20% jitter, and a
 //! receiver's `Retry-After`, honoured but capped at the next-but-one delay so a
-//! receiver cannot park a message for longer than the schedule would.
+//! receiver cannot park a message for longer than the retry delays would.
 
 use std::time::Duration;
 
-/// The delays between attempts (`FLOWHOOK_RETRY_SCHEDULE`).
+/// The delays between a delivery's attempts (`FLOWHOOK_RETRY_SCHEDULE`). Not to
+/// be confused with the outbound *schedule* (`crate::outbound`), which says when
+/// an execution starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RetrySchedule(Vec<Duration>);
+pub struct RetryPolicy(Vec<Duration>);
 
-impl RetrySchedule {
-    pub fn new(seconds: &[u64]) -> RetrySchedule {
-        RetrySchedule(seconds.iter().map(|s| Duration::from_secs(*s)).collect())
+impl RetryPolicy {
+    pub fn new(seconds: &[u64]) -> RetryPolicy {
+        RetryPolicy(seconds.iter().map(|s| Duration::from_secs(*s)).collect())
     }
 
     /// Attempts in one round: the first plus one per delay.
@@ -59,12 +62,12 @@ pub fn parse_retry_after(value: &str, now: chrono::DateTime<chrono::Utc>) -> Opt
 mod tests {
     use super::*;
 
-    fn spec() -> RetrySchedule {
-        RetrySchedule::new(&[5, 300, 1800, 7200, 18000, 36000, 36000])
+    fn spec() -> RetryPolicy {
+        RetryPolicy::new(&[5, 300, 1800, 7200, 18000, 36000, 36000])
     }
 
     #[test]
-    fn the_default_schedule_gives_eight_attempts() {
+    fn the_default_delays_give_eight_attempts() {
         let s = spec();
         assert_eq!(s.max_attempts(), 8);
         assert_eq!(s.delay(1, None, 0.0), Some(Duration::from_secs(5)));
