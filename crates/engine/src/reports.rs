@@ -13,7 +13,8 @@
 //! (a key first set between the passes, by an execution that was still
 //! running, has no column).
 //!
-//! Builds are claimed with a lease that each page and chunk renews; a server
+//! Builds are leased jobs ([`crate::leased`], as deliveries and outbound
+//! calls are), claimed with a lease that each page and chunk renews; a server
 //! builds one report at a time. A build cut off (a crash, a stop) is built
 //! again from the start by whichever server claims it once its lease
 //! expires; an embedded server takes back its own leases when it starts.
@@ -28,7 +29,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use flowhook_core::account::TimeZone;
@@ -41,6 +41,8 @@ use flowhook_storage::{
     StoreError, now_millis,
 };
 use tokio::sync::{Notify, watch};
+
+use crate::leased::{self, Jobs, LeaseConfig};
 
 /// The largest file delivered to a webhook (8 MiB): the whole file travels
 /// in one outbox row and one request body.
@@ -64,6 +66,8 @@ pub struct ReportsConfig {
     /// How often an idle builder looks for reports (it is also woken when
     /// one is asked for here).
     pub poll: Duration,
+    /// On stop, how long a build in flight may take to end.
+    pub grace: Duration,
 }
 
 impl Default for ReportsConfig {
@@ -73,6 +77,7 @@ impl Default for ReportsConfig {
             chunk_bytes: 128 * 1024,
             lease: Duration::from_secs(60),
             poll: Duration::from_secs(1),
+            grace: Duration::from_secs(5),
         }
     }
 }
@@ -142,8 +147,7 @@ fn invalid(field: Field, message: impl Into<String>) -> RequestError {
 pub struct Reports {
     store: Arc<dyn Store>,
     config: ReportsConfig,
-    owner: String,
-    wake: Notify,
+    wake: Arc<Notify>,
     wake_deliveries: Arc<Notify>,
 }
 
@@ -158,8 +162,7 @@ impl Reports {
         Reports {
             store,
             config,
-            owner: crate::instance_id().to_owned(),
-            wake: Notify::new(),
+            wake: Arc::new(Notify::new()),
             wake_deliveries,
         }
     }
@@ -230,45 +233,19 @@ impl Reports {
         Ok(report)
     }
 
-    /// Builds reports one at a time until `stop` turns true. A build cut by
-    /// the stop gives its lease back, so it is built again (here at the next
-    /// start, or by another server).
-    pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
-        static CLAIMS: AtomicU64 = AtomicU64::new(0);
-        while !*stop.borrow() {
-            let lease = format!("{}:{}", self.owner, CLAIMS.fetch_add(1, Ordering::Relaxed));
-            let claimed = self
-                .store
-                .claim_report(&lease, now_millis(), self.lease_ms())
-                .await;
-            match claimed {
-                Ok(Some(report)) => {
-                    tokio::select! {
-                        _ = self.build(&lease, &report) => {}
-                        _ = stop.changed() => {
-                            tracing::info!(report = %report.id, "report build cut by the stop; it will be built again");
-                        }
-                    }
-                }
-                Ok(None) => {
-                    tokio::select! {
-                        _ = self.wake.notified() => {}
-                        _ = tokio::time::sleep(self.config.poll) => {}
-                        _ = stop.changed() => {}
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot claim reports; retrying");
-                    tokio::select! {
-                        _ = tokio::time::sleep(self.config.poll) => {}
-                        _ = stop.changed() => {}
-                    }
-                }
-            }
-        }
-        if let Err(e) = self.store.release_report_leases(Some(&self.owner)).await {
-            tracing::warn!(error = %e, "could not release report leases; they will expire");
-        }
+    /// Builds reports one at a time until `stop` turns true, as a leased
+    /// job ([`crate::leased`]). A build still running at the stop has
+    /// [`ReportsConfig::grace`] to end; then its lease is given back, so it is
+    /// built again (here at the next start, or by another server).
+    pub async fn run(self: Arc<Self>, stop: watch::Receiver<bool>) {
+        let config = LeaseConfig {
+            lease: self.config.lease,
+            concurrency: 1,
+            poll: self.config.poll,
+            grace: self.config.grace,
+        };
+        let wake = self.wake.clone();
+        leased::run(self, config, wake, stop).await;
     }
 
     fn lease_ms(&self) -> i64 {
@@ -519,6 +496,36 @@ impl Reports {
         }
         doc.push('}');
         Ok(doc)
+    }
+}
+
+#[async_trait::async_trait]
+impl Jobs for Reports {
+    type Job = ReportRecord;
+    const NAME: &'static str = "report build";
+
+    async fn claim(
+        &self,
+        lease: &str,
+        now: i64,
+        lease_ms: i64,
+        _limit: i64,
+    ) -> Result<Vec<ReportRecord>, StoreError> {
+        // One at a time: a build is long, and its memory is one page.
+        Ok(self
+            .store
+            .claim_report(lease, now, lease_ms)
+            .await?
+            .into_iter()
+            .collect())
+    }
+
+    async fn work(&self, lease: &str, report: ReportRecord) {
+        self.build(lease, &report).await;
+    }
+
+    async fn release(&self, owner: &str) -> Result<u64, StoreError> {
+        self.store.release_report_leases(Some(owner)).await
     }
 }
 
