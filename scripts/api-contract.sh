@@ -39,9 +39,6 @@ self_key=$(new_key "$work" "contract self")
 CONTRACT_SHORT_TOKEN=$(curl -sf "$base/v1/accounts" -H "Authorization: Bearer $admin" |
     python3 -c 'import json,sys; print(next(a["short_token"] for a in json.load(sys.stdin) if a["name"] == "contract main"))')
 export CONTRACT_SHORT_TOKEN
-# The outbound API names its account by the body's security-id.
-CONTRACT_MAIN_KEY=$main_key
-export CONTRACT_MAIN_KEY
 
 cd "$work"
 # A run that lost its credentials tests nothing but the 401/403 path: fail it,

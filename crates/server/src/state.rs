@@ -67,6 +67,7 @@ impl AppState {
                 config.master_key.clone(),
                 config.public_url.clone(),
                 links.clone(),
+                egress.clone(),
                 outbound.clone(),
             )
             .with_reports(reports.clone()),

@@ -27,6 +27,7 @@ mod db;
 pub mod deliveries;
 pub mod executions;
 pub mod flows;
+pub mod intents;
 mod leases;
 pub mod links;
 mod migrate;
@@ -46,6 +47,7 @@ pub use deliveries::{
 };
 pub use executions::{ExecutionFilter, ExecutionRecord, ExecutionStore};
 pub use flows::{FlowRecord, FlowStore};
+pub use intents::{IntentRecord, IntentStore};
 pub use links::{LinkFilter, LinkRecord, LinkStore, NewLink};
 pub use outbound::{
     OutboundBacklog, OutboundCallRecord, OutboundCallView, OutboundRequestRecord, OutboundStore,
@@ -69,6 +71,7 @@ pub trait Store:
     + LinkStore
     + OutboundStore
     + BotStore
+    + IntentStore
     + ReportStore
     + SealedStore
     + Send

@@ -48,6 +48,11 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0008_outbound.sql"),
     ),
     (9, "reports", include_str!("../migrations/0009_reports.sql")),
+    (
+        10,
+        "intents",
+        include_str!("../migrations/0010_intents.sql"),
+    ),
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS flowhook_migrations (

@@ -4,8 +4,11 @@
 //! [`Functions::dispatch`] is the one entry: `POST /internal` (and its path
 //! aliases) and the `internal_webhook` widget, when its webhook is this
 //! server's own URL, both call it. Each method lives in its own file and
-//! answers its output keys or an error naming the key at fault; the pure rules
-//! (the envelope, calendars, cli matching) live in `flowhook_core`.
+//! answers its output keys or an error naming the key at fault (a [`Failure`]
+//! with keys for the methods that set `$flow.key.status` either way); the pure
+//! rules (the envelope, calendars, cli matching, languages, intent matching)
+//! live in `flowhook_core`. Methods that call a provider (translation, NLU) do
+//! so through the server's one egress client.
 //!
 //! Widgets see [`Platform`], not storage: the registered webhooks a widget may
 //! name, how to reach one with its credentials, and the in-process dispatch.
@@ -19,15 +22,18 @@ mod links;
 mod outbound;
 mod preferences;
 mod reports;
+mod speech;
+mod translate;
 mod update_pause_status;
 
 use std::sync::Arc;
 
 use flowhook_core::ids::{AccountId, WebhookId};
-use flowhook_core::internal::{Answer, Envelope, Keys, Method};
+use flowhook_core::internal::{Answer, AnswerStatus, Envelope, Key, Keys, Method, output};
 use flowhook_core::secret::MasterKey;
 use flowhook_storage::{AccountRecord, Store, WebhookRecord};
 
+use crate::egress::Egress;
 use crate::links::Links;
 use crate::outbound::Outbound;
 use crate::reports::Reports;
@@ -60,6 +66,7 @@ pub struct Functions {
     master_key: MasterKey,
     public_url: url::Url,
     links: Arc<Links>,
+    egress: Egress,
     outbound: Arc<Outbound>,
     /// `pullreport`'s reports; none until [`Functions::with_reports`].
     reports: Option<Arc<Reports>>,
@@ -68,13 +75,15 @@ pub struct Functions {
 impl Functions {
     /// `public_url` is the server's own base URL (`FLOWHOOK_PUBLIC_URL`);
     /// `links` makes short links on the short base URL
-    /// (`FLOWHOOK_SHORT_BASE_URL`, or an account's own); `outbound` stores
-    /// outbound requests.
+    /// (`FLOWHOOK_SHORT_BASE_URL`, or an account's own); `egress` is the
+    /// server's one HTTP client, through which every provider is called;
+    /// `outbound` stores outbound requests.
     pub fn new(
         store: Arc<dyn Store>,
         master_key: MasterKey,
         public_url: url::Url,
         links: Arc<Links>,
+        egress: Egress,
         outbound: Arc<Outbound>,
     ) -> Functions {
         Functions {
@@ -82,6 +91,7 @@ impl Functions {
             master_key,
             public_url,
             links,
+            egress,
             outbound,
             reports: None,
         }
@@ -109,6 +119,7 @@ impl Functions {
             account,
             master_key: &self.master_key,
             links: &self.links,
+            egress: &self.egress,
             outbound: &self.outbound,
             reports: self.reports.as_deref(),
         };
@@ -123,9 +134,14 @@ impl Functions {
             // Its answer carries the result code also when it refuses.
             Method::CreateOutbound => return outbound::create(&cx, &keys).await,
             Method::PullReport => reports::pull_report(&cx, &keys).await,
-            Method::TranslateText | Method::SpeechProcessing => Err(format!(
-                "method: {method} is not available in this version of flowhook"
-            )),
+            Method::TranslateText => {
+                let outcome = translate::translate(&cx, &keys).await;
+                return with_status(account, method, "FAILED", outcome);
+            }
+            Method::SpeechProcessing => {
+                let outcome = speech::process(&cx, &keys).await;
+                return with_status(account, method, "FAILURE", outcome);
+            }
         };
         match outcome {
             Ok(keys) => Answer::success(keys),
@@ -143,8 +159,53 @@ pub(crate) struct Context<'a> {
     pub account: &'a AccountRecord,
     pub master_key: &'a MasterKey,
     pub links: &'a Links,
+    pub egress: &'a Egress,
     pub outbound: &'a Outbound,
     pub reports: Option<&'a Reports>,
+}
+
+/// Why a method that answers keys on failure too failed: `translateText` and
+/// `speechprocessing` set the seeds' `$flow.key.status` either way.
+pub(crate) struct Failure {
+    pub error: String,
+    /// Keys answered besides `status`.
+    pub keys: Vec<Key>,
+}
+
+impl From<String> for Failure {
+    fn from(error: String) -> Failure {
+        Failure {
+            error,
+            keys: Vec::new(),
+        }
+    }
+}
+
+/// The answer of a method with a `status` output key: `SUCCESS`, or
+/// `failed` (the seeds spell it `FAILED` or `FAILURE` by method) beside the
+/// envelope's own `FAILED` and the error.
+fn with_status(
+    account: &AccountRecord,
+    method: Method,
+    failed: &str,
+    outcome: Result<Vec<Key>, Failure>,
+) -> Answer {
+    match outcome {
+        Ok(keys) => Answer::success(
+            [output("status", "SUCCESS")]
+                .into_iter()
+                .chain(keys)
+                .collect(),
+        ),
+        Err(Failure { error, keys }) => {
+            tracing::info!(account = %account.id, %method, %error, "internal webhook failed");
+            Answer {
+                status: AnswerStatus::Failed,
+                keys: [output("status", failed)].into_iter().chain(keys).collect(),
+                error: Some(error),
+            }
+        }
+    }
 }
 
 #[async_trait::async_trait]

@@ -32,6 +32,12 @@ pub enum Caller {
     Account(Box<AccountRecord>),
 }
 
+/// The bearer token of the request, if it sent one (for calls that may name
+/// their account otherwise too, such as the outbound API's `security-id`).
+pub fn bearer_token(parts: &Parts) -> Option<&str> {
+    bearer(parts).ok()
+}
+
 fn bearer(parts: &Parts) -> Result<&str, ApiError> {
     let value = parts
         .headers

@@ -17,6 +17,7 @@ pub mod executions;
 pub mod extract;
 pub mod flows;
 pub mod guard;
+pub mod intents;
 pub mod internal;
 pub mod links;
 pub mod openapi;
@@ -93,6 +94,12 @@ pub fn router(state: AppState) -> axum::Router {
         .routes(routes!(bots::get_bot, bots::update_bot, bots::delete_bot))
         .routes(routes!(outbound::create_outbound))
         .routes(routes!(outbound::get_outbound, outbound::cancel_outbound))
+        .routes(routes!(intents::create_intent, intents::list_intents))
+        .routes(routes!(
+            intents::get_intent,
+            intents::update_intent,
+            intents::delete_intent
+        ))
         .routes(routes!(reports::create_report, reports::list_reports))
         .routes(routes!(reports::get_report))
         .routes(routes!(reports::download_report))

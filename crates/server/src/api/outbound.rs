@@ -3,8 +3,9 @@
 //!
 //! The request goes through the same `Outbound::create` as the
 //! `createOutbound` internal method. Its caller is named by the body's
-//! `security-id`, as on the platform's outbound API, and must call from an
-//! address the account's IP whitelist allows. Every answer to the `POST`,
+//! `security-id`, as on the platform's outbound API (or by the bearer token,
+//! as on the rest of the API), and must call from an address the account's IP
+//! whitelist allows. Every answer to the `POST`,
 //! refusals included, is the platform's `{"api-response-code",
 //! "api-response-message", …}` document, with an HTTP status that agrees
 //! (200 for the accepted codes 200, 201 and 209).
@@ -21,7 +22,7 @@ use flowhook_storage::{OutboundCallView, OutboundRequestRecord};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::auth::{AccountCaller, admit};
+use super::auth::{AccountCaller, admit, bearer_token};
 use super::extract::RawJson;
 use super::problem::{ApiError, Problem};
 use super::{Timestamp, rfc3339};
@@ -35,7 +36,8 @@ pub struct OutboundInput {
     #[serde(rename = "api-version")]
     #[schema(example = "1.0")]
     pub api_version: Option<String>,
-    /// The account's security id: it names the caller.
+    /// The account's security id: it names the caller. It may instead come
+    /// as `Authorization: Bearer`, like the rest of the API.
     #[serde(rename = "security-id")]
     #[schema(example = "sk_2b7c4d5e6f708a9b0c1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f6a7b8c9d0e1f2a3b")]
     pub security_id: Option<String>,
@@ -197,6 +199,22 @@ fn request(body: &[u8]) -> Result<Request, Refusal> {
     })
 }
 
+/// The caller's security id: the body's `security-id`, or else the bearer
+/// token; both may be sent only if they agree.
+fn with_bearer(mut request: Request, bearer: Option<&str>) -> Result<Request, Refusal> {
+    match (request.security_id.as_deref(), bearer) {
+        (Some(body), Some(header)) if body.trim() != header.trim() => Err(Refusal::new(
+            ResultCode::InvalidSecurityId,
+            "security-id: it differs from the Authorization header's token; send one of them",
+        )),
+        (None, Some(header)) => {
+            request.security_id = Some(header.to_owned());
+            Ok(request)
+        }
+        _ => Ok(request),
+    }
+}
+
 /// Schedules one execution of a flow per contact number.
 #[utoipa::path(post, path = "/v1/outbound", tag = "outbound",
     request_body(content = OutboundInput, example = json!({
@@ -207,11 +225,12 @@ fn request(body: &[u8]) -> Result<Request, Refusal> {
                    "contact-numbers": ["918000000000"],
                    "keys": [{"name": "$flow.key.Name", "value": "Asha"}]}]
     })),
+    security(("security_id" = []), ()),
     responses(
         (status = 200, body = OutboundAnswer, description = "`200 SUCCESS`; `209 PARTIAL_SUCCESS` (some numbers invalid, listed in `invalid-numbers`); `201 CHECKSUM_REPEATED` (an identical request in the last 24 hours: nothing new is scheduled, `request-id` is the earlier one)",
          example = json!({"api-response-code": 200, "api-response-message": "SUCCESS", "request-id": "01932c6e-8a4f-7d3a-9f1e-2b7c4d5e6f70", "phonon-uuids": ["01932c6e-8a4f-7d3a-9f1e-2b7c4d5e6f71"]})),
         (status = 400, body = OutboundAnswer, description = "`400 INVALID_FORMAT`: the body is not an outbound request (not JSON, a wrong type, an unknown field, a bad `start-time`, a key that is not `$flow.key.*`)"),
-        (status = 401, body = OutboundAnswer, description = "`202 INVALID_SECURITY_ID`: no account has this `security-id`"),
+        (status = 401, body = OutboundAnswer, description = "`202 INVALID_SECURITY_ID`: no account has this `security-id` (or bearer token), or the two differ"),
         (status = 403, body = OutboundAnswer, description = "`401 IP_NOT_WHITELISTED`: the caller's address is not on the account's whitelist"),
         (status = 404, body = OutboundAnswer, description = "`301 INVALID_FLOW_ID`: the account has no such flow"),
         (status = 422, body = OutboundAnswer, description = "`203 INVALID_API_VERSION`, `205 INVALID_CONTACT_NUMBER` (no number is valid), `210 INVALID_MANDATORY_PARAMETERS`, `302 EMPTY_CALL_LIST`, `303 MAX_DATA_LIST_SIZE_EXCEEDED` (over 500), `304 INVALID_FLOW_VERSION`"),
@@ -221,7 +240,7 @@ pub async fn create_outbound(
     parts: Parts,
     RawJson(body): RawJson,
 ) -> (StatusCode, axum::Json<OutboundAnswer>) {
-    let created = match request(&body) {
+    let created = match request(&body).and_then(|r| with_bearer(r, bearer_token(&parts))) {
         Err(r) => refused(r.code, r.detail),
         Ok(request) => match state
             .outbound

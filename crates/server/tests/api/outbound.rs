@@ -607,3 +607,27 @@ async fn metrics_show_the_backlog_and_the_lag() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn the_bearer_token_may_name_the_caller_instead() {
+    let app = spawn_app().await;
+    let acct = app.create_account(false).await;
+    let other = app.create_account(false).await;
+    let flow = save_flow(&app, &acct, DIALLED).await;
+    let mut body = request(&acct, &flow, &["9979746666"], FUTURE);
+    body.as_object_mut().expect("object").remove("security-id");
+    let (status, answer) = app
+        .call(Method::POST, "/v1/outbound", &acct.key, Some(body.clone()))
+        .await;
+    assert_eq!((status, code(&answer)), (200, (200, "SUCCESS")), "{answer}");
+    // Both, disagreeing: refused.
+    body["security-id"] = json!(acct.key);
+    let (status, answer) = app
+        .call(Method::POST, "/v1/outbound", &other.key, Some(body))
+        .await;
+    assert_eq!(
+        (status, code(&answer)),
+        (401, (202, "INVALID_SECURITY_ID")),
+        "{answer}"
+    );
+}
