@@ -1,6 +1,6 @@
 //! Identifiers of flowhook's resources, parsed once at the boundary.
 //!
-//! Accounts, webhooks, executions, deliveries and agents are named by UUIDs
+//! Accounts, webhooks, executions, deliveries, agents and reports are named by UUIDs
 //! (version 7, so they sort by creation time); flows by the 8-character ids of
 //! the original platform (SPEC §3). A value of these types is always well-formed.
 
@@ -87,6 +87,10 @@ uuid_id!(
 uuid_id!(
     /// A direct-dial agent of an account.
     AgentId
+);
+uuid_id!(
+    /// An executions report (`pullreport`, `POST /v1/reports`).
+    ReportId
 );
 uuid_id!(
     /// An outbound request (`createOutbound`, `POST /v1/outbound`).

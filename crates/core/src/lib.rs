@@ -24,6 +24,7 @@ pub mod links;
 pub mod outbound;
 pub mod paths;
 pub mod providers;
+pub mod report;
 pub mod secret;
 pub mod template;
 pub mod translate;

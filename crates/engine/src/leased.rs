@@ -1,5 +1,5 @@
 //! Leased jobs: the one claim → work → record loop behind every durable
-//! background job (flow-end deliveries, outbound calls).
+//! background job (flow-end deliveries, outbound calls, report builds).
 //!
 //! A job kind implements [`Jobs`]: how to claim due rows under a lease, how to
 //! work one, and how to give leases back. [`run`] drives it:

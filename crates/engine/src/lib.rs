@@ -8,6 +8,7 @@
 //! - [`internal`]: the platform functions behind internal webhooks.
 //! - [`links`]: short links: made, followed, their clicks counted.
 //! - [`outbound`]: outbound requests and the scheduler that starts their calls.
+//! - [`reports`]: executions reports: asked for, built in the background, delivered.
 //!
 //! Invariant: the engine performs network I/O only through [`egress::Egress`] and
 //! persists only through `flowhook_storage::Store` (or, for local runs, the
@@ -21,6 +22,7 @@ pub mod internal;
 pub mod leased;
 pub mod links;
 pub mod outbound;
+pub mod reports;
 pub mod runner;
 
 /// This server process's name in shared state (execution owners, delivery

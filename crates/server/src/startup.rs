@@ -95,6 +95,16 @@ impl Application {
                     "took back work claimed before the last stop"
                 );
             }
+            // And a report left building by the last process is built again
+            // from its start, now rather than when its lease would expire.
+            let rebuilt = state
+                .store
+                .release_report_leases(None)
+                .await
+                .map_err(|e| e.to_string())?;
+            if rebuilt > 0 {
+                tracing::warn!(rebuilt, "reports cut off by the last stop are built again");
+            }
         }
 
         let router = crate::api::router(state.clone());
@@ -124,6 +134,7 @@ impl Application {
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let maintenance = tokio::spawn(self.state.executions.clone().maintain(stopped.clone()));
         let clicks = tokio::spawn(self.state.links.clone().run(stopped.clone()));
+        let reports = tokio::spawn(self.state.reports.clone().run(stopped.clone()));
         let worker = tokio::spawn(self.state.deliveries.clone().run(stopped));
         // Scheduling stops as soon as the server starts stopping: a call not
         // started by then stays scheduled, for the next start or another server.
@@ -194,6 +205,7 @@ impl Application {
         let _ = worker.await;
         let _ = maintenance.await;
         let _ = clicks.await;
+        let _ = reports.await;
         served
     }
 }

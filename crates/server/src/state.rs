@@ -1,5 +1,5 @@
 //! What every request handler shares: storage, the egress client, executions,
-//! the delivery worker, short links, the master key, metrics and the
+//! the delivery worker, short links, reports, the master key, metrics and the
 //! configuration. Built once by `startup`.
 
 use std::sync::Arc;
@@ -11,6 +11,7 @@ use flowhook_engine::executions::Executions;
 use flowhook_engine::internal::Functions;
 use flowhook_engine::links::Links;
 use flowhook_engine::outbound::{Outbound, Scheduler, SchedulerConfig};
+use flowhook_engine::reports::{Reports, ReportsConfig};
 use flowhook_engine::runner::Runner;
 use flowhook_storage::Store;
 
@@ -38,6 +39,8 @@ pub struct AppState {
     pub functions: Arc<Functions>,
     /// Short links: made, followed, their clicks counted.
     pub links: Arc<Links>,
+    /// Executions reports: asked for, built in the background, delivered.
+    pub reports: Arc<Reports>,
     /// Outbound requests (`createOutbound`, `POST /v1/outbound`).
     pub outbound: Arc<Outbound>,
     /// Starts outbound calls when they are due.
@@ -53,14 +56,22 @@ impl AppState {
         let links = Arc::new(Links::new(store.clone(), config.short_base_url.clone()));
         let wake_scheduler = Arc::new(tokio::sync::Notify::new());
         let outbound = Arc::new(Outbound::new(store.clone(), wake_scheduler.clone()));
-        let functions = Arc::new(Functions::new(
+        let reports = Arc::new(Reports::new(
             store.clone(),
-            config.master_key.clone(),
-            config.public_url.clone(),
-            links.clone(),
-            egress.clone(),
-            outbound.clone(),
+            wake.clone(),
+            ReportsConfig::default(),
         ));
+        let functions = Arc::new(
+            Functions::new(
+                store.clone(),
+                config.master_key.clone(),
+                config.public_url.clone(),
+                links.clone(),
+                egress.clone(),
+                outbound.clone(),
+            )
+            .with_reports(reports.clone()),
+        );
         let executions = Arc::new(
             Executions::new(
                 store.clone(),
@@ -72,6 +83,7 @@ impl AppState {
         );
         AppState {
             links,
+            reports,
             functions: functions.clone(),
             admin_token_hash: sha256_hex(config.admin_token.expose().as_bytes()),
             master_key: config.master_key.clone(),

@@ -24,6 +24,8 @@ pub struct DeliveryRecord {
     pub id: DeliveryId,
     pub account_id: AccountId,
     pub webhook_id: WebhookId,
+    /// The execution whose end this announces; `ExecutionId::nil()` for the
+    /// delivery of a report's file (the report names it: `reports.delivery_id`).
     pub execution_id: ExecutionId,
     /// The `webhook-id` header.
     pub msg_id: String,

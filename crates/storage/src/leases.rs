@@ -1,5 +1,5 @@
 //! The SQL of leased jobs, written once for every table that holds them
-//! (`deliveries`, `outbound_calls`): each has `lease_owner` and `lease_until`
+//! (`deliveries`, `outbound_calls`, `reports`): each has `lease_owner` and `lease_until`
 //! columns, and a job is claimable when it is due and its lease is absent or
 //! expired.
 //!

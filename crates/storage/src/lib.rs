@@ -2,7 +2,7 @@
 //! implementations, [`SqliteStore`] (embedded, the default) and [`PgStore`]
 //! (several servers sharing one database).
 //!
-//! Layout: one file per concept (`accounts`, `agents`, `webhooks`, `outbound`, …). Each declares its part
+//! Layout: one file per concept (`accounts`, `agents`, `webhooks`, `outbound`, `reports`, …). Each declares its part
 //! of the interface as a trait and implements it once, for every
 //! [`db::Database`], so the SQL is written once and runs on both: SQLite through
 //! rusqlite with one writer thread that commits in groups (`sqlite.rs`),
@@ -33,6 +33,7 @@ pub mod links;
 mod migrate;
 pub mod outbound;
 mod postgres;
+pub mod reports;
 pub mod sealed;
 mod sqlite;
 pub mod testing;
@@ -53,6 +54,7 @@ pub use outbound::{
     Stored,
 };
 pub use postgres::PgStore;
+pub use reports::{ReportEnd, ReportPage, ReportRecord, ReportRow, ReportStore};
 pub use sealed::{Resealed, Resealer, SealedField, SealedStore};
 pub use sqlite::{SqliteStore, Synchronous};
 pub use webhooks::{StoredAuth, WebhookRecord, WebhookStore};
@@ -70,6 +72,7 @@ pub trait Store:
     + OutboundStore
     + BotStore
     + IntentStore
+    + ReportStore
     + SealedStore
     + Send
     + Sync

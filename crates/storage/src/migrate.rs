@@ -47,6 +47,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "outbound",
         include_str!("../migrations/0008_outbound.sql"),
     ),
+    (9, "reports", include_str!("../migrations/0009_reports.sql")),
     (
         10,
         "intents",

@@ -21,6 +21,7 @@ mod get_pause_status;
 mod links;
 mod outbound;
 mod preferences;
+mod reports;
 mod speech;
 mod translate;
 mod update_pause_status;
@@ -35,6 +36,7 @@ use flowhook_storage::{AccountRecord, Store, WebhookRecord};
 use crate::egress::Egress;
 use crate::links::Links;
 use crate::outbound::Outbound;
+use crate::reports::Reports;
 
 /// What widgets may ask of the platform.
 #[async_trait::async_trait]
@@ -66,6 +68,8 @@ pub struct Functions {
     links: Arc<Links>,
     egress: Egress,
     outbound: Arc<Outbound>,
+    /// `pullreport`'s reports; none until [`Functions::with_reports`].
+    reports: Option<Arc<Reports>>,
 }
 
 impl Functions {
@@ -89,7 +93,14 @@ impl Functions {
             links,
             egress,
             outbound,
+            reports: None,
         }
+    }
+
+    /// Gives `pullreport` the server's reports.
+    pub fn with_reports(mut self, reports: Arc<Reports>) -> Functions {
+        self.reports = Some(reports);
+        self
     }
 
     /// Runs `envelope.method` for `account`. An unknown method, a missing key
@@ -110,6 +121,7 @@ impl Functions {
             links: &self.links,
             egress: &self.egress,
             outbound: &self.outbound,
+            reports: self.reports.as_deref(),
         };
         let outcome = match method {
             Method::UpdateUserPreferences => preferences::update(&cx, &keys).await,
@@ -121,6 +133,7 @@ impl Functions {
             Method::LinkCreation => bots::link_creation(&cx, &keys).await,
             // Its answer carries the result code also when it refuses.
             Method::CreateOutbound => return outbound::create(&cx, &keys).await,
+            Method::PullReport => reports::pull_report(&cx, &keys).await,
             Method::TranslateText => {
                 let outcome = translate::translate(&cx, &keys).await;
                 return with_status(account, method, "FAILED", outcome);
@@ -129,9 +142,6 @@ impl Functions {
                 let outcome = speech::process(&cx, &keys).await;
                 return with_status(account, method, "FAILURE", outcome);
             }
-            Method::PullReport => Err(format!(
-                "method: {method} is not available in this version of flowhook"
-            )),
         };
         match outcome {
             Ok(keys) => Answer::success(keys),
@@ -151,6 +161,7 @@ pub(crate) struct Context<'a> {
     pub links: &'a Links,
     pub egress: &'a Egress,
     pub outbound: &'a Outbound,
+    pub reports: Option<&'a Reports>,
 }
 
 /// Why a method that answers keys on failure too failed: `translateText` and

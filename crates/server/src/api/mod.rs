@@ -24,6 +24,7 @@ pub mod openapi;
 pub mod outbound;
 pub mod problem;
 pub mod rate;
+pub mod reports;
 pub mod service;
 pub mod webhooks;
 
@@ -99,6 +100,9 @@ pub fn router(state: AppState) -> axum::Router {
             intents::update_intent,
             intents::delete_intent
         ))
+        .routes(routes!(reports::create_report, reports::list_reports))
+        .routes(routes!(reports::get_report))
+        .routes(routes!(reports::download_report))
         .routes(routes!(service::healthz))
         .routes(routes!(service::readyz))
         .routes(routes!(service::metrics))

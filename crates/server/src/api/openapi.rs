@@ -52,6 +52,7 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
         (name = "bots", description = "Chat bots of `linkcreation`: base URL and token (shown as `***`)"),
         (name = "outbound", description = "Outbound requests (`createOutbound`'s REST form): one scheduled execution per contact number, followed and cancelled by `request-id`"),
         (name = "intents", description = "The built-in intent rules of `speechprocessing`: phrases, keywords, an optional regex and a priority"),
+        (name = "reports", description = "Executions reports (the REST form of `pullreport`): built in the background, downloaded as CSV or JSON, or delivered to a webhook"),
         (name = "service", description = "Health, readiness, metrics")
     )
 )]

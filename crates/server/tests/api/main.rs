@@ -18,6 +18,7 @@ mod internal;
 mod links;
 mod outbound;
 mod pause_status;
+mod reports;
 mod sealing;
 mod service;
 mod translate;
