@@ -63,6 +63,10 @@ pub const MAX_BACKGROUND_PER_ACCOUNT: usize = 256;
 /// it, a request is refused (`MAX_DATA_LIST_SIZE_EXCEEDED`), so one account
 /// cannot fill the schedule.
 pub const MAX_SCHEDULED_CALLS_PER_ACCOUNT: usize = 100_000;
+/// Reports an account may have waiting or being built: past it, a request
+/// is refused until one is ready, so one account cannot keep the builder (one
+/// report at a time per server) to itself.
+pub const MAX_PENDING_REPORTS_PER_ACCOUNT: i64 = 5;
 
 pub const MAPPING_DEADLINE: Duration = Duration::from_secs(2);
 

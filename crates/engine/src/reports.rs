@@ -32,6 +32,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use flowhook_core::account::TimeZone;
+use flowhook_core::budget::MAX_PENDING_REPORTS_PER_ACCOUNT;
 use flowhook_core::ids::{ExecutionId, FlowId, WebhookId};
 use flowhook_core::report::{
     Columns, Line, RangeError, ReportFormat, TableWriter, format_time, parse_range,
@@ -132,6 +133,12 @@ pub enum RequestError {
     /// An input is wrong; `message` says how (without the field's name).
     #[error("{message}")]
     Invalid { field: Field, message: String },
+    /// The account has as many reports waiting as it may
+    /// ([`MAX_PENDING_REPORTS_PER_ACCOUNT`]).
+    #[error(
+        "this account has {0} reports waiting or being built, its limit; ask again when one is ready"
+    )]
+    TooMany(i64),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -212,6 +219,10 @@ impl Reports {
                 Some(id)
             }
         };
+        let pending = self.store.pending_reports(account.id).await?;
+        if pending >= MAX_PENDING_REPORTS_PER_ACCOUNT {
+            return Err(RequestError::TooMany(pending));
+        }
         if self.store.flow(account.id, &flow_id).await?.is_none() {
             return Err(invalid(
                 Field::FlowId,

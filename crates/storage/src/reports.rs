@@ -141,6 +141,8 @@ pub trait ReportStore {
         account: AccountId,
         id: ReportId,
     ) -> Result<Option<ReportRecord>, StoreError>;
+    /// How many of an account's reports are queued or building.
+    async fn pending_reports(&self, account: AccountId) -> Result<i64, StoreError>;
     /// An account's reports, newest first.
     async fn reports(
         &self,
@@ -324,6 +326,23 @@ impl<D: Database> ReportStore for D {
                     .iter()
                     .map(report_from_row)
                     .collect()
+            })
+        })
+        .await
+    }
+
+    async fn pending_reports(&self, account: AccountId) -> Result<i64, StoreError> {
+        let query = params![account.to_string()];
+        self.read(move |c| {
+            Box::pin(async move {
+                c.query_opt(
+                    "SELECT COUNT(*) AS n FROM reports
+                     WHERE account_id = $1 AND status IN ('queued', 'building')",
+                    &query,
+                )
+                .await?
+                .ok_or_else(|| corrupt("report count", "no row"))?
+                .get("n")
             })
         })
         .await

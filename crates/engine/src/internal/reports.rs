@@ -32,6 +32,7 @@ pub(crate) async fn pull_report(cx: &Context<'_>, keys: &Keys<'_>) -> Result<Vec
         Err(RequestError::Invalid { field, message }) => {
             Err(format!("{}: {message}", field.key_name()))
         }
+        Err(e @ RequestError::TooMany(_)) => Err(e.to_string()),
         Err(RequestError::Store(e)) => Err(format!("the report store failed: {e}")),
     }
 }

@@ -158,7 +158,8 @@ fn view(state: &AppState, r: ReportRecord) -> ReportView {
          headers(("Location" = String, description = "The report"))),
         (status = 422, body = Problem, description = "`UNKNOWN_FLOW`: the account has no such flow; \
             `INVALID_RANGE`: `from` or `to` is not an ISO 8601 date or date-time, or `from` is not before `to`; \
-            `UNKNOWN_WEBHOOK`: `deliver_to` is not a webhook of the account")))]
+            `UNKNOWN_WEBHOOK`: `deliver_to` is not a webhook of the account"),
+        (status = 429, body = Problem, description = "`TOO_MANY_REPORTS`: the account has 5 reports waiting or being built; retry after `Retry-After` seconds")))]
 pub async fn create_report(
     State(state): State<AppState>,
     AccountCaller(me): AccountCaller,
@@ -186,6 +187,7 @@ pub async fn create_report(
                 };
                 ApiError::unprocessable(code, format!("{}: {message}", field.json_name()))
             }
+            RequestError::TooMany(_) => ApiError::too_many("TOO_MANY_REPORTS", e.to_string(), 60),
             RequestError::Store(e) => e.into(),
         })?;
     let location =
