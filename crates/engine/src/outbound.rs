@@ -235,15 +235,27 @@ impl Outbound {
                     calls.len()
                 ),
             )),
-            Ok(Stored::Repeated(first)) => Created {
-                code: ResultCode::ChecksumRepeated,
-                detail: Some(format!(
-                    "an identical request ({first}) was made in the last 24 hours; nothing was scheduled"
-                )),
-                request_id: Some(first),
-                execution_ids: Vec::new(),
-                invalid: Vec::new(),
-            },
+            Ok(Stored::Repeated(first)) => {
+                // The first request's executions, as it answered them.
+                let (execution_ids, invalid) =
+                    match self.store.outbound_request(account.id, first).await {
+                        Ok(Some((request, calls))) => (
+                            calls.iter().map(|c| c.call.execution_id).collect(),
+                            serde_json::from_value(request.invalid).unwrap_or_default(),
+                        ),
+                        Ok(None) => (Vec::new(), Vec::new()),
+                        Err(e) => return failure(e),
+                    };
+                Created {
+                    code: ResultCode::ChecksumRepeated,
+                    detail: Some(format!(
+                        "an identical request ({first}) was made in the last 24 hours; nothing new was scheduled"
+                    )),
+                    request_id: Some(first),
+                    execution_ids,
+                    invalid,
+                }
+            }
             Err(e) => failure(e),
         }
     }

@@ -93,7 +93,7 @@ pub struct OutboundAnswer {
     #[serde(rename = "request-id", skip_serializing_if = "Option::is_none")]
     pub request_id: Option<OutboundRequestId>,
     /// The uuid each scheduled execution will have, in the order of the
-    /// numbers.
+    /// numbers (for `CHECKSUM_REPEATED`, the earlier request's).
     #[serde(
         rename = "phonon-uuids",
         default,
