@@ -38,7 +38,9 @@ struct Shown {
 
 async fn page(state: &AppState, signed: &SignedIn, shown: Shown) -> Result<Html<String>, UiError> {
     let me = signed.account()?;
-    let view = api::view(state, me)?;
+    let mut view = api::view(state, me)?;
+    // The short-link token is a credential (`custToken`): never on a page.
+    view.short_token = view.short_token.map(|_| "***".to_owned());
     let form = shown.form.unwrap_or_else(|| SettingsForm {
         timezone: view.timezone.clone(),
         default_country_code: view.default_country_code.clone(),

@@ -2,7 +2,8 @@
 //! value is an HMAC of the session's nonce ([`token`]), and [`CsrfForm`]
 //! refuses a post without the right one (checked in constant time) before a
 //! handler sees it. The session cookie is also `SameSite=Strict`, and a post
-//! whose `Origin` names another site is refused outright.
+//! whose `Origin` names neither the host it was sent to nor the server's
+//! public URL is refused outright.
 //!
 //! The sign-in form is protected the same way by the anonymous session the
 //! visitor got with the form; signing in starts a new session (new nonce), so
@@ -67,7 +68,18 @@ impl<T: DeserializeOwned> FromRequest<AppState> for CsrfForm<T> {
                         None => h.to_owned(),
                     })
                 })
-                .is_some_and(|o| o.eq_ignore_ascii_case(host));
+                .is_some_and(|o| {
+                    // The host the browser reached, or the server's public
+                    // URL (behind a proxy that rewrites `Host`).
+                    let public = state.config.public_url.host_str().map(|h| {
+                        match state.config.public_url.port() {
+                            Some(p) => format!("{h}:{p}"),
+                            None => h.to_owned(),
+                        }
+                    });
+                    o.eq_ignore_ascii_case(host)
+                        || public.is_some_and(|p| o.eq_ignore_ascii_case(&p))
+                });
             if !same {
                 return Err(UiError::Csrf);
             }

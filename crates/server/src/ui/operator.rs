@@ -37,7 +37,11 @@ struct Shown {
 
 async fn page(state: &AppState, signed: &SignedIn, shown: Shown) -> Result<Html<String>, UiError> {
     signed.operator()?;
-    let accounts = api::list_accounts(State(state.clone()), Admin).await?.0;
+    let mut accounts = api::list_accounts(State(state.clone()), Admin).await?.0;
+    // Short-link tokens are credentials: never on a page.
+    for a in &mut accounts {
+        a.short_token = None;
+    }
     render(
         state,
         &Page::of(signed, "accounts", "Accounts"),

@@ -80,7 +80,9 @@ pub fn per_minute_chart(
             y -= bar;
             let _ = write!(
                 svg,
-                r#"<rect x="{i}" y="{y:.2}" width="1" height="{bar:.2}" fill="{}"/>"#,
+                // 3 minutes wide, so a lone minute is visible among 1440.
+                r#"<rect x="{}" y="{y:.2}" width="3" height="{bar:.2}" fill="{}"/>"#,
+                i.saturating_sub(1),
                 status_colour(status)
             );
         }

@@ -297,6 +297,26 @@ async fn flows_executions_and_deliveries() {
     b.goto(&app.url("/ui/")).await;
     assert!(b.text_of(".legend").await.contains("completed: 1"));
     b.check_page("dashboard-busy", "Dashboard").await;
+
+    // On a phone: nothing wider than the screen, still accessible.
+    b.window_size(390, 844).await;
+    for (path, name, title) in [
+        ("/ui/", "phone-dashboard", "Dashboard"),
+        ("/ui/flows", "phone-flows", "Flows"),
+    ] {
+        b.goto(&app.url(path)).await;
+        let overflow = b
+            .execute(
+                "return document.documentElement.scrollWidth - window.innerWidth;",
+                json!([]),
+            )
+            .await;
+        assert!(
+            overflow.as_i64().unwrap_or(0) <= 0,
+            "{path} is wider than a phone: {overflow}"
+        );
+        b.check_page(name, title).await;
+    }
 }
 
 #[tokio::test]

@@ -187,9 +187,14 @@ async fn a_form_post_without_the_session_token_is_refused() {
     let id = hooks[0]["id"].as_str().expect("id");
     let (_, page, _) = v.get(&format!("/ui/webhooks/{id}")).await;
     assert!(!page.contains("whsec_"), "never again");
+    let token = acct.body["short_token"]
+        .as_str()
+        .expect("a short-link token")
+        .to_owned();
     for path in ["/ui/", "/ui/account", "/ui/webhooks"] {
         let (_, page, _) = v.get(path).await;
         assert!(!page.contains(&acct.key), "{path} shows the security id");
+        assert!(!page.contains(&token), "{path} shows the short-link token");
     }
     // A session from another session's token is refused too.
     let mut other = Visitor::new(&app);

@@ -331,6 +331,16 @@ impl Browser {
         .await;
     }
 
+    /// Resizes the window (a phone is 390 × 844).
+    pub async fn window_size(&self, width: u32, height: u32) {
+        self.cmd(
+            reqwest::Method::POST,
+            "/window/rect",
+            Some(json!({"width": width, "height": height})),
+        )
+        .await;
+    }
+
     pub async fn execute(&self, script: &str, args: Value) -> Value {
         self.cmd(
             reqwest::Method::POST,
