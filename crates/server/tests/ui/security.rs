@@ -261,3 +261,47 @@ async fn the_dashboard_is_one_api_call() {
     let (status, _) = app.admin(Method::GET, "/v1/dashboard", None).await;
     assert_eq!(status, 401, "an account's call");
 }
+
+#[tokio::test]
+async fn recovering_a_window_of_failures_says_what_it_did() {
+    let app = spawn_app().await;
+    let acct = app.create_account(false).await;
+    let mut v = Visitor::new(&app);
+    v.sign_in(&acct.key).await;
+    let (_, html, _) = v.get("/ui/deliveries").await;
+    let csrf = csrf_of(&html);
+    let (status, body, _) = v
+        .post(
+            "/ui/deliveries/recover",
+            &[
+                ("csrf", &csrf),
+                ("from", "2026-01-01T00:00"),
+                ("to", "2026-01-02T00:00"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("0 failed deliveries queued again"), "{body}");
+    let (status, body, _) = v
+        .post(
+            "/ui/deliveries/recover",
+            &[
+                ("csrf", &csrf),
+                ("from", "2026-01-02T00:00"),
+                ("to", "2026-01-01T00:00"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body.contains(r#"id="window-error""#),
+        "beside the window: {body}"
+    );
+    let (status, body, _) = v
+        .get("/ui/executions?status=completed&from=yesterday")
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("The filter is not valid"), "{body}");
+}
