@@ -73,6 +73,8 @@ const TEMPLATES: &[(&str, &str)] = &[
 ];
 
 const STYLESHEET: &str = include_str!("assets/app.css");
+/// The one script (optional: the check button answering in place).
+const SCRIPT: &str = include_str!("assets/app.js");
 
 fn templates() -> &'static Environment<'static> {
     static ENV: OnceLock<Environment<'static>> = OnceLock::new();
@@ -241,16 +243,17 @@ impl IntoResponse for UiError {
     }
 }
 
-async fn stylesheet() -> Response {
+/// An embedded asset, cached for an hour.
+fn asset(content_type: &'static str, body: &'static str) -> Response {
     (
         [
-            (header::CONTENT_TYPE, HeaderValue::from_static("text/css")),
+            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
             (
                 header::CACHE_CONTROL,
                 HeaderValue::from_static("public, max-age=3600"),
             ),
         ],
-        STYLESHEET,
+        body,
     )
         .into_response()
 }
@@ -301,6 +304,13 @@ pub fn router(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/", get(|| async { Redirect::to("/ui/") }))
         .route("/ui", get(|| async { Redirect::to("/ui/") }))
-        .route("/ui/assets/app.css", get(stylesheet))
+        .route(
+            "/ui/assets/app.css",
+            get(|| async { asset("text/css", STYLESHEET) }),
+        )
+        .route(
+            "/ui/assets/app.js",
+            get(|| async { asset("text/javascript", SCRIPT) }),
+        )
         .merge(pages)
 }

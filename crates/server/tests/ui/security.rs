@@ -305,3 +305,36 @@ async fn recovering_a_window_of_failures_says_what_it_did() {
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("The filter is not valid"), "{body}");
 }
+
+#[tokio::test]
+async fn the_check_button_works_without_javascript() {
+    let app = crate::helpers::spawn_allowing("127.0.0.1/32").await;
+    let acct = app.create_account(true).await;
+    let port = crate::helpers::refused_port().await;
+    let (status, hook) = app
+        .call(
+            Method::POST,
+            "/v1/webhooks",
+            &acct.key,
+            Some(json!({"name": "Gone", "url": format!("http://127.0.0.1:{port}/x")})),
+        )
+        .await;
+    assert_eq!(status, 201, "{hook}");
+    let id = hook["id"].as_str().expect("id");
+    let mut v = Visitor::new(&app);
+    v.sign_in(&acct.key).await;
+    let (_, html, _) = v.get(&format!("/ui/webhooks/{id}")).await;
+    let (status, body, _) = v
+        .post(
+            &format!("/ui/webhooks/{id}/check"),
+            &[("csrf", &csrf_of(&html))],
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let result = &body[body.find(r#"id="check-result""#).expect("the result")..];
+    assert!(
+        result.contains("✗ Failed") && result.contains("CONNECTION_REFUSED"),
+        "{result}"
+    );
+}

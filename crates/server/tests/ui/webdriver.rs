@@ -304,6 +304,17 @@ impl Browser {
         }
     }
 
+    /// Is `e` still on the page (not replaced by a navigation)?
+    pub async fn is_current(&self, e: &Element) -> bool {
+        self.try_cmd(
+            reqwest::Method::GET,
+            &format!("/element/{}/name", e.0),
+            None,
+        )
+        .await
+        .is_ok()
+    }
+
     /// Replaces the field's value by typing `text`.
     pub async fn type_into(&self, css: &str, text: &str) {
         let e = self.find(css).await;
