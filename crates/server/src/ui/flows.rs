@@ -30,6 +30,14 @@ fn widget_errors(e: &ApiError) -> BTreeMap<String, Vec<String>> {
     super::field_errors(e, |_| "")
 }
 
+/// Each widget's first error message, for the picture.
+fn first_messages(errors: &BTreeMap<String, Vec<String>>) -> BTreeMap<String, String> {
+    errors
+        .iter()
+        .filter_map(|(w, m)| Some((w.clone(), m.first()?.clone())))
+        .collect()
+}
+
 /// The picture of `document` text, if it is JSON, with `invalid` widgets marked.
 fn picture_of(text: &str, path: &Highlight) -> Option<minijinja::Value> {
     let doc: serde_json::Value = serde_json::from_str(text).ok()?;
@@ -62,7 +70,7 @@ async fn list_page(
         .await?
         .0;
     let invalid = Highlight {
-        invalid: errors.keys().cloned().collect(),
+        invalid: first_messages(&errors),
         ..Highlight::default()
     };
     render(
@@ -148,7 +156,7 @@ async fn flow_page(
         })
         .unwrap_or_default();
     let invalid = Highlight {
-        invalid: shown.errors.keys().cloned().collect(),
+        invalid: first_messages(&shown.errors),
         ..Highlight::default()
     };
     let title = format!("Flow {}", flow.name);

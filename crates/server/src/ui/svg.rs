@@ -167,8 +167,9 @@ pub struct Path {
     pub widgets: BTreeSet<String>,
     /// (widget, line index).
     pub lines: BTreeSet<(String, usize)>,
-    /// Widgets a validation error names, marked in red.
-    pub invalid: BTreeSet<String>,
+    /// Widgets a validation error names, with its message: marked in red,
+    /// the message written under the box.
+    pub invalid: BTreeMap<String, String>,
 }
 
 impl Path {
@@ -308,7 +309,7 @@ pub fn flow_picture(document: &serde_json::Value, path: &Path) -> String {
     }
     for (i, node) in nodes.iter().enumerate() {
         let hot = path.widgets.contains(&node.id);
-        let bad = path.invalid.contains(&node.id);
+        let bad = path.invalid.get(&node.id);
         let (x, y) = pos[i];
         let root = ["start", "on_complete", "on_remote_hangup"]
             .into_iter()
@@ -317,22 +318,22 @@ pub fn flow_picture(document: &serde_json::Value, path: &Path) -> String {
             svg,
             r##"<g class="widget{}" data-widget="{}"><rect x="{x:.1}" y="{y:.1}" width="{bw}" height="{bh}" rx="8" fill="{}" stroke="{}" stroke-width="{}"/><text x="{:.1}" y="{:.1}" text-anchor="middle" fill="#1a1a1a" font-size="14" font-weight="bold">{}</text><text x="{:.1}" y="{:.1}" text-anchor="middle" fill="#333333" font-size="12">{}</text></g>"##,
             match (hot, bad) {
-                (_, true) => " invalid",
+                (_, Some(_)) => " invalid",
                 (true, _) => " ran",
                 _ => "",
             },
             escape(&node.id),
             match (hot, bad) {
-                (_, true) => "#fdecea",
+                (_, Some(_)) => "#fdecea",
                 (true, _) => "#ffe9cc",
                 _ => "#ffffff",
             },
             match (hot, bad) {
-                (_, true) => "#b3261e",
+                (_, Some(_)) => "#b3261e",
                 (true, _) => "#c25e00",
                 _ => "#444444",
             },
-            if hot || bad { 3 } else { 1 },
+            if hot || bad.is_some() { 3 } else { 1 },
             x + bw / 2.0,
             y + 21.0,
             escape(&clip(&node.id, 20)),
@@ -343,6 +344,19 @@ pub fn flow_picture(document: &serde_json::Value, path: &Path) -> String {
                 None => node.kind.clone(),
             }),
         );
+    }
+    // The errors last, so no arrow crosses them.
+    for (i, node) in nodes.iter().enumerate() {
+        if let Some(message) = path.invalid.get(&node.id) {
+            let (x, y) = pos[i];
+            let _ = write!(
+                svg,
+                r##"<text class="widget-error-text" x="{:.1}" y="{:.1}" text-anchor="middle" fill="#8c1d18" font-size="12" font-weight="bold" stroke="#ffffff" stroke-width="3" paint-order="stroke">{}</text>"##,
+                x + bw / 2.0,
+                y + bh + 15.0,
+                escape(&clip(message, 34))
+            );
+        }
     }
     svg.push_str("</svg>");
     svg

@@ -235,6 +235,11 @@ async fn flows_executions_and_deliveries() {
         1,
         "marked on the picture"
     );
+    let under = b.text_of("svg.flow text.widget-error-text").await;
+    assert!(
+        under.contains("nowhere"),
+        "the message under the box: {under}"
+    );
     b.check_page("flow-invalid", "Flows").await;
 
     // A valid flow: its picture, boxes and labelled arrows.
