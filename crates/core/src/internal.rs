@@ -70,6 +70,114 @@ impl Method {
     }
 }
 
+/// One input key of a method, as forms and documentation list it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Input {
+    /// The key's name as callers send it (any group, unless it is a full name).
+    pub name: &'static str,
+    pub required: bool,
+    pub about: &'static str,
+}
+
+/// An [`Input`] literal (a struct literal, so a `&[…]` of them is static).
+macro_rules! input {
+    ($name:expr, $required:expr, $about:expr $(,)?) => {
+        Input {
+            name: $name,
+            required: $required,
+            about: $about,
+        }
+    };
+}
+
+impl Method {
+    /// The keys the method reads (`Keys::get`/`require`/`exact` in its
+    /// function), for the console that fills them. Methods may take further keys (`updateUserPreferences`
+    /// stores every `$user.key.*` it is sent), which [`Method::open_keys`] says.
+    pub fn inputs(self) -> &'static [Input] {
+        match self {
+            Method::ValidateDateTime => &[
+                input!("inputDate", true, "the date, YYYY-MM-DD"),
+                input!("inputTime", false, "the time, HH:MM"),
+                input!("type", false, "business or callback hours"),
+            ],
+            Method::ShortUrl => &[input!("longUrl", true, "the http(s) URL to shorten")],
+            Method::UpdateUserPreferences | Method::FetchUserPreferences => &[input!(
+                "$user.syskey.contactNumber",
+                true,
+                "the contact whose preferences these are",
+            )],
+            Method::UpdatePauseStatusForCli => &[
+                input!("cli", true, "the agent's number"),
+                input!("pause", true, "true or false"),
+            ],
+            Method::GetPauseStatusForCli => &[input!("cli", true, "the agent's number")],
+            Method::LinkCreation => &[
+                input!("cli", true, "the contact's number"),
+                input!("botid", true, "the bot's id"),
+                input!("token", true, "the bot's token"),
+            ],
+            Method::CreateOutbound => &[
+                input!("apiVersion", true, "1.0"),
+                input!("securityID", true, "this account's security id"),
+                input!("flowID", true, "the outbound flow"),
+                input!(
+                    "contactNumbers",
+                    true,
+                    "numbers, separated by spaces or commas"
+                ),
+                input!("delayMinutes", false, "minutes from now; default 0"),
+                input!("clientID", false, "your identifier of the request"),
+                input!(
+                    "flowVersion",
+                    false,
+                    "a version of the flow; default the current one"
+                ),
+            ],
+            Method::TranslateText => &[
+                input!("inputText", true, "the text"),
+                input!("targetLang", true, "a language name or code (Hindi, hi)"),
+                input!(
+                    "sourceLang",
+                    false,
+                    "a language name or code; default detected"
+                ),
+                input!(
+                    "apiKey",
+                    false,
+                    "the provider's key, when the account stores none"
+                ),
+            ],
+            Method::SpeechProcessing => &[
+                input!("speechText", true, "what the caller said"),
+                input!("cli", false, "the caller's number"),
+            ],
+            Method::PullReport => &[
+                input!("flowID", true, "the flow"),
+                input!("fromDate", true, "ISO 8601 date or date-time"),
+                input!(
+                    "toDate",
+                    true,
+                    "ISO 8601 date or date-time (a date includes its day)"
+                ),
+                input!("format", false, "csv or json; default csv"),
+                input!("deliverTo", false, "a webhook id to deliver the file to"),
+            ],
+        }
+    }
+
+    /// What further keys the method takes beyond [`Method::inputs`], if any.
+    pub fn open_keys(self) -> Option<&'static str> {
+        match self {
+            Method::UpdateUserPreferences => Some("every $user.key.* sent is stored"),
+            Method::CreateOutbound => {
+                Some("every $flow.key.* sent becomes a $flow.key of the outbound executions")
+            }
+            _ => None,
+        }
+    }
+}
+
 impl std::fmt::Display for Method {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())

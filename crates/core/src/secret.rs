@@ -313,6 +313,19 @@ impl MasterKey {
     }
 }
 
+impl MasterKey {
+    /// A key of its own for `purpose` (say, signing the admin UI's session
+    /// cookies): HMAC-SHA256 of a label under this key. Servers sharing the
+    /// master key derive the same one; it reveals nothing of the master key.
+    pub fn derive(&self, purpose: &str) -> [u8; 32] {
+        let key = hmac::Key::new(hmac::HMAC_SHA256, &self.0);
+        let tag = hmac::sign(&key, format!("flowhook derived key\0{purpose}").as_bytes());
+        let mut out = [0u8; 32];
+        out.copy_from_slice(tag.as_ref());
+        out
+    }
+}
+
 impl std::fmt::Debug for MasterKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("MasterKey(***)")

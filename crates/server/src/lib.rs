@@ -1,4 +1,4 @@
-//! The flowhook server: configuration, the HTTP API, start-up and telemetry. The
+//! The flowhook server: configuration, the HTTP API, the admin web UI, start-up and telemetry. The
 //! `flowhook` binary (`main.rs`) is a thin command line over this library, which
 //! the integration tests drive directly.
 
@@ -11,3 +11,4 @@ pub mod sealing;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
+pub mod ui;

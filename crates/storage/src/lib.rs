@@ -23,6 +23,7 @@ pub mod accounts;
 pub mod agents;
 pub mod bots;
 mod cache;
+pub mod dashboard;
 mod db;
 pub mod deliveries;
 pub mod executions;
@@ -42,6 +43,7 @@ pub mod webhooks;
 pub use accounts::{AccountPatch, AccountRecord, AccountStore, NewAccount, ShortTokenRecord};
 pub use agents::{AgentRecord, AgentStore, BreakFilter, BreakRecord};
 pub use bots::{BotRecord, BotStore};
+pub use dashboard::{DashboardCounts, DashboardStore, DestinationLatency, MinuteCount};
 pub use deliveries::{
     AttemptOutcome, AttemptRecord, DeliveryFilter, DeliveryRecord, DeliveryStore, QueueStats,
 };
@@ -68,6 +70,7 @@ pub trait Store:
     + FlowStore
     + ExecutionStore
     + DeliveryStore
+    + DashboardStore
     + LinkStore
     + OutboundStore
     + BotStore

@@ -920,3 +920,89 @@ async fn postgres_caches_follow_changes_made_by_another_server() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
+
+on_both!(
+    the_dashboard_counts_by_minute_outcome_and_destination,
+    |store: Arc<dyn Store>, _url: String| async move {
+        use flowhook_storage::{AttemptOutcome, AttemptRecord, now_millis};
+        let acct = store
+            .create_account(&new_account(31))
+            .await
+            .expect("account")
+            .id;
+        let other = store
+            .create_account(&new_account(32))
+            .await
+            .expect("account")
+            .id;
+        let hook = webhook(acct, "end", true);
+        store.insert_webhook(&hook).await.expect("hook");
+        let since = now_millis() - 3_600_000;
+        for i in 0..3 {
+            finish_with_delivery(&store, acct, hook.id, format!("{{\"n\":{i}}}")).await;
+        }
+        let elsewhere = webhook(other, "end", true);
+        store.insert_webhook(&elsewhere).await.expect("hook");
+        finish_with_delivery(&store, other, elsewhere.id, "{}".into()).await;
+
+        let now = now_millis();
+        let claimed = store
+            .claim_deliveries("w:1", now, 60_000, 10)
+            .await
+            .expect("claim");
+        let mine: Vec<_> = claimed.iter().filter(|d| d.account_id == acct).collect();
+        assert_eq!(mine.len(), 3);
+        for (d, (us, outcome)) in mine.iter().zip([
+            (10_000, AttemptOutcome::Delivered),
+            (30_000, AttemptOutcome::Failed),
+            (20_000, AttemptOutcome::Delivered),
+        ]) {
+            let attempt = AttemptRecord {
+                delivery_id: d.id,
+                attempt: 1,
+                at: now_millis(),
+                status: Some(200),
+                duration_us: us,
+                response: None,
+                error: None,
+            };
+            assert!(
+                store
+                    .record_attempt("w:1", &attempt, outcome)
+                    .await
+                    .expect("record")
+            );
+        }
+
+        let d = store.dashboard(acct, since).await.expect("dashboard");
+        assert_eq!(
+            d.executions_per_minute.iter().map(|m| m.count).sum::<i64>(),
+            3,
+            "{d:?}"
+        );
+        assert!(
+            d.executions_per_minute
+                .iter()
+                .all(|m| m.status == "completed" && m.minute % 60_000 == 0)
+        );
+        assert_eq!(
+            d.deliveries_by_status,
+            vec![("delivered".to_owned(), 2), ("failed".to_owned(), 1)]
+        );
+        assert_eq!((d.backlog, d.oldest_pending_at), (0, None));
+        assert_eq!(d.destinations.len(), 1);
+        assert_eq!(d.destinations[0].webhook_id, hook.id.to_string());
+        assert_eq!(d.destinations[0].attempts, 3);
+        assert_eq!(d.destinations[0].p95_ms, 30.0);
+        // The other account's pending delivery is its own.
+        let theirs = store.dashboard(other, since).await.expect("dashboard");
+        assert_eq!(theirs.backlog, 1);
+        assert!(theirs.oldest_pending_at.is_some());
+        // Nothing before the window.
+        let later = store
+            .dashboard(acct, now_millis() + 60_000)
+            .await
+            .expect("dashboard");
+        assert!(later.executions_per_minute.is_empty() && later.deliveries_by_status.is_empty());
+    }
+);

@@ -89,7 +89,7 @@ pub fn admit(
 }
 
 /// [`admit`] for the TCP peer `peer`, forwarded as `headers` say.
-fn admit_from(
+pub fn admit_from(
     state: &AppState,
     peer: Option<SocketAddr>,
     headers: &HeaderMap,

@@ -11,6 +11,7 @@ pub mod auth;
 pub mod bots;
 pub mod breaks;
 pub mod contacts;
+pub mod dashboard;
 pub mod deliveries;
 pub mod dry_run;
 pub mod executions;
@@ -81,6 +82,7 @@ pub fn router(state: AppState) -> axum::Router {
         .routes(routes!(executions::list_executions))
         .routes(routes!(executions::get_execution))
         .routes(routes!(executions::report_hangup))
+        .routes(routes!(dashboard::get_dashboard))
         .routes(routes!(deliveries::list_deliveries))
         .routes(routes!(deliveries::get_delivery))
         .routes(routes!(deliveries::resend_delivery))
@@ -110,6 +112,7 @@ pub fn router(state: AppState) -> axum::Router {
     let router = router
         .merge(openapi::routes(&openapi::finish(openapi)))
         .merge(internal::aliases())
+        .merge(crate::ui::router(&state))
         .fallback(|| async { ApiError::not_found("route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(

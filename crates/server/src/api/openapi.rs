@@ -44,6 +44,7 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
         (name = "webhooks", description = "The webhook registry and the check button"),
         (name = "flows", description = "Flow documents, validated and versioned"),
         (name = "executions", description = "Runs of flows, with variables and traces"),
+        (name = "dashboard", description = "An account's last 24 hours at a glance (the admin UI's home page)"),
         (name = "deliveries", description = "The flow-end webhook: messages, attempts, resend"),
         (name = "agents", description = "Direct-dial agents, their breaks (set by `updatePauseStatusForCLI`) and the break report"),
         (name = "contacts", description = "Contacts' preferences: the `$user.key` values flows and `updateUserPreferences` keep"),
