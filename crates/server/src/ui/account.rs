@@ -1,7 +1,8 @@
 //! The account's own pages: settings (time zone, country code, business
 //! calendar), the IP whitelist, and the providers' settings with their
-//! secrets masked (as `GET /v1/accounts/{id}` shows them). Saving goes
-//! through the API's `PATCH /v1/accounts/{id}` and `PUT /v1/whitelist`.
+//! secrets masked (as `GET /v1/accounts/{id}` shows them; a `***` sent back
+//! keeps the stored secret). Saving goes through the API's
+//! `PATCH /v1/accounts/{id}` and `PUT /v1/whitelist`.
 
 use std::collections::BTreeMap;
 
@@ -33,12 +34,19 @@ struct Shown {
     errors: BTreeMap<String, Vec<String>>,
     form: Option<SettingsForm>,
     whitelist: Option<String>,
+    providers: Option<String>,
     saved: Option<&'static str>,
 }
 
 async fn page(state: &AppState, signed: &SignedIn, shown: Shown) -> Result<Html<String>, UiError> {
-    let me = signed.account()?;
-    let mut view = api::view(state, me)?;
+    // Read again: after a save, the session's copy is the account before it.
+    let me = state
+        .store
+        .account(signed.account()?.id)
+        .await
+        .map_err(UiError::internal)?
+        .ok_or(UiError::SignIn)?;
+    let mut view = api::view(state, &me)?;
     // The short-link token is a credential (`custToken`): never on a page.
     view.short_token = view.short_token.map(|_| "***".to_owned());
     let form = shown.form.unwrap_or_else(|| SettingsForm {
@@ -47,6 +55,7 @@ async fn page(state: &AppState, signed: &SignedIn, shown: Shown) -> Result<Html<
         calendar: pretty(&view.calendar),
     });
     let whitelist = shown.whitelist.unwrap_or_else(|| view.whitelist.join("\n"));
+    let providers = shown.providers.unwrap_or_else(|| pretty(&view.providers));
     render(
         state,
         &Page::of(signed, "account", "Account"),
@@ -55,7 +64,7 @@ async fn page(state: &AppState, signed: &SignedIn, shown: Shown) -> Result<Html<
             account => value(&view),
             form => value(&form),
             whitelist => whitelist,
-            providers => pretty(&view.providers),
+            providers => providers,
             errors => shown.errors,
             saved => shown.saved,
         },
@@ -140,6 +149,63 @@ pub async fn settings(
         },
     )
     .await?;
+    Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct ProvidersForm {
+    #[serde(default)]
+    providers: String,
+}
+
+/// `POST /ui/account/providers`: the settings as JSON, through the API's
+/// `PATCH /v1/accounts/{id}` (which seals secrets and resolves `***`).
+pub async fn providers(
+    State(state): State<AppState>,
+    signed: SignedIn,
+    CsrfForm(form): CsrfForm<ProvidersForm>,
+) -> Result<Response, UiError> {
+    let me = signed.account()?.clone();
+    let text = form.providers.trim();
+    let parsed =
+        serde_json::from_str::<serde_json::Value>(if text.is_empty() { "{}" } else { text })
+            .map_err(|e| format!("Not JSON: {e}."))
+            .and_then(|providers| {
+                serde_json::from_value::<UpdateAccount>(
+                    serde_json::json!({ "providers": providers }),
+                )
+                .map_err(|e| e.to_string())
+            });
+    let errors = match parsed {
+        Err(message) => BTreeMap::from([("providers".to_owned(), vec![message])]),
+        Ok(patch) => {
+            let id = me.id.to_string();
+            match api::update_account(
+                State(state.clone()),
+                Caller::Account(Box::new(me)),
+                Path(id),
+                ApiJson(patch),
+            )
+            .await
+            {
+                Ok(_) => {
+                    let saved = Shown {
+                        saved: Some("Providers saved."),
+                        ..Shown::default()
+                    };
+                    return Ok(page(&state, &signed, saved).await?.into_response());
+                }
+                Err(e) if e.status.is_client_error() => field_errors(&e, |_| "providers"),
+                Err(e) => return Err(e.into()),
+            }
+        }
+    };
+    let shown = Shown {
+        errors,
+        providers: Some(form.providers),
+        ..Shown::default()
+    };
+    let html = page(&state, &signed, shown).await?;
     Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response())
 }
 

@@ -274,6 +274,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/ui/account", get(account::show))
         .route("/ui/account/settings", post(account::settings))
         .route("/ui/account/whitelist", post(account::whitelist))
+        .route("/ui/account/providers", post(account::providers))
         .route("/ui/accounts", get(operator::list).post(operator::create))
         .route("/ui/accounts/{id}/http", post(operator::set_http))
         .route("/ui/flows", get(flows::list).post(flows::create))

@@ -354,6 +354,13 @@ async fn account_console_and_operator_pages() {
     b.type_into("#f-timezone", "Asia/Kolkata").await;
     b.submit("form[action='/ui/account/settings'] button").await;
     assert!(b.text_of(".notice.ok").await.contains("saved"));
+    let shown = b
+        .execute(
+            "return document.getElementById('f-timezone').value;",
+            json!([]),
+        )
+        .await;
+    assert_eq!(shown, "Asia/Kolkata", "the page shows what was saved");
     b.fill("#f-whitelist", "127.0.0.1\n10.0.0.0/8").await;
     b.submit("form[action='/ui/account/whitelist'] button")
         .await;
@@ -367,6 +374,62 @@ async fn account_console_and_operator_pages() {
         )
         .await;
     assert_eq!(me["timezone"], "Asia/Kolkata");
+
+    // Providers: a secret is sealed and shown as ***; sent back as *** it
+    // stays; text that is not JSON is refused beside the field.
+    b.fill("#f-providers", "{\"translate\": {\"provider\": \"libretranslate\", \"url\": \"https://127.0.0.1:9\", \"api_key\": \"k-secret-1\"}}").await;
+    b.submit("form[action='/ui/account/providers'] button")
+        .await;
+    assert!(b.text_of(".notice.ok").await.contains("Providers saved"));
+    assert!(
+        !b.source().await.contains("k-secret-1"),
+        "the secret is never on a page"
+    );
+    b.submit("form[action='/ui/account/providers'] button")
+        .await;
+    assert!(b.text_of(".notice.ok").await.contains("Providers saved"));
+    let (_, me) = app
+        .call(
+            Method::GET,
+            &format!("/v1/accounts/{}", acct.id),
+            &acct.key,
+            None,
+        )
+        .await;
+    assert_eq!(me["providers"]["translate"]["api_key"], "***", "{me}");
+    assert_eq!(me["providers"]["translate"]["provider"], "libretranslate");
+    b.fill("#f-providers", "{not json").await;
+    b.submit("form[action='/ui/account/providers'] button")
+        .await;
+    assert!(!b.text_of("#providers-error").await.is_empty());
+
+    // The upload form reads a chosen file into its document field.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("picked.flow.json");
+    std::fs::write(
+        &file,
+        r#"{"name": "picked", "start": "e", "widgets": {"e": {"type": "end"}}}"#,
+    )
+    .expect("write");
+    b.goto(&app.url("/ui/flows")).await;
+    b.type_into("#f-file", &file.display().to_string()).await;
+    let mut read = String::new();
+    for _ in 0..50 {
+        read = b
+            .execute(
+                "return document.getElementById('f-document').value;",
+                json!([]),
+            )
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        if read.contains("picked") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(read.contains("\"picked\""), "{read}");
 
     b.goto(&app.url("/ui/console?method=validateDateTime"))
         .await;

@@ -2,6 +2,8 @@
 // `data-inplace` (the check button) is posted in the background and only its
 // `[data-result]` is replaced by the same element of the page the server
 // answers. Without this script the form posts and the whole page comes back.
+// A file picker marked `data-file-into` (hidden without this script) reads
+// the chosen file into the textarea it names.
 document.addEventListener('submit', async (event) => {
   const form = event.target;
   if (!(form instanceof HTMLFormElement) || !form.hasAttribute('data-inplace')) return;
@@ -30,3 +32,14 @@ document.addEventListener('submit', async (event) => {
     button.disabled = false;
   }
 });
+
+for (const field of document.querySelectorAll('[data-file-into]')) {
+  const target = document.getElementById(field.dataset.fileInto);
+  const picker = field.querySelector('input[type=file]');
+  if (!target || !picker) continue;
+  field.hidden = false;
+  picker.addEventListener('change', async () => {
+    const file = picker.files && picker.files[0];
+    if (file) target.value = await file.text();
+  });
+}
