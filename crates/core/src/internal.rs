@@ -259,9 +259,15 @@ impl Answer {
     }
 
     pub fn failed(error: impl Into<String>) -> Answer {
+        Answer::failed_with(error, Vec::new())
+    }
+
+    /// A failure that still answers keys for the flow to branch on (a result
+    /// code, the seeds' `status` key).
+    pub fn failed_with(error: impl Into<String>, keys: Vec<Key>) -> Answer {
         Answer {
             status: AnswerStatus::Failed,
-            keys: Vec::new(),
+            keys,
             error: Some(error.into()),
         }
     }

@@ -29,7 +29,7 @@ mod update_pause_status;
 use std::sync::Arc;
 
 use flowhook_core::ids::{AccountId, WebhookId};
-use flowhook_core::internal::{Answer, AnswerStatus, Envelope, Key, Keys, Method, output};
+use flowhook_core::internal::{Answer, Envelope, Key, Keys, Method, output};
 use flowhook_core::secret::MasterKey;
 use flowhook_storage::{AccountRecord, Store, WebhookRecord};
 
@@ -199,11 +199,8 @@ fn with_status(
         ),
         Err(Failure { error, keys }) => {
             tracing::info!(account = %account.id, %method, %error, "internal webhook failed");
-            Answer {
-                status: AnswerStatus::Failed,
-                keys: [output("status", failed)].into_iter().chain(keys).collect(),
-                error: Some(error),
-            }
+            let keys = [output("status", failed)].into_iter().chain(keys).collect();
+            Answer::failed_with(error, keys)
         }
     }
 }

@@ -13,7 +13,7 @@
 
 use std::collections::BTreeMap;
 
-use flowhook_core::internal::{Answer, AnswerStatus, Key, Keys, output};
+use flowhook_core::internal::{Answer, Key, Keys, output};
 use flowhook_core::outbound::{CallRequest, Refusal, Request, ResultCode, Start, split_numbers};
 use flowhook_core::vars::Namespace;
 
@@ -125,9 +125,5 @@ fn answer(created: Created) -> Answer {
         return Answer::success(keys);
     }
     let detail = created.detail.unwrap_or_default();
-    Answer {
-        status: AnswerStatus::Failed,
-        keys,
-        error: Some(format!("{}: {detail}", created.code.message())),
-    }
+    Answer::failed_with(format!("{}: {detail}", created.code.message()), keys)
 }
