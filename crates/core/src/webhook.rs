@@ -237,6 +237,41 @@ pub fn is_sensitive_name(name: &str) -> bool {
     .any(|s| n.contains(s))
 }
 
+/// `value` for showing to people: every credential in it as `***`. A
+/// credential is an object entry whose key, read as a variable name
+/// (`$flow.key.apiKey`) or as is, says so, or a `{"name", "value"}` pair
+/// whose name does (the flow-end document's keys); at any depth.
+pub fn redact_json(value: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    let sensitive = |name: &str| {
+        let short = crate::vars::VarName::parse(name)
+            .map(|v| v.name().to_owned())
+            .unwrap_or_else(|_| name.to_owned());
+        is_sensitive_name(&short)
+    };
+    match value {
+        Value::Object(map) => {
+            let pair_name = map.get("name").and_then(Value::as_str);
+            Value::Object(
+                map.iter()
+                    .map(|(k, v)| {
+                        let hidden =
+                            sensitive(k) || (k == "value" && pair_name.is_some_and(sensitive));
+                        let shown = if hidden && !v.is_null() {
+                            Value::String("***".into())
+                        } else {
+                            redact_json(v)
+                        };
+                        (k.clone(), shown)
+                    })
+                    .collect(),
+            )
+        }
+        Value::Array(items) => Value::Array(items.iter().map(redact_json).collect()),
+        other => other.clone(),
+    }
+}
+
 impl HeaderPair {
     /// The form kept at rest: a sensitive value sealed with the master key, as
     /// `sealed:…`. A value that merely looks sealed is sealed too, so a client
@@ -340,6 +375,23 @@ pub fn check_header_value(name: &str, value: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_are_redacted_for_people_at_any_depth() {
+        let shown = redact_json(&serde_json::json!({
+            "$flow.key.apiKey": "k-1", "$flow.key.orderId": "A-17", "$flow.syskey.securityID": "s",
+            "keys": [{"name": "$flow.key.token", "value": "t-1"}, {"name": "$flow.key.n", "value": "2"}],
+            "nested": {"password": "p", "list": [{"secret": "x"}]}
+        }));
+        assert_eq!(
+            shown,
+            serde_json::json!({
+                "$flow.key.apiKey": "***", "$flow.key.orderId": "A-17", "$flow.syskey.securityID": "***",
+                "keys": [{"name": "$flow.key.token", "value": "***"}, {"name": "$flow.key.n", "value": "2"}],
+                "nested": {"password": "***", "list": [{"secret": "***"}]}
+            })
+        );
+    }
 
     #[test]
     fn urls_are_checked() {

@@ -1,6 +1,7 @@
 //! Executions: start one (waiting for it or not), read one with its trace, list
 //! them by flow, status and time, and report a remote hangup to a running one.
 
+use flowhook_core::webhook::redact_json;
 use std::collections::BTreeMap;
 
 use axum::extract::{Path, State};
@@ -91,8 +92,9 @@ fn view(r: ExecutionRecord, with_trace: bool) -> ExecutionView {
         contact: r.contact,
         status: r.status,
         reason: r.reason,
-        variables: r.variables,
-        persisted: r.persisted,
+        // Credential-named variables show as `***`, as in the trace.
+        variables: redact_json(&r.variables),
+        persisted: redact_json(&r.persisted),
         call: r.call,
         recordings: r.recordings,
         trace: with_trace.then_some(r.trace),

@@ -104,7 +104,8 @@ async fn delivery_page(
         "delivery.html",
         minijinja::context! {
             d => value(&d),
-            payload => d.payload.as_ref().map(pretty),
+            // The body as sent, its credential-named keys as `***`.
+            payload => d.payload.as_ref().map(|p| pretty(&flowhook_core::webhook::redact_json(p))),
             notice => notice,
         },
     )

@@ -118,7 +118,7 @@ pub fn render(
     };
     let html = templates()
         .get_template(template)
-        .and_then(|t| t.render(minijinja::context! { ..context, ..base }))
+        .and_then(|t| t.render(minijinja::context! { ..base, ..context }))
         .map_err(|e| UiError::internal(format!("template {template}: {e:#}")))?;
     Ok(Html(html))
 }

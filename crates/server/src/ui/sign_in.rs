@@ -26,12 +26,20 @@ fn page<'a>(session: &'a Session) -> Page<'a> {
     }
 }
 
-/// `GET /ui/sign-in`.
+/// `GET /ui/sign-in`: the form, or home for a session that is still good. A
+/// session whose key is gone (rotated, account deleted, admin token changed)
+/// gets the form, not a redirect back and forth.
 pub async fn form(
     State(state): State<AppState>,
     Visitor(session): Visitor,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
 ) -> Result<Response, UiError> {
-    if session.who != Who::Anonymous {
+    if session.who != Who::Anonymous
+        && session::resolve(&state, &session, Some(peer), &headers)
+            .await
+            .is_ok()
+    {
         return Ok(Redirect::to("/ui/").into_response());
     }
     Ok(render(

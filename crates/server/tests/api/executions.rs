@@ -5,7 +5,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::flows::{GREETING, post_flow};
-use crate::helpers::{TestApp, spawn_app};
+use crate::helpers::{TestApp, run_flow, spawn_app};
 
 async fn save(app: &TestApp, key: &str, doc: &str) -> String {
     let (status, saved) = post_flow(app, key, "/v1/flows", Method::POST, doc).await;
@@ -558,4 +558,16 @@ async fn many_doubling_executions_at_once_keep_memory_bounded() {
     // once stay within a few MB each (the whole test binary shares this peak).
     let peak = peak_rss_mb();
     assert!(peak < 1024.0, "peak RSS {peak:.0} MB");
+}
+
+#[tokio::test]
+async fn credential_named_variables_show_as_stars() {
+    let app = spawn_app().await;
+    let acct = app.create_account(false).await;
+    let flow = r#"{"name": "creds", "start": "set", "widgets": {
+        "set": {"type": "store_variable", "assign": {"$flow.key.apiKey": "k-secret-9", "$flow.key.orderId": "A-17"}, "lines": [null]}}}"#;
+    let exec = run_flow(&app, &acct, flow).await;
+    assert_eq!(exec["variables"]["$flow.key.apiKey"], "***", "{exec}");
+    assert_eq!(exec["variables"]["$flow.key.orderId"], "A-17");
+    assert!(!exec.to_string().contains("k-secret-9"), "{exec}");
 }

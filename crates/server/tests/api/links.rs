@@ -316,7 +316,7 @@ async fn the_seeds_endpoint_takes_the_cust_token_and_refuses_clearly() {
             Method::PUT,
             "/v1/whitelist",
             &acct.key,
-            Some(json!({"entries": ["203.0.113.7/32"]})),
+            Some(json!({"entries": ["127.0.0.2/32"]})),
         )
         .await;
     assert_eq!(status, 200);

@@ -209,6 +209,31 @@ async fn a_form_post_without_the_session_token_is_refused() {
 }
 
 #[tokio::test]
+async fn a_session_that_no_longer_resolves_gets_the_sign_in_form() {
+    let app = spawn_app().await;
+    let acct = app.create_account(false).await;
+    let mut v = Visitor::new(&app);
+    v.sign_in(&acct.key).await;
+    let (status, page, location) = v.get("/ui/sign-in").await;
+    assert_eq!((status, location.as_deref()), (303, Some("/ui/")), "{page}");
+    // The account's whitelist no longer admits this browser: its session
+    // no longer resolves, and sign in shows the form rather than sending
+    // the browser home again.
+    let (status, _) = app
+        .call(
+            Method::PUT,
+            "/v1/whitelist",
+            &acct.key,
+            Some(json!({"entries": ["127.0.0.2"]})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, page, _) = v.get("/ui/sign-in").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("name=\"token\""), "{page}");
+}
+
+#[tokio::test]
 async fn the_ip_whitelist_applies_to_the_ui() {
     let app = spawn_app().await;
     let acct = app.create_account(false).await;
@@ -221,7 +246,7 @@ async fn the_ip_whitelist_applies_to_the_ui() {
             Method::PUT,
             "/v1/whitelist",
             &acct.key,
-            Some(json!({"entries": ["203.0.113.7"]})),
+            Some(json!({"entries": ["127.0.0.2"]})),
         )
         .await;
     assert_eq!(status, 200);
