@@ -238,7 +238,7 @@ pub fn is_sensitive_name(name: &str) -> bool {
 }
 
 /// `value` for showing to people: every credential in it as `***`. A
-/// credential is an object entry whose key, read as a variable name
+/// credential is a text, number or boolean under an object key that, read as a variable name
 /// (`$flow.key.apiKey`) or as is, says so, or a `{"name", "value"}` pair
 /// whose name does (the flow-end document's keys); at any depth.
 pub fn redact_json(value: &serde_json::Value) -> serde_json::Value {
@@ -257,7 +257,10 @@ pub fn redact_json(value: &serde_json::Value) -> serde_json::Value {
                     .map(|(k, v)| {
                         let hidden =
                             sensitive(k) || (k == "value" && pair_name.is_some_and(sensitive));
-                        let shown = if hidden && !v.is_null() {
+                        // A sensitive name hides a value, not a whole
+                        // structure (the flow-end document's `keys` list).
+                        let scalar = !(v.is_null() || v.is_object() || v.is_array());
+                        let shown = if hidden && scalar {
                             Value::String("***".into())
                         } else {
                             redact_json(v)
