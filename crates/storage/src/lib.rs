@@ -36,6 +36,7 @@ pub mod outbound;
 mod postgres;
 pub mod reports;
 pub mod sealed;
+pub mod sessions;
 mod sqlite;
 pub mod testing;
 pub mod webhooks;
@@ -58,6 +59,7 @@ pub use outbound::{
 pub use postgres::PgStore;
 pub use reports::{ReportEnd, ReportPage, ReportRecord, ReportRow, ReportStore};
 pub use sealed::{Resealed, Resealer, SealedField, SealedStore};
+pub use sessions::SessionStore;
 pub use sqlite::{SqliteStore, Synchronous};
 pub use webhooks::{StoredAuth, WebhookRecord, WebhookStore};
 
@@ -77,6 +79,7 @@ pub trait Store:
     + IntentStore
     + ReportStore
     + SealedStore
+    + SessionStore
     + Send
     + Sync
     + 'static

@@ -53,6 +53,11 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "intents",
         include_str!("../migrations/0010_intents.sql"),
     ),
+    (
+        11,
+        "revoked_sessions",
+        include_str!("../migrations/0011_revoked_sessions.sql"),
+    ),
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS flowhook_migrations (

@@ -8,7 +8,9 @@
 //! the cookie and a key rotation ends every session.
 //!
 //! Promises: a forged, altered or expired cookie is an anonymous visitor; a
-//! session whose account key or admin token no longer exists is ended; an
+//! session whose account key or admin token no longer exists is ended, and so
+//! is one that signed out (its nonce is kept, revoked, until it would have
+//! expired: a copy of the cookie is then worth nothing); an
 //! account session is admitted through the account's IP whitelist on every
 //! request ([`crate::api::auth::admit_from`]), exactly as the API's callers are.
 //! The cookie is `HttpOnly`, `SameSite=Strict`, `Path=/ui`, and `Secure`
@@ -261,6 +263,15 @@ pub async fn resolve(
     peer: Option<SocketAddr>,
     headers: &HeaderMap,
 ) -> Result<Me, UiError> {
+    if session.who != Who::Anonymous
+        && state
+            .store
+            .is_session_revoked(&session.nonce)
+            .await
+            .map_err(UiError::internal)?
+    {
+        return Err(UiError::SignIn);
+    }
     match &session.who {
         Who::Anonymous => Err(UiError::SignIn),
         Who::Operator { h } => {

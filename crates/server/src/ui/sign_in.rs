@@ -110,7 +110,16 @@ pub async fn submit(
 
 /// `POST /ui/sign-out`: the session is replaced by an anonymous one.
 pub async fn sign_out(
+    State(state): State<AppState>,
+    Visitor(session): Visitor,
     CsrfForm(_): CsrfForm<std::collections::HashMap<String, String>>,
-) -> Response {
-    NewSession(Session::new(Who::Anonymous)).on(Redirect::to("/ui/sign-in"))
+) -> Result<Response, UiError> {
+    // Ended on the server too, so a copy of the cookie no longer signs in.
+    let now = chrono::Utc::now().timestamp();
+    state
+        .store
+        .revoke_session(&session.nonce, session.exp, now)
+        .await
+        .map_err(UiError::internal)?;
+    Ok(NewSession(Session::new(Who::Anonymous)).on(Redirect::to("/ui/sign-in")))
 }

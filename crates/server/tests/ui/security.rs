@@ -201,11 +201,19 @@ async fn a_form_post_without_the_session_token_is_refused() {
     other.sign_in(&acct.key).await;
     let (status, _, _) = other.post("/ui/webhooks", &with, None).await;
     assert_eq!(status, 403);
-    // Signing out ends the session.
+    // Signing out ends the session, also for a copy of its cookie.
+    let copied = v.cookie.clone();
     let (status, _, location) = v.post("/ui/sign-out", &[("csrf", &csrf)], None).await;
     assert_eq!((status, location.as_deref()), (303, Some("/ui/sign-in")));
     let (status, _, _) = v.get("/ui/webhooks").await;
     assert_eq!(status, 303);
+    v.cookie = copied;
+    let (status, _, location) = v.get("/ui/webhooks").await;
+    assert_eq!(
+        (status, location.as_deref()),
+        (303, Some("/ui/sign-in")),
+        "a copied cookie of a signed-out session signs nobody in"
+    );
 }
 
 #[tokio::test]
