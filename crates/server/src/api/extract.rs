@@ -59,6 +59,14 @@ fn bytes_problem(e: BytesRejection) -> ApiError {
     }
 }
 
+/// Whether a body was sent as `Content-Type: application/json`.
+pub fn sent_as_json(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"))
+}
+
 /// A JSON body kept as sent, for a handler that parses it itself (flow
 /// documents keep their key order); the content type and size are checked with
 /// the same problems as [`ApiJson`].
@@ -68,12 +76,7 @@ impl<S: Send + Sync> FromRequest<S> for RawJson {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let json = req
-            .headers()
-            .get(axum::http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("application/json"));
-        if !json {
+        if !sent_as_json(req.headers()) {
             return Err(not_json());
         }
         Bytes::from_request(req, state)

@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::auth::{AccountCaller, admit, bearer_token};
+use super::extract::sent_as_json;
 use super::problem::{ApiError, Problem};
 use super::{Timestamp, rfc3339};
 use crate::state::AppState;
@@ -149,12 +150,7 @@ fn http_status(code: ResultCode) -> StatusCode {
 /// is `INVALID_FORMAT` too, in the answer document like every refusal.
 fn json_body(parts: &Parts, body: Result<Bytes, BytesRejection>) -> Result<Bytes, Refusal> {
     let bad = |detail: String| Refusal::new(ResultCode::InvalidFormat, detail);
-    let json = parts
-        .headers
-        .get(axum::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if !json {
+    if !sent_as_json(&parts.headers) {
         return Err(bad("send the body as Content-Type: application/json".into()));
     }
     body.map_err(|e| bad(format!("the body cannot be read: {e}")))

@@ -89,6 +89,37 @@ pub struct SettingsForm {
     calendar: String,
 }
 
+/// Saves `patch` through the API's `PATCH /v1/accounts/{id}`: the page
+/// saying `saved`, or a refusal's errors by field (`field_of` its code).
+async fn save(
+    state: &AppState,
+    signed: &SignedIn,
+    me: flowhook_storage::AccountRecord,
+    patch: UpdateAccount,
+    saved: &'static str,
+    field_of: fn(&str) -> &'static str,
+) -> Result<Result<Response, BTreeMap<String, Vec<String>>>, UiError> {
+    let id = me.id.to_string();
+    let answer = api::update_account(
+        State(state.clone()),
+        Caller::Account(Box::new(me)),
+        Path(id),
+        ApiJson(patch),
+    )
+    .await;
+    match answer {
+        Ok(_) => {
+            let shown = Shown {
+                saved: Some(saved),
+                ..Shown::default()
+            };
+            Ok(Ok(page(state, signed, shown).await?.into_response()))
+        }
+        Err(e) if e.status.is_client_error() => Ok(Err(field_errors(&e, field_of))),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// `POST /ui/account/settings`.
 pub async fn settings(
     State(state): State<AppState>,
@@ -114,29 +145,9 @@ pub async fn settings(
         .ok()
     });
     if let Some(patch) = patch {
-        let id = me.id.to_string();
-        match api::update_account(
-            State(state.clone()),
-            Caller::Account(Box::new(me)),
-            Path(id),
-            ApiJson(patch),
-        )
-        .await
-        {
-            Ok(_) => {
-                return Ok(page(
-                    &state,
-                    &signed,
-                    Shown {
-                        saved: Some("Settings saved."),
-                        ..Shown::default()
-                    },
-                )
-                .await?
-                .into_response());
-            }
-            Err(e) if e.status.is_client_error() => errors = field_errors(&e, field_of),
-            Err(e) => return Err(e.into()),
+        match save(&state, &signed, me, patch, "Settings saved.", field_of).await? {
+            Ok(saved) => return Ok(saved),
+            Err(refused) => errors = refused,
         }
     }
     let html = page(
@@ -179,24 +190,18 @@ pub async fn providers(
     let errors = match parsed {
         Err(message) => BTreeMap::from([("providers".to_owned(), vec![message])]),
         Ok(patch) => {
-            let id = me.id.to_string();
-            match api::update_account(
-                State(state.clone()),
-                Caller::Account(Box::new(me)),
-                Path(id),
-                ApiJson(patch),
+            match save(
+                &state,
+                &signed,
+                me,
+                patch,
+                "Providers saved.",
+                |_| "providers",
             )
-            .await
+            .await?
             {
-                Ok(_) => {
-                    let saved = Shown {
-                        saved: Some("Providers saved."),
-                        ..Shown::default()
-                    };
-                    return Ok(page(&state, &signed, saved).await?.into_response());
-                }
-                Err(e) if e.status.is_client_error() => field_errors(&e, |_| "providers"),
-                Err(e) => return Err(e.into()),
+                Ok(saved) => return Ok(saved),
+                Err(refused) => refused,
             }
         }
     };
