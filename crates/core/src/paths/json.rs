@@ -80,6 +80,46 @@ fn dotted_to_jsonpath(source: &str) -> Result<String, String> {
     Ok(out)
 }
 
+/// Is the JSONPath `normalized` made only of child segments — `.name`, `.*`,
+/// `[0]`, `[*]`, `['name']`? Such a query costs no more than one walk down the
+/// document: no descendant segment (`..`), filter or slice, whose cost can
+/// grow with the document's size times itself.
+pub(super) fn is_direct(normalized: &str) -> bool {
+    let Some(mut rest) = normalized.strip_prefix('$') else {
+        return false;
+    };
+    while !rest.is_empty() {
+        if let Some(after_dot) = rest.strip_prefix('.') {
+            let end = after_dot.find(['.', '[']).unwrap_or(after_dot.len());
+            let name = &after_dot[..end];
+            if !(name == "*" || is_shorthand(name)) {
+                return false;
+            }
+            rest = &after_dot[end..];
+        } else if let Some(after_bracket) = rest.strip_prefix('[') {
+            let inner = after_bracket.trim_start();
+            let used = match inner.chars().next() {
+                Some(quote @ ('\'' | '"')) => quoted_literal_len(inner, quote),
+                Some(_) => inner.find(']').filter(|&end| {
+                    let content = inner[..end].trim_end();
+                    content == "*" || content.parse::<i64>().is_ok()
+                }),
+                None => None,
+            };
+            let Some(after) = used.map(|used| inner[used..].trim_start()) else {
+                return false;
+            };
+            let Some(next) = after.strip_prefix(']') else {
+                return false;
+            };
+            rest = next;
+        } else {
+            return false;
+        }
+    }
+    true
+}
+
 /// Appends the JSONPath form of one bracketed segment (the text after `[`) and
 /// returns how many bytes it used, including the closing `]`.
 fn bracket_segment(text: &str, out: &mut String) -> Option<usize> {
@@ -338,6 +378,41 @@ mod tests {
                 Err(e) => assert!(e.reason.contains(fragment), "{source}: {e}"),
             }
         }
+    }
+
+    #[test]
+    fn direct_paths_are_child_segments_only() {
+        let direct = |source: &str| {
+            ResponsePath::parse(ResponseType::Json, source)
+                .expect("valid")
+                .is_direct()
+        };
+        for source in [
+            "$",
+            "$.data.id",
+            "$.items[0].id",
+            "$.items[-1]",
+            "$['order-id']",
+            "$[\"a]b\"][ 2 ]",
+            "$.items[*].id",
+            "$.*",
+            "data.items[0].id",
+            "x.a-b",
+        ] {
+            assert!(direct(source), "{source} is direct");
+        }
+        for source in [
+            "$..id",
+            "$.items[?@.price > 5].id",
+            "$.items[0:2]",
+            "$.items[0,1]",
+            "$[?@..a]",
+            "$.items[?count(@..*) > 1]",
+        ] {
+            assert!(!direct(source), "{source} is not direct");
+        }
+        let xml = ResponsePath::parse(ResponseType::Xml, "/a/b").expect("valid");
+        assert!(!xml.is_direct());
     }
 
     #[test]

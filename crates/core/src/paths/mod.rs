@@ -182,6 +182,17 @@ impl ResponsePath {
         }
     }
 
+    /// Does this path cost no more than one walk down the document, whatever
+    /// the document? True for JSON paths of names, indices and wildcards only
+    /// (`$.data.id`, `data.items[0].id`); false for descendant segments,
+    /// filters and slices, and for every XPath.
+    pub fn is_direct(&self) -> bool {
+        match &self.compiled {
+            Compiled::Json { normalized, .. } => json::is_direct(normalized),
+            Compiled::Xml => false,
+        }
+    }
+
     /// Extracts this one path from `body`; see [`extract_all`].
     pub fn extract(&self, body: &str) -> Result<Option<String>, InvalidResponse> {
         let mut values = extract_all(self.kind, body, &[self])?;

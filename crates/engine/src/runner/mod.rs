@@ -225,11 +225,18 @@ impl Runner {
         let mut current: Option<WidgetId> = Some(roots.start.clone());
         let mut steps = 0u32;
         let mut failure: Option<String> = None;
-        // The contact's keys are part of the execution's variables from the start;
-        // steps that read them refresh them again (see `refresh_user_keys`).
-        // The variables as stored when the execution started; loaded keys
-        // differ from them.
-        let mut unsaved = match load_user_keys(&mut vars, user_keys, &input.contact).await {
+        // In a flow that reads the contact's keys, they are part of the
+        // execution's variables from the start; steps that read them refresh
+        // them again (see `refresh_user_keys`). A flow that never reads them
+        // does not pay for the read. Loaded keys make the variables differ
+        // from those stored when the execution started.
+        let reads_keys = flow.widgets().any(reads_user_keys);
+        let loaded = if reads_keys {
+            load_user_keys(&mut vars, user_keys, &input.contact).await
+        } else {
+            Ok(0)
+        };
+        let mut unsaved = match loaded {
             Ok(loaded) => loaded > 0,
             Err(e) => {
                 failure = Some(format!("cannot read $user.key values: {e}"));

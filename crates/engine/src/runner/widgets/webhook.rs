@@ -15,8 +15,10 @@
 //! the outcome joins the trace when it arrives.
 //!
 //! Mapping a response (JSONPath or XPath over the body) can cost far more than
-//! its size suggests, so it never runs on the async threads: every mapping runs
-//! on a blocking thread holding one of the runner's mapping slots (one per
+//! its size suggests, so it runs on the async thread only when its cost is
+//! bounded by the body's size and the body is small: direct JSON paths
+//! (names, indices, wildcards) over at most [`MAX_INLINE_MAPPING_BYTES`].
+//! Every other mapping runs on a blocking thread holding one of the runner's mapping slots (one per
 //! core; one account may hold all but one, so another account can always map).
 //! Waiting for a slot, and then the mapping itself, each get
 //! [`MAPPING_DEADLINE`]. Past it the widget fails with `MAPPING_FAILED` and the
@@ -25,7 +27,9 @@
 
 use std::time::{Duration, Instant};
 
-use flowhook_core::budget::{MAPPING_DEADLINE, MAX_RESPONSE_BYTES, MAX_TRACE_BODY_BYTES};
+use flowhook_core::budget::{
+    MAPPING_DEADLINE, MAX_INLINE_MAPPING_BYTES, MAX_RESPONSE_BYTES, MAX_TRACE_BODY_BYTES,
+};
 use flowhook_core::flow::widgets::{Auth, Request, Response, Webhook};
 use flowhook_core::paths::Cancel;
 use flowhook_core::template::Template;
@@ -164,10 +168,11 @@ impl Execute for Webhook {
     }
 }
 
-/// Maps the body into variables on a blocking thread, under one of the
-/// runner's mapping slots (one per core, all but one for a single account) and
-/// the mapping deadline, which starts when the slot is granted; waiting for a
-/// slot is bounded by the same deadline (see the module documentation).
+/// Maps the body into variables: in place when that is cheap for sure,
+/// otherwise on a blocking thread, under one of the runner's mapping slots
+/// (one per core, all but one for a single account) and the mapping deadline,
+/// which starts when the slot is granted; waiting for a slot is bounded by the
+/// same deadline (see the module documentation).
 async fn map(
     runner: &crate::runner::Runner,
     account: flowhook_core::ids::AccountId,
@@ -177,6 +182,11 @@ async fn map(
     if response.mappings.is_empty() {
         // Nothing is read: no need for a thread.
         return Ok(Vec::new());
+    }
+    if body.len() <= MAX_INLINE_MAPPING_BYTES
+        && response.mappings.iter().all(|m| m.path.is_direct())
+    {
+        return map_response_until(response, body, &Cancel::default());
     }
     let Ok(slot) =
         tokio::time::timeout(MAPPING_DEADLINE, runner.mapping_slots.acquire(account)).await
