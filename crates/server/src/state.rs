@@ -23,9 +23,21 @@ const CHECK_BURST: u32 = 10;
 const CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(6);
 use crate::metrics::Metrics;
 
-/// Shared state of the HTTP server. Cheap to clone.
+/// Shared state of the HTTP server: one `Arc`, because axum clones it for
+/// every extractor of every request.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What [`AppState`] holds.
+pub struct Shared {
     pub store: Arc<dyn Store>,
     pub egress: Egress,
     pub executions: Arc<Executions>,
@@ -81,7 +93,7 @@ impl AppState {
             )
             .with_admission(config.admission),
         );
-        AppState {
+        AppState(Arc::new(Shared {
             links,
             reports,
             functions: functions.clone(),
@@ -107,9 +119,11 @@ impl AppState {
             store,
             egress,
             config,
-        }
+        }))
     }
+}
 
+impl Shared {
     pub fn is_admin_token(&self, token: &str) -> bool {
         sha256_hex(token.as_bytes()) == self.admin_token_hash
     }
