@@ -177,7 +177,7 @@ async fn fill_outbox(db: &str, target: std::net::SocketAddr, n: usize) {
     for i in 0..n {
         let store = store.clone();
         writes.spawn(async move {
-            let exec = ExecutionRecord::running(
+            let mut exec = ExecutionRecord::running(
                 ExecutionId::generate(),
                 account,
                 "Bench001",
@@ -185,6 +185,10 @@ async fn fill_outbox(db: &str, target: std::net::SocketAddr, n: usize) {
                 "918000374000",
             );
             store.insert_execution(&exec).await.expect("insert");
+            // Ended as a finished execution ends: a `running` one would be
+            // ended again as interrupted by the server's start-up.
+            exec.status = "completed".into();
+            exec.finished_at = Some(flowhook_storage::now_millis());
             let d = DeliveryRecord::new(account, hook.id, exec.id, payload(&format!("drain-{i}")));
             store
                 .finish_execution(&exec, Some(&d))
