@@ -227,14 +227,17 @@ impl HeaderPair {
 /// (`Authorization`, `X-Api-Key`, `token`, `securityID`, …). Such values are sealed at rest and
 /// shown as `***`. Errs on the side of hiding.
 pub fn is_sensitive_name(name: &str) -> bool {
-    let n = name.to_ascii_lowercase();
     // `security`: an account's security id is its API key (`securityID`
     // of `createOutbound`).
     [
         "auth", "cookie", "token", "secret", "passw", "key", "sig", "security",
     ]
     .iter()
-    .any(|s| n.contains(s))
+    .any(|s| {
+        name.as_bytes()
+            .windows(s.len())
+            .any(|w| w.eq_ignore_ascii_case(s.as_bytes()))
+    })
 }
 
 /// `value` for showing to people: every credential in it as `***`. A
@@ -244,10 +247,11 @@ pub fn is_sensitive_name(name: &str) -> bool {
 pub fn redact_json(value: &serde_json::Value) -> serde_json::Value {
     use serde_json::Value;
     let sensitive = |name: &str| {
-        let short = crate::vars::VarName::parse(name)
-            .map(|v| v.name().to_owned())
-            .unwrap_or_else(|_| name.to_owned());
-        is_sensitive_name(&short)
+        let var = name
+            .starts_with('$')
+            .then(|| crate::vars::VarName::parse(name).ok())
+            .flatten();
+        is_sensitive_name(var.as_ref().map_or(name, |v| v.name()))
     };
     match value {
         Value::Object(map) => {

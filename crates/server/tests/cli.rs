@@ -68,6 +68,41 @@ fn run_json_output_and_user_keys() {
 }
 
 #[test]
+fn contact_keys_are_read_only_by_flows_that_touch_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let user = dir.path().join("user.json");
+    std::fs::write(&user, r#"{"calls": "before"}"#).expect("write");
+    let run = |flow: &std::path::Path| -> serde_json::Value {
+        let out = flowhook()
+            .arg("run")
+            .arg(flow)
+            .args(["--call", &examples("call.json"), "--json"])
+            .arg("--user-keys")
+            .arg(&user)
+            .output()
+            .expect("runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("json")
+    };
+    // Never mentions $user.key: the contact's keys are not read.
+    let plain = dir.path().join("plain.json");
+    std::fs::write(&plain, r#"{"name":"plain","start":"a","widgets":{"a":{"type":"store_variable","assign":{"$flow.key.x":"1"},"lines":[null]}}}"#).expect("write");
+    let exec = run(&plain);
+    assert_eq!(exec["variables"]["$flow.key.x"], "1");
+    assert!(exec["variables"].get("$user.key.calls").is_none(), "{exec}");
+    // Reads one: every key of the contact is among its variables.
+    let reads = dir.path().join("reads.json");
+    std::fs::write(&reads, r#"{"name":"reads","start":"a","widgets":{"a":{"type":"store_variable","assign":{"$flow.key.x":"${user.key.calls}"},"lines":[null]}}}"#).expect("write");
+    let exec = run(&reads);
+    assert_eq!(exec["variables"]["$flow.key.x"], "before");
+    assert_eq!(exec["variables"]["$user.key.calls"], "before");
+}
+
+#[test]
 fn run_exits_two_naming_the_widget_of_an_invalid_flow() {
     let dir = tempfile::tempdir().expect("tempdir");
     let flow = dir.path().join("bad.json");

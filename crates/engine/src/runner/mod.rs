@@ -225,13 +225,12 @@ impl Runner {
         let mut current: Option<WidgetId> = Some(roots.start.clone());
         let mut steps = 0u32;
         let mut failure: Option<String> = None;
-        // In a flow that reads the contact's keys, they are part of the
+        // In a flow that touches the contact's keys, they are part of the
         // execution's variables from the start; steps that read them refresh
-        // them again (see `refresh_user_keys`). A flow that never reads them
+        // them again (see `refresh_user_keys`). A flow that never touches them
         // does not pay for the read. Loaded keys make the variables differ
         // from those stored when the execution started.
-        let reads_keys = flow.widgets().any(reads_user_keys);
-        let loaded = if reads_keys {
+        let loaded = if flow.widgets().any(touches_user_keys) {
             load_user_keys(&mut vars, user_keys, &input.contact).await
         } else {
             Ok(0)
@@ -531,6 +530,19 @@ async fn load_user_keys(
         }
     }
     Ok(loaded)
+}
+
+/// Does the widget read or write any `$user.key` variable? An internal
+/// webhook may answer with them whatever it is passed, so it always does.
+fn touches_user_keys(widget: &Widget) -> bool {
+    let user = |v: &VarName| v.namespace() == Namespace::UserKey;
+    reads_user_keys(widget)
+        || match &widget.kind {
+            WidgetKind::StoreVariable(s) => s.assign.iter().any(|a| user(&a.target)),
+            WidgetKind::Webhook(w) => w.response.mappings.iter().any(|m| user(&m.save_in)),
+            WidgetKind::InternalWebhook(_) => true,
+            WidgetKind::Condition(_) | WidgetKind::End => false,
+        }
 }
 
 /// Does the widget read any `$user.key` variable?
