@@ -229,7 +229,14 @@ async fn execute(
     rows: &[&[Value]],
 ) -> Result<Vec<u64>, Failure> {
     let arguments = columns(rows).map_err(Failure::Rejected)?;
-    let query = sqlx::query_with::<Postgres, _>(statement.sql.as_str(), arguments);
+    // Planned anew for each batch (an unnamed statement), never with a plan
+    // cached when the tables were small: a plan chosen for an empty
+    // `executions` scans the partial index of running executions, whose
+    // dead entries then grow with every execution until the table is
+    // analyzed. Planning once per batch is cheap per row, and the planner
+    // sees the batch's size.
+    let query =
+        sqlx::query_with::<Postgres, _>(statement.sql.as_str(), arguments).persistent(false);
     match statement.changes {
         Changes::EveryRow => {
             let done = query.execute(pool).await.map_err(Failure::from_sqlx)?;
