@@ -105,14 +105,14 @@ impl Batchers {
                 .queues
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            queues
+            let queue = queues
                 .entry(statement.name)
-                .or_insert_with(|| {
-                    let (queue, rows) = mpsc::channel(QUEUE);
-                    tokio::spawn(run(self.pool.clone(), statement, rows));
-                    queue
-                })
-                .clone()
+                .or_insert_with(|| self.start(statement));
+            // A batcher that stopped (it never should) is replaced.
+            if queue.is_closed() {
+                *queue = self.start(statement);
+            }
+            queue.clone()
         };
         let (answer, answered) = oneshot::channel();
         let stopped = || StoreError::Database(format!("the {} batcher stopped", statement.name));
@@ -121,6 +121,15 @@ impl Batchers {
             .await
             .map_err(|_| stopped())?;
         answered.await.map_err(|_| stopped())?
+    }
+}
+
+impl Batchers {
+    /// Starts the batcher of `statement`; its queue.
+    fn start(&self, statement: &'static Batched) -> mpsc::Sender<Pending> {
+        let (queue, rows) = mpsc::channel(QUEUE);
+        tokio::spawn(run(self.pool.clone(), statement, rows));
+        queue
     }
 }
 
@@ -152,6 +161,10 @@ async fn run(pool: PgPool, statement: &'static Batched, mut queue: mpsc::Receive
         // What was put off arrived before whatever is still held.
         later.extend(held);
         held = later;
+        // Records are locked in key order, as an index scan over a list of
+        // keys (a heartbeat) locks them, so the two never wait on each other
+        // in a circle.
+        batch.sort_by(|a, b| a.row.get(statement.key).cmp(&b.row.get(statement.key)));
         write(&pool, statement, batch).await;
     }
 }
@@ -167,7 +180,8 @@ async fn write(pool: &PgPool, statement: &'static Batched, batch: Vec<Pending>) 
         }
         Err(Failure::Rejected(e)) if batch.len() > 1 => {
             // Nothing of the batch was written: each row alone, so that only
-            // the rows at fault fail.
+            // the rows at fault fail (or none, when the batch lost a
+            // deadlock with another writer).
             tracing::debug!(statement = statement.name, rows = batch.len(), error = %e, "a batch was rejected; writing its rows one by one");
             for pending in batch {
                 let alone = execute(pool, statement, &[&pending.row])

@@ -35,7 +35,7 @@ impl<C, T, F> Work<C, T> for F where
 }
 
 /// A parameter or column value.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) enum Value {
     Int(Option<i64>),
     Text(Option<String>),
