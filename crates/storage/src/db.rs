@@ -35,11 +35,22 @@ impl<C, T, F> Work<C, T> for F where
 }
 
 /// A parameter or column value.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) enum Value {
     Int(Option<i64>),
     Text(Option<String>),
     Bool(Option<bool>),
+}
+
+impl Value {
+    /// A NULL of the SQL type `ty` (`int8`, `text` or `bool`).
+    pub(crate) fn null(ty: &str) -> Value {
+        match ty {
+            "int8" => Value::Int(None),
+            "bool" => Value::Bool(None),
+            _ => Value::Text(None),
+        }
+    }
 }
 
 impl From<i64> for Value {
@@ -336,5 +347,23 @@ pub(crate) trait Database: Clone + Send + Sync + 'static {
         returning: bool,
     ) -> impl Future<Output = Result<Written, StoreError>> + Send {
         self.write(move |c| Box::pin(async move { c.run(&sql, &params, returning).await }))
+    }
+    /// Writes one row of a [`Batched`](crate::batched::Batched) statement
+    /// together with other callers' rows, committed before the answer; how
+    /// many records it changed (0 or 1). Only PostgreSQL batches this way
+    /// (SQLite's writer already commits in groups), so callers call it only
+    /// there.
+    fn write_row(
+        &self,
+        statement: &'static crate::batched::Batched,
+        row: Vec<Value>,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send {
+        let _ = row;
+        async move {
+            Err(StoreError::Database(format!(
+                "{} is written in batches only on PostgreSQL",
+                statement.name
+            )))
+        }
     }
 }

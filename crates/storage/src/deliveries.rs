@@ -13,7 +13,11 @@
 //! - nothing is deleted: a delivery ends `delivered` or `failed`, and a failed one
 //!   can be queued again.
 
+use std::sync::LazyLock;
+
 use flowhook_core::ids::{AccountId, DeliveryId, ExecutionId, WebhookId};
+
+use crate::batched::{Batched, Changes, unnest};
 
 use crate::db::{Conn, Database, Row, Value, params, write_one};
 use crate::{Backend, StoreError, corrupt, leases, now_millis};
@@ -200,27 +204,69 @@ fn delivery_from_row(row: &Row) -> Result<DeliveryRecord, StoreError> {
     })
 }
 
-/// Records an attempt's outcome on its delivery, only while `$2` holds its lease.
+/// Records an attempt's outcome on its delivery, only while `$2` holds its
+/// lease. SQLite's form; PostgreSQL's is [`RECORD_BATCH`].
 const RECORD_ATTEMPT: &str = "UPDATE deliveries SET status = $3, attempts = attempts + 1, round_attempts = round_attempts + 1,
         next_attempt_at = $4, last_status = $5, last_error = $6, delivered_at = $7, updated_at = $8,
         lease_owner = NULL, lease_until = NULL
     WHERE id = $1 AND lease_owner = $2";
 
-/// [`RECORD_ATTEMPT`] and the attempt's row (attempt `$9`, duration `$10`,
-/// response `$11`) in one PostgreSQL statement: the row is inserted only if the
-/// lease still held.
-const RECORD_ATTEMPT_POSTGRES: &str = "WITH held AS (
-        UPDATE deliveries SET status = $3, attempts = attempts + 1, round_attempts = round_attempts + 1,
-            next_attempt_at = $4, last_status = $5, last_error = $6, delivered_at = $7, updated_at = $8,
-            lease_owner = NULL, lease_until = NULL
-        WHERE id = $1 AND lease_owner = $2 RETURNING id)
-    INSERT INTO delivery_attempts (delivery_id, attempt, at, status, duration_us, response, error)
-    SELECT $1, $9, $8, $5, $10, $11, $6 FROM held";
+/// [`RECORD_ATTEMPT`] and each attempt's row for a batch of attempts on
+/// PostgreSQL, with [`RECORD_ATTEMPT`]'s parameters then the attempt's
+/// number, duration and response: a row is inserted only if its lease still
+/// held. Returns the ordinal of each attempt recorded.
+static RECORD_BATCH: Batched = Batched {
+    name: "delivery attempt",
+    sql: LazyLock::new(|| {
+        let rows = unnest(
+            "b",
+            &[
+                ("id", "text"),
+                ("lease", "text"),
+                ("status", "text"),
+                ("next_attempt_at", "int8"),
+                ("last_status", "int8"),
+                ("last_error", "text"),
+                ("delivered_at", "int8"),
+                ("at", "int8"),
+                ("attempt", "int8"),
+                ("duration_us", "int8"),
+                ("response", "text"),
+            ],
+        );
+        format!(
+            "WITH held AS (
+                UPDATE deliveries d SET status = b.status, attempts = d.attempts + 1,
+                    round_attempts = d.round_attempts + 1, next_attempt_at = b.next_attempt_at,
+                    last_status = b.last_status, last_error = b.last_error,
+                    delivered_at = b.delivered_at, updated_at = b.at,
+                    lease_owner = NULL, lease_until = NULL
+                FROM {rows}
+                WHERE d.id = b.id AND d.lease_owner = b.lease
+                RETURNING b.*),
+            recorded AS (
+                INSERT INTO delivery_attempts (delivery_id, attempt, at, status, duration_us, response, error)
+                SELECT id, attempt, at, last_status, duration_us, response, last_error FROM held)
+            SELECT n FROM held"
+        )
+    }),
+    key: 0,
+    changes: Changes::Returned,
+};
 
 /// Inserts a delivery (`finish_execution` runs it in the execution's unit of
 /// work), with [`insert_params`].
 pub(crate) const INSERT: &str = "INSERT INTO deliveries (id, account_id, webhook_id, execution_id, msg_id, payload, status, attempts, round_attempts, next_attempt_at, last_status, last_error, created_at, updated_at, delivered_at)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)";
+
+/// The columns [`insert_params`] fills, with their SQL types, in order.
+pub(crate) fn insert_columns() -> impl Iterator<Item = (&'static str, &'static str)> {
+    const TYPES: [&str; 15] = [
+        "text", "text", "text", "text", "text", "text", "text", "int8", "int8", "int8", "int8",
+        "text", "int8", "int8", "int8",
+    ];
+    COLUMNS.split(", ").zip(TYPES)
+}
 
 pub(crate) fn insert_params(d: &DeliveryRecord) -> Vec<Value> {
     params![
@@ -298,10 +344,9 @@ impl<D: Database> DeliveryStore for D {
             &a.error
         ];
         if D::KIND == Backend::Postgres {
-            // One statement, atomic by itself: no BEGIN/COMMIT round trips.
-            let mut both = update;
-            both.extend(params![a.attempt, a.duration_us, &a.response]);
-            return Ok(write_one(self, RECORD_ATTEMPT_POSTGRES, both).await? == 1);
+            let mut row = update;
+            row.extend(params![a.attempt, a.duration_us, &a.response]);
+            return Ok(self.write_row(&RECORD_BATCH, row).await? == 1);
         }
         self.write(move |c| {
             Box::pin(async move {

@@ -4,7 +4,11 @@
 //! An execution is written when it starts (`running`) and completed once, when
 //! it ends, so a finished execution can be read back after a restart.
 
+use std::sync::LazyLock;
+
 use flowhook_core::ids::{AccountId, ExecutionId};
+
+use crate::batched::{Batched, Changes, unnest};
 
 use crate::db::{Conn, Database, Row, Value, conflict_means, params, write_one};
 use crate::deliveries::DeliveryRecord;
@@ -162,21 +166,58 @@ pub trait ExecutionStore {
 }
 
 /// Ends a running execution (the status guard: only a `running` one ends;
-/// with `$9`, only one silent since then).
+/// with `$9`, only one silent since then). SQLite's form; PostgreSQL's is
+/// [`END_BATCH`].
 const FINISH: &str =
     "UPDATE executions SET status = $3, reason = $4, variables = $5, persisted = $6, trace = $7,
     finished_at = $8 WHERE account_id = $1 AND id = $2 AND status = 'running'
       AND ($9 IS NULL OR COALESCE(heartbeat_at, started_at) < $9)";
 
-/// [`FINISH`] and the outbox row ($10…$24, as `deliveries::insert_params`) in
-/// one PostgreSQL statement: the row is inserted only if the execution ended.
-const FINISH_WITH_DELIVERY_POSTGRES: &str = "WITH ended AS (
-        UPDATE executions SET status = $3, reason = $4, variables = $5, persisted = $6, trace = $7,
-            finished_at = $8 WHERE account_id = $1 AND id = $2 AND status = 'running'
-              AND ($9 IS NULL OR COALESCE(heartbeat_at, started_at) < $9) RETURNING id)
-    INSERT INTO deliveries (id, account_id, webhook_id, execution_id, msg_id, payload, status, attempts,
-        round_attempts, next_attempt_at, last_status, last_error, created_at, updated_at, delivered_at)
-    SELECT $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24 FROM ended";
+/// The parameters of [`FINISH`], by name and SQL type.
+const FINISH_PARAMS: [(&str, &str); 9] = [
+    ("account_id", "text"),
+    ("id", "text"),
+    ("status", "text"),
+    ("reason", "text"),
+    ("variables", "text"),
+    ("persisted", "text"),
+    ("trace", "text"),
+    ("finished_at", "int8"),
+    ("silent_before", "int8"),
+];
+
+/// [`FINISH`] for a batch of executions on PostgreSQL, each with its outbox
+/// row (`d_…`, as `deliveries::insert_params`, all NULL when it has none),
+/// inserted only if its execution ended; returns the ordinal of each
+/// execution that ended.
+static END_BATCH: Batched = Batched {
+    name: "execution end",
+    sql: LazyLock::new(|| {
+        let delivery: Vec<(String, &str)> = crate::deliveries::insert_columns()
+            .map(|(name, ty)| (format!("d_{name}"), ty))
+            .collect();
+        let mut rows: Vec<(&str, &str)> = FINISH_PARAMS.to_vec();
+        rows.extend(delivery.iter().map(|(name, ty)| (name.as_str(), *ty)));
+        let queued: Vec<&str> = delivery.iter().map(|(name, _)| name.as_str()).collect();
+        format!(
+            "WITH ended AS (
+                UPDATE executions e SET status = b.status, reason = b.reason, variables = b.variables,
+                    persisted = b.persisted, trace = b.trace, finished_at = b.finished_at
+                FROM {rows}
+                WHERE e.account_id = b.account_id AND e.id = b.id AND e.status = 'running'
+                  AND (b.silent_before IS NULL OR COALESCE(e.heartbeat_at, e.started_at) < b.silent_before)
+                RETURNING b.*),
+            queued AS (
+                INSERT INTO deliveries ({columns}) SELECT {queued} FROM ended WHERE d_id IS NOT NULL)
+            SELECT n FROM ended",
+            rows = unnest("b", &rows),
+            columns = crate::deliveries::COLUMNS,
+            queued = queued.join(", "),
+        )
+    }),
+    key: 1,
+    changes: Changes::Returned,
+};
 
 /// Ends an execution with its flow-end message, if any, in one unit of work;
 /// whether it ended (see [`FINISH`]).
@@ -197,16 +238,18 @@ async fn end<D: Database>(
         e.finished_at.unwrap_or_else(now_millis),
         silent_before
     ];
+    if D::KIND == Backend::Postgres {
+        let mut row = update;
+        match delivery {
+            Some(d) => row.extend(crate::deliveries::insert_params(d)),
+            None => row.extend(crate::deliveries::insert_columns().map(|(_, ty)| Value::null(ty))),
+        }
+        return Ok(db.write_row(&END_BATCH, row).await? == 1);
+    }
     let Some(delivery) = delivery else {
         return Ok(write_one(db, FINISH, update).await? == 1);
     };
     let insert = crate::deliveries::insert_params(delivery);
-    if D::KIND == Backend::Postgres {
-        // One statement, atomic by itself: no BEGIN/COMMIT round trips.
-        let mut both = update;
-        both.extend(insert);
-        return Ok(write_one(db, FINISH_WITH_DELIVERY_POSTGRES, both).await? == 1);
-    }
     db.write(move |c| {
         Box::pin(async move {
             if c.exec(FINISH, &update).await? == 0 {
@@ -219,7 +262,56 @@ async fn end<D: Database>(
     .await
 }
 
+/// Stores the variables of a running execution. SQLite's form; PostgreSQL's
+/// is [`PROGRESS_BATCH`].
+const PROGRESS: &str =
+    "UPDATE executions SET variables = $3 WHERE account_id = $1 AND id = $2 AND status = 'running'";
+
+/// [`PROGRESS`] for a batch of executions on PostgreSQL.
+static PROGRESS_BATCH: Batched = Batched {
+    name: "execution progress",
+    sql: LazyLock::new(|| {
+        format!(
+            "UPDATE executions e SET variables = b.variables
+             FROM {}
+             WHERE e.account_id = b.account_id AND e.id = b.id AND e.status = 'running'
+             RETURNING b.n",
+            unnest(
+                "b",
+                &[
+                    ("account_id", "text"),
+                    ("id", "text"),
+                    ("variables", "text")
+                ]
+            )
+        )
+    }),
+    key: 1,
+    changes: Changes::Returned,
+};
+
 const COLUMNS: &str = "id, account_id, flow_id, flow_version, contact, status, reason, call, recordings, variables, persisted, trace, started_at, finished_at";
+/// The SQL type of each of [`COLUMNS`], in order.
+const TYPES: [&str; 14] = [
+    "text", "text", "text", "int8", "text", "text", "text", "text", "text", "text", "text", "text",
+    "int8", "int8",
+];
+
+/// New executions, a batch at a time, on PostgreSQL (with the parameters of
+/// [`insert_statement`]).
+static START_BATCH: Batched = Batched {
+    name: "execution start",
+    sql: LazyLock::new(|| {
+        let columns: Vec<(&str, &str)> = COLUMNS.split(", ").zip(TYPES).collect();
+        assert_eq!(columns.len(), TYPES.len(), "a type for every column");
+        format!(
+            "INSERT INTO executions ({COLUMNS}) SELECT {COLUMNS} FROM {}",
+            unnest("b", &columns)
+        )
+    }),
+    key: 0,
+    changes: Changes::EveryRow,
+};
 
 fn execution_from_row(row: &Row) -> Result<ExecutionRecord, StoreError> {
     let id: String = row.get("id")?;
@@ -274,9 +366,12 @@ pub(crate) fn insert_statement(e: &ExecutionRecord) -> (String, Vec<Value>) {
 impl<D: Database> ExecutionStore for D {
     async fn insert_execution(&self, e: &ExecutionRecord) -> Result<(), StoreError> {
         let (sql, insert) = insert_statement(e);
-        write_one(self, sql, insert)
-            .await
-            .map_err(conflict_means("an execution with this id exists"))?;
+        let written = if D::KIND == Backend::Postgres {
+            self.write_row(&START_BATCH, insert).await
+        } else {
+            write_one(self, sql, insert).await
+        };
+        written.map_err(conflict_means("an execution with this id exists"))?;
         Ok(())
     }
 
@@ -407,12 +502,12 @@ impl<D: Database> ExecutionStore for D {
         id: ExecutionId,
         variables: &serde_json::Value,
     ) -> Result<(), StoreError> {
-        write_one(
-            self,
-            "UPDATE executions SET variables = $3 WHERE account_id = $1 AND id = $2 AND status = 'running'",
-            params![account.to_string(), id.to_string(), variables.to_string()],
-        )
-        .await?;
+        let row = params![account.to_string(), id.to_string(), variables.to_string()];
+        if D::KIND == Backend::Postgres {
+            self.write_row(&PROGRESS_BATCH, row).await?;
+        } else {
+            write_one(self, PROGRESS, row).await?;
+        }
         Ok(())
     }
 

@@ -21,6 +21,7 @@ use std::sync::Arc;
 
 pub mod accounts;
 pub mod agents;
+mod batched;
 pub mod bots;
 mod cache;
 pub mod dashboard;

@@ -1,7 +1,8 @@
 //! The shared backend: PostgreSQL through sqlx, for several `flowhook serve`
 //! processes on one database. A `write` is one transaction; migrations take an
 //! advisory lock so that servers starting together do not race to create the
-//! schema.
+//! schema. The hot single-row writes of concurrent callers are committed
+//! together ([`crate::batched`]).
 
 use std::sync::Arc;
 
@@ -9,6 +10,7 @@ use sqlx::postgres::{PgConnection, PgListener, PgPool, PgPoolOptions, PgRow, Pos
 use sqlx::{Column as _, Row as _, TypeInfo as _};
 use tokio::sync::oneshot;
 
+use crate::batched::{Batched, Batchers};
 use crate::cache::Cache;
 use crate::db::{Conn, Database, Row, Value, Work, Written};
 use crate::{Backend, StoreError};
@@ -18,6 +20,7 @@ use crate::{Backend, StoreError};
 pub struct PgStore {
     pool: PgPool,
     cache: Arc<Cache>,
+    batchers: Arc<Batchers>,
     /// Dropped with the last clone of the store, which stops the listener.
     _listening: Arc<oneshot::Sender<()>>,
 }
@@ -56,6 +59,7 @@ impl PgStore {
             tracing::warn!("starting without a cache until the change listener connects");
         }
         let store = PgStore {
+            batchers: Arc::new(Batchers::new(pool.clone())),
             pool,
             cache,
             _listening: Arc::new(stop),
@@ -211,7 +215,7 @@ fn decode(rows: Vec<PgRow>) -> Result<Vec<Row>, StoreError> {
         .collect()
 }
 
-fn db_error(e: sqlx::Error) -> StoreError {
+pub(crate) fn db_error(e: sqlx::Error) -> StoreError {
     match &e {
         sqlx::Error::Database(db) if db.is_unique_violation() => {
             StoreError::Conflict(db.message().to_owned())
@@ -272,6 +276,14 @@ impl Database for PgStore {
     ) -> Result<Written, StoreError> {
         let mut conn = PgConn::Plain(self.pool.acquire().await.map_err(db_error)?);
         conn.run(&sql, &params, returning).await
+    }
+
+    async fn write_row(
+        &self,
+        statement: &'static Batched,
+        row: Vec<Value>,
+    ) -> Result<u64, StoreError> {
+        self.batchers.write(statement, row).await
     }
 
     async fn write<T: Send + 'static>(&self, work: impl Work<PgConn, T>) -> Result<T, StoreError> {
