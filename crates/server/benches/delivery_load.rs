@@ -190,10 +190,13 @@ async fn fill_outbox(db: &str, target: std::net::SocketAddr, n: usize) {
             exec.status = "completed".into();
             exec.finished_at = Some(flowhook_storage::now_millis());
             let d = DeliveryRecord::new(account, hook.id, exec.id, payload(&format!("drain-{i}")));
-            store
-                .finish_execution(&exec, Some(&d))
-                .await
-                .expect("finish");
+            assert!(
+                store
+                    .finish_execution(&exec, Some(&d))
+                    .await
+                    .expect("finish"),
+                "a seeded execution ends"
+            );
         });
         if writes.len() >= 256 {
             writes.join_next().await;

@@ -57,8 +57,9 @@ pub(crate) enum Changes {
     Returned,
 }
 
-/// `unnest($first::type[], …) WITH ORDINALITY AS alias(names…, n)`: the rows
-/// of a batch, `types` naming each column's SQL type and `names` its name.
+/// `unnest($1::type[], …) WITH ORDINALITY AS alias(name, …, n)`: the rows of
+/// a batch, from `columns` — each column's name and SQL type, in parameter
+/// order.
 pub(crate) fn unnest(alias: &str, columns: &[(&str, &str)]) -> String {
     let arrays: Vec<String> = columns
         .iter()
@@ -161,9 +162,9 @@ async fn run(pool: PgPool, statement: &'static Batched, mut queue: mpsc::Receive
         // What was put off arrived before whatever is still held.
         later.extend(held);
         held = later;
-        // Records are locked in key order, as an index scan over a list of
-        // keys (a heartbeat) locks them, so the two never wait on each other
-        // in a circle.
+        // Rows in key order, so that batches usually lock records in the
+        // same order as each other; a deadlock that happens anyway is the
+        // database's verdict on the batch, which is then written row by row.
         batch.sort_by(|a, b| a.row.get(statement.key).cmp(&b.row.get(statement.key)));
         write(&pool, statement, batch).await;
     }
@@ -182,7 +183,7 @@ async fn write(pool: &PgPool, statement: &'static Batched, batch: Vec<Pending>) 
             // Nothing of the batch was written: each row alone, so that only
             // the rows at fault fail (or none, when the batch lost a
             // deadlock with another writer).
-            tracing::debug!(statement = statement.name, rows = batch.len(), error = %e, "a batch was rejected; writing its rows one by one");
+            tracing::warn!(statement = statement.name, rows = batch.len(), error = %e, "a batch was rejected; writing its rows one by one");
             for pending in batch {
                 let alone = execute(pool, statement, &[&pending.row])
                     .await
@@ -202,15 +203,23 @@ async fn write(pool: &PgPool, statement: &'static Batched, batch: Vec<Pending>) 
 
 /// Why a batch was not written.
 enum Failure {
-    /// The database refused the statement: it wrote nothing.
+    /// The database refused the statement for its rows — bad data (SQLSTATE
+    /// class 22), a constraint (23) or a lost deadlock (40) — and wrote
+    /// nothing: some rows alone may succeed.
     Rejected(StoreError),
-    /// Anything else (the connection, the pool): what committed is unknown.
+    /// Anything else (a timeout, the connection, the pool): every row would
+    /// meet it again, and what committed may be unknown.
     Lost(StoreError),
 }
 
 impl Failure {
     fn from_sqlx(e: sqlx::Error) -> Failure {
-        let rejected = matches!(e, sqlx::Error::Database(_));
+        let rejected = match &e {
+            sqlx::Error::Database(db) => db
+                .code()
+                .is_some_and(|code| ["22", "23", "40"].iter().any(|c| code.starts_with(c))),
+            _ => false,
+        };
         let e = crate::postgres::db_error(e);
         if rejected {
             Failure::Rejected(e)

@@ -265,6 +265,11 @@ pub(crate) fn insert_columns() -> impl Iterator<Item = (&'static str, &'static s
         "text", "text", "text", "text", "text", "text", "text", "int8", "int8", "int8", "int8",
         "text", "int8", "int8", "int8",
     ];
+    debug_assert_eq!(
+        COLUMNS.split(", ").count(),
+        TYPES.len(),
+        "a type for every column"
+    );
     COLUMNS.split(", ").zip(TYPES)
 }
 

@@ -302,8 +302,12 @@ const TYPES: [&str; 14] = [
 static START_BATCH: Batched = Batched {
     name: "execution start",
     sql: LazyLock::new(|| {
+        assert_eq!(
+            COLUMNS.split(", ").count(),
+            TYPES.len(),
+            "a type for every column"
+        );
         let columns: Vec<(&str, &str)> = COLUMNS.split(", ").zip(TYPES).collect();
-        assert_eq!(columns.len(), TYPES.len(), "a type for every column");
         format!(
             "INSERT INTO executions ({COLUMNS}) SELECT {COLUMNS} FROM {}",
             unnest("b", &columns)

@@ -4,8 +4,9 @@
 //! dedicated **writer thread** owns the only writing connection. Callers send it
 //! units of work over a channel; it runs everything queued in **one
 //! transaction** (group commit), each unit inside its own savepoint so that one
-//! failing unit rolls back only its own writes, then commits and answers every
-//! caller. A caller is answered only after the commit that holds its writes.
+//! failing unit rolls back only its own writes (a unit of one statement needs
+//! none: SQLite undoes a failing statement by itself), then commits and answers
+//! every caller. A caller is answered only after the commit that holds its writes.
 //!
 //! Reads run on a small pool of read-only connections on blocking threads; WAL
 //! lets them run while the writer writes, and they see every committed write.
@@ -23,7 +24,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use crate::cache::Cache;
 use crate::db::Database;
-use crate::db::{BoxFuture, Conn, Row, Value, Work};
+use crate::db::{BoxFuture, Conn, Row, Value, Work, Written};
 use crate::{Backend, StoreError};
 
 /// How SQLite makes a commit durable (`PRAGMA synchronous`).
@@ -397,11 +398,33 @@ impl Database for SqliteStore {
         &self,
         work: impl Work<SqliteConn, T>,
     ) -> impl Future<Output = Result<T, StoreError>> + Send {
+        self.on_writer(move |conn| conn.in_savepoint(work))
+    }
+
+    /// One statement needs no savepoint: SQLite undoes a failing statement's
+    /// own changes and nothing else, so it joins the group as it is.
+    fn write_statement(
+        &self,
+        sql: String,
+        params: Vec<Value>,
+        returning: bool,
+    ) -> impl Future<Output = Result<Written, StoreError>> + Send {
+        self.on_writer(move |conn| run_ready(Box::pin(conn.run(&sql, &params, returning))))
+    }
+}
+
+impl SqliteStore {
+    /// Runs `unit` on the writer thread inside the open group transaction;
+    /// answers once the group's commit is known.
+    fn on_writer<T: Send + 'static>(
+        &self,
+        unit: impl FnOnce(&mut SqliteConn) -> Result<T, StoreError> + Send + 'static,
+    ) -> impl Future<Output = Result<T, StoreError>> + Send {
         let jobs = self.jobs.clone();
         async move {
             let (reply, answer) = oneshot::channel();
             let job: Job = Box::new(move |conn: &mut SqliteConn| -> Answer {
-                let result = conn.in_savepoint(work);
+                let result = unit(conn);
                 Box::new(move |commit_failed: Option<&str>| {
                     let result = match commit_failed {
                         None => result,
