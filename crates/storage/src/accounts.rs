@@ -142,10 +142,8 @@ async fn account_by<C: Conn>(
     value: String,
 ) -> Result<Option<AccountRecord>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM accounts WHERE {column} = $1");
-    c.query_opt(&sql, &params![value])
-        .await?
-        .map(|r| account_from_row(&r))
-        .transpose()
+    c.query_opt_as(&sql, &params![value], account_from_row)
+        .await
 }
 
 #[async_trait::async_trait]

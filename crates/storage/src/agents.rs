@@ -124,10 +124,8 @@ async fn agent_by_id<C: Conn>(
     id: String,
 ) -> Result<Option<AgentRecord>, StoreError> {
     let sql = format!("{SELECT} WHERE a.account_id = $1 AND a.id = $2");
-    c.query_opt(&sql, &params![account, id])
-        .await?
-        .map(|r| agent_from_row(&r))
-        .transpose()
+    c.query_opt_as(&sql, &params![account, id], agent_from_row)
+        .await
 }
 
 /// The caller's meaning of a broken uniqueness rule: the number is taken.

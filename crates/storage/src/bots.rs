@@ -111,15 +111,11 @@ impl<D: Database> BotStore for D {
 
     async fn bot(&self, account: AccountId, id: &BotId) -> Result<Option<BotRecord>, StoreError> {
         let query = params![account.to_string(), id.as_str()];
-        self.read(move |c| {
-            Box::pin(async move {
-                let sql = format!("SELECT {COLUMNS} FROM bots WHERE account_id = $1 AND id = $2");
-                c.query_opt(&sql, &query)
-                    .await?
-                    .map(|r| bot_from_row(&r))
-                    .transpose()
-            })
-        })
+        self.read_opt(
+            format!("SELECT {COLUMNS} FROM bots WHERE account_id = $1 AND id = $2"),
+            query,
+            bot_from_row,
+        )
         .await
     }
 
@@ -168,14 +164,7 @@ impl<D: Database> BotStore for D {
         let key = params![account.to_string(), bot.as_str(), cli];
         let read = key.clone();
         let known = self
-            .read(move |c| {
-                Box::pin(async move {
-                    c.query_opt(UNIQUE_ID, &read)
-                        .await?
-                        .map(|r| r.at::<String>(0))
-                        .transpose()
-                })
-            })
+            .read_opt(UNIQUE_ID.into(), read, |r| r.at::<String>(0))
             .await?;
         if let Some(id) = known {
             return Ok(id);
@@ -193,10 +182,8 @@ impl<D: Database> BotStore for D {
                     &insert,
                 )
                 .await?;
-                c.query_opt(UNIQUE_ID, &key)
+                c.query_opt_as(UNIQUE_ID, &key, |r| r.at::<String>(0))
                     .await?
-                    .map(|r| r.at::<String>(0))
-                    .transpose()?
                     .ok_or_else(|| corrupt("bot contact", "vanished after insert"))
             })
         })

@@ -248,6 +248,21 @@ pub(crate) trait Conn: Send {
     ) -> impl Future<Output = Result<Option<Row>, StoreError>> + Send {
         async move { Ok(self.query(sql, params).await?.into_iter().next()) }
     }
+
+    /// The first row, if any, read by `from_row`.
+    fn query_opt_as<T: Send>(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        from_row: fn(&Row) -> Result<T, StoreError>,
+    ) -> impl Future<Output = Result<Option<T>, StoreError>> + Send {
+        async move {
+            self.query_opt(sql, params)
+                .await?
+                .map(|r| from_row(&r))
+                .transpose()
+        }
+    }
 }
 
 /// Replaces the database's text of a unique violation by what it means.
@@ -337,6 +352,15 @@ pub(crate) trait Database: Clone + Send + Sync + 'static {
         &self,
         work: impl Work<Self::Conn, T>,
     ) -> impl Future<Output = Result<T, StoreError>> + Send;
+    /// Reads the first row of one query, if any, by `from_row`.
+    fn read_opt<T: Send + 'static>(
+        &self,
+        sql: String,
+        params: Vec<Value>,
+        from_row: fn(&Row) -> Result<T, StoreError>,
+    ) -> impl Future<Output = Result<Option<T>, StoreError>> + Send {
+        self.read(move |c| Box::pin(async move { c.query_opt_as(&sql, &params, from_row).await }))
+    }
     /// Runs one statement, atomic by itself, committed before the answer; with
     /// `returning`, its rows are kept. The default joins [`Database::write`];
     /// PostgreSQL runs it without BEGIN and COMMIT, two round trips fewer.

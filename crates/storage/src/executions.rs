@@ -402,16 +402,11 @@ impl<D: Database> ExecutionStore for D {
         id: ExecutionId,
     ) -> Result<Option<ExecutionRecord>, StoreError> {
         let query = params![account.to_string(), id.to_string()];
-        self.read(move |c| {
-            Box::pin(async move {
-                let sql =
-                    format!("SELECT {COLUMNS} FROM executions WHERE account_id = $1 AND id = $2");
-                c.query_opt(&sql, &query)
-                    .await?
-                    .map(|r| execution_from_row(&r))
-                    .transpose()
-            })
-        })
+        self.read_opt(
+            format!("SELECT {COLUMNS} FROM executions WHERE account_id = $1 AND id = $2"),
+            query,
+            execution_from_row,
+        )
         .await
     }
 

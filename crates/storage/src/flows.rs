@@ -80,10 +80,8 @@ async fn current<C: Conn>(
     id: String,
 ) -> Result<Option<FlowRecord>, StoreError> {
     let sql = format!("{SELECT} AND v.version = f.version WHERE f.account_id = $1 AND f.id = $2");
-    c.query_opt(&sql, &params![account, id])
-        .await?
-        .map(|r| flow_from_row(&r))
-        .transpose()
+    c.query_opt_as(&sql, &params![account, id], flow_from_row)
+        .await
 }
 
 #[async_trait::async_trait]
@@ -184,16 +182,11 @@ impl<D: Database> FlowStore for D {
         version: i64,
     ) -> Result<Option<FlowRecord>, StoreError> {
         let query = params![account.to_string(), id.as_str(), version];
-        self.read(move |c| {
-            Box::pin(async move {
-                let sql =
-                    format!("{SELECT} AND v.version = $3 WHERE f.account_id = $1 AND f.id = $2");
-                c.query_opt(&sql, &query)
-                    .await?
-                    .map(|r| flow_from_row(&r))
-                    .transpose()
-            })
-        })
+        self.read_opt(
+            format!("{SELECT} AND v.version = $3 WHERE f.account_id = $1 AND f.id = $2"),
+            query,
+            flow_from_row,
+        )
         .await
     }
 

@@ -158,16 +158,11 @@ impl<D: Database> IntentStore for D {
         name: &IntentName,
     ) -> Result<Option<IntentRecord>, StoreError> {
         let query = params![account.to_string(), name.as_str()];
-        self.read(move |c| {
-            Box::pin(async move {
-                let sql =
-                    format!("SELECT {COLUMNS} FROM intents WHERE account_id = $1 AND name = $2");
-                c.query_opt(&sql, &query)
-                    .await?
-                    .map(|r| intent_from_row(&r))
-                    .transpose()
-            })
-        })
+        self.read_opt(
+            format!("SELECT {COLUMNS} FROM intents WHERE account_id = $1 AND name = $2"),
+            query,
+            intent_from_row,
+        )
         .await
     }
 

@@ -108,14 +108,11 @@ impl<D: Database> LinkStore for D {
 
     async fn link_target(&self, code: &ShortCode) -> Result<Option<String>, StoreError> {
         let query = params![code.as_str()];
-        self.read(move |c| {
-            Box::pin(async move {
-                c.query_opt("SELECT long_url FROM short_links WHERE code = $1", &query)
-                    .await?
-                    .map(|r| r.at(0))
-                    .transpose()
-            })
-        })
+        self.read_opt(
+            "SELECT long_url FROM short_links WHERE code = $1".into(),
+            query,
+            |r| r.at(0),
+        )
         .await
     }
 

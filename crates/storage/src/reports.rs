@@ -296,16 +296,11 @@ impl<D: Database> ReportStore for D {
         id: ReportId,
     ) -> Result<Option<ReportRecord>, StoreError> {
         let query = params![account.to_string(), id.to_string()];
-        self.read(move |c| {
-            Box::pin(async move {
-                let sql =
-                    format!("SELECT {COLUMNS} FROM reports WHERE account_id = $1 AND id = $2");
-                c.query_opt(&sql, &query)
-                    .await?
-                    .map(|r| report_from_row(&r))
-                    .transpose()
-            })
-        })
+        self.read_opt(
+            format!("SELECT {COLUMNS} FROM reports WHERE account_id = $1 AND id = $2"),
+            query,
+            report_from_row,
+        )
         .await
     }
 
@@ -376,10 +371,8 @@ impl<D: Database> ReportStore for D {
                 )
                 .await?;
                 let sql = format!("SELECT {COLUMNS} FROM reports WHERE id = $1");
-                c.query_opt(&sql, &params![id.as_str()])
-                    .await?
-                    .map(|r| report_from_row(&r))
-                    .transpose()
+                c.query_opt_as(&sql, &params![id.as_str()], report_from_row)
+                    .await
             })
         })
         .await

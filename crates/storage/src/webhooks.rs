@@ -166,10 +166,7 @@ async fn webhook_where<C: Conn>(
     params: Vec<Value>,
 ) -> Result<Option<WebhookRecord>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM webhooks WHERE account_id = $1 AND {condition}");
-    c.query_opt(&sql, &params)
-        .await?
-        .map(|r| webhook_from_row(&r))
-        .transpose()
+    c.query_opt_as(&sql, &params, webhook_from_row).await
 }
 
 #[async_trait::async_trait]

@@ -97,22 +97,12 @@ pub(super) fn is_direct(normalized: &str) -> bool {
             }
             rest = &after_dot[end..];
         } else if let Some(after_bracket) = rest.strip_prefix('[') {
-            let inner = after_bracket.trim_start();
-            let used = match inner.chars().next() {
-                Some(quote @ ('\'' | '"')) => quoted_literal_len(inner, quote),
-                Some(_) => inner.find(']').filter(|&end| {
-                    let content = inner[..end].trim_end();
-                    content == "*" || content.parse::<i64>().is_ok()
-                }),
-                None => None,
-            };
-            let Some(after) = used.map(|used| inner[used..].trim_start()) else {
+            // The segments the dotted form accepts in brackets: an index, `*`
+            // or a quoted name.
+            let Some(used) = bracket_segment(after_bracket, &mut String::new()) else {
                 return false;
             };
-            let Some(next) = after.strip_prefix(']') else {
-                return false;
-            };
-            rest = next;
+            rest = &after_bracket[used..];
         } else {
             return false;
         }
