@@ -20,6 +20,7 @@ pub mod http;
 pub mod ids;
 pub mod intents;
 pub mod internal;
+pub mod json_text;
 pub mod links;
 pub mod outbound;
 pub mod paths;

@@ -13,6 +13,7 @@ use std::time::Duration;
 use flowhook_core::flow::{Flow, parse_flow, secrets};
 use flowhook_core::flow_end::{FlowEndPayload, Recording};
 use flowhook_core::ids::{AccountId, ExecutionId, OutboundCallId};
+use flowhook_core::json_text::JsonText;
 use flowhook_core::secret::MasterKey;
 use flowhook_core::vars::Variables;
 use flowhook_storage::{
@@ -533,7 +534,7 @@ impl Executions {
         record.reason = outcome.reason;
         record.variables = serde_json::to_value(&outcome.variables).unwrap_or_default();
         record.persisted = serde_json::to_value(&outcome.persisted).unwrap_or_default();
-        record.trace = serde_json::to_value(&outcome.trace).unwrap_or_default();
+        record.trace = JsonText::of(&outcome.trace);
         record.finished_at = Some(flowhook_storage::now_millis());
         // The on_complete path has run; now the flow-end message, stored in the
         // same transaction as the end of the execution.

@@ -127,11 +127,12 @@ fn serve(file: Option<PathBuf>, settings: RawSettings) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(async {
+    let code = runtime.block_on(async {
         let app = match Application::build(config).await {
             Ok(app) => app,
             Err(e) => {
                 tracing::error!("{e}");
+                flowhook::telemetry::flush();
                 eprintln!("flowhook: {e}");
                 return ExitCode::FAILURE;
             }
@@ -139,11 +140,14 @@ fn serve(file: Option<PathBuf>, settings: RawSettings) -> ExitCode {
         match app.run_until(shutdown_signal()).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
+                flowhook::telemetry::flush();
                 eprintln!("flowhook: server error: {e}");
                 ExitCode::FAILURE
             }
         }
-    })
+    });
+    flowhook::telemetry::flush();
+    code
 }
 
 fn local_run(args: flowhook::local_run::RunArgs) -> ExitCode {

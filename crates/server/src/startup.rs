@@ -206,6 +206,7 @@ impl Application {
         let _ = maintenance.await;
         let _ = clicks.await;
         let _ = reports.await;
+        tracing::info!("flowhook stopped");
         served
     }
 }

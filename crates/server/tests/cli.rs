@@ -228,6 +228,45 @@ fn serve_stops_with_a_message_naming_a_bad_setting() {
     assert!(stderr.contains("FLOWHOOK_LISTEN"), "{stderr}");
 }
 
+/// Log lines are written out in batches: the server still writes every one
+/// of them before it exits, the last ones included.
+#[test]
+fn serve_writes_out_its_last_log_lines_before_it_exits() {
+    use std::io::{BufRead, BufReader, Read};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = flowhook()
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .env(
+            "FLOWHOOK_DATABASE_URL",
+            format!("sqlite://{}", dir.path().join("f.db").display()),
+        )
+        .env("RUST_LOG", "info")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("serves");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    while !line.contains("flowhook serving") {
+        line.clear();
+        assert!(
+            stderr.read_line(&mut line).expect("a line") > 0,
+            "no serving line"
+        );
+    }
+    let term = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(term.success());
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest).expect("the rest");
+    assert!(child.wait().expect("exits").success(), "{rest}");
+    // The last line the server logs, right before its exit.
+    let last = rest.lines().last().unwrap_or_default();
+    assert!(last.contains("flowhook stopped"), "{rest}");
+}
+
 #[test]
 fn rotate_master_key_replaces_the_generated_key_file() {
     let dir = tempfile::tempdir().expect("tempdir");

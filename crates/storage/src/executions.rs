@@ -7,6 +7,7 @@
 use std::sync::LazyLock;
 
 use flowhook_core::ids::{AccountId, ExecutionId};
+use flowhook_core::json_text::JsonText;
 
 use crate::batched::{Batched, Changes, unnest};
 
@@ -14,8 +15,8 @@ use crate::db::{Conn, Database, Row, Value, conflict_means, params, write_one};
 use crate::deliveries::DeliveryRecord;
 use crate::{Backend, StoreError, corrupt, now_millis};
 
-/// A stored execution. JSON columns are kept as `serde_json::Value`s; the engine
-/// owns their shape.
+/// A stored execution. JSON columns are kept as `serde_json::Value`s, the trace
+/// as its text (it is only stored and answered); the engine owns their shape.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExecutionRecord {
     pub id: ExecutionId,
@@ -30,7 +31,7 @@ pub struct ExecutionRecord {
     pub recordings: serde_json::Value,
     pub variables: serde_json::Value,
     pub persisted: serde_json::Value,
-    pub trace: serde_json::Value,
+    pub trace: JsonText,
     pub started_at: i64,
     pub finished_at: Option<i64>,
 }
@@ -56,7 +57,7 @@ impl ExecutionRecord {
             recordings: serde_json::json!([]),
             variables: serde_json::json!({}),
             persisted: serde_json::json!({}),
-            trace: serde_json::json!([]),
+            trace: serde_json::json!([]).into(),
             started_at: now_millis(),
             finished_at: None,
         }
@@ -234,7 +235,7 @@ async fn end<D: Database>(
         &e.reason,
         e.variables.to_string(),
         e.persisted.to_string(),
-        e.trace.to_string(),
+        e.trace.as_str(),
         e.finished_at.unwrap_or_else(now_millis),
         silent_before
     ];
@@ -335,7 +336,7 @@ fn execution_from_row(row: &Row) -> Result<ExecutionRecord, StoreError> {
         recordings: json("recordings")?,
         variables: json("variables")?,
         persisted: json("persisted")?,
-        trace: json("trace")?,
+        trace: JsonText::parse(row.get("trace")?).map_err(|e| corrupt("trace", e))?,
         started_at: row.get("started_at")?,
         finished_at: row.get("finished_at")?,
     })
@@ -356,7 +357,7 @@ pub(crate) fn insert_statement(e: &ExecutionRecord) -> (String, Vec<Value>) {
         e.recordings.to_string(),
         e.variables.to_string(),
         e.persisted.to_string(),
-        e.trace.to_string(),
+        e.trace.as_str(),
         e.started_at,
         e.finished_at
     ];

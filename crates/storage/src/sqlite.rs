@@ -8,6 +8,18 @@
 //! none: SQLite undoes a failing statement by itself), then commits and answers
 //! every caller. A caller is answered only after the commit that holds its writes.
 //!
+//! Under load the writer **lingers**: when its last group held more than one
+//! unit and few are waiting, it waits [`LINGER`] for more before committing, so
+//! that each commit (and each page it writes to the WAL) serves more callers.
+//! A lone write at low load never waits.
+//!
+//! **Checkpoints** (copying the WAL back into the database file, with its
+//! fsync) run on their own thread and connection, so the writer and the
+//! callers it answers do not wait for them. The writer still checkpoints by
+//! itself when the WAL reaches [`WRITER_CHECKPOINT_PAGES`]: under constant
+//! writes, the WAL is only restarted from its beginning after a checkpoint
+//! that no commit overtook, which only the writer can run.
+//!
 //! Reads run on a small pool of read-only connections on blocking threads; WAL
 //! lets them run while the writer writes, and they see every committed write.
 //!
@@ -61,6 +73,14 @@ const MAX_GROUP: usize = 512;
 const QUEUE: usize = 4096;
 /// Read-only connections (and reads running at once).
 const READERS: usize = 4;
+/// How long the writer waits for more units under load (see the module doc).
+const LINGER: Duration = Duration::from_micros(500);
+/// The writer lingers only while fewer units than this are already waiting.
+const LINGER_BELOW: usize = 16;
+/// Least time between two background checkpoints.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+/// WAL size (in pages) at which the writer checkpoints by itself.
+const WRITER_CHECKPOINT_PAGES: i64 = 8192;
 
 /// A connection and the statements it ran before (rusqlite's statement cache).
 pub struct SqliteConn(Connection);
@@ -88,12 +108,12 @@ struct Readers {
 
 impl SqliteStore {
     /// Opens (creating if needed) the database at `sqlite://PATH`, migrates it and
-    /// starts its writer thread.
+    /// starts its writer and checkpoint threads.
     pub async fn connect(url: &str, synchronous: Synchronous) -> Result<SqliteStore, StoreError> {
         let path = path_of(url)?;
         let (jobs, queue) = mpsc::channel(QUEUE);
         let writer_path = path.clone();
-        let writer = tokio::task::spawn_blocking(move || -> Result<SqliteConn, StoreError> {
+        let opened = tokio::task::spawn_blocking(move || -> Result<_, StoreError> {
             if let Some(dir) = writer_path.parent()
                 && !dir.as_os_str().is_empty()
             {
@@ -110,14 +130,16 @@ impl SqliteStore {
                     return Err(e);
                 }
             };
-            Ok(conn)
+            Ok((conn, open(&writer_path, false, synchronous)?))
         })
         .await
         .map_err(|e| StoreError::Database(format!("opening the database failed: {e}")))??;
-        std::thread::Builder::new()
-            .name("sqlite-writer".into())
-            .spawn(move || write_loop(writer, queue))
-            .map_err(|e| StoreError::Database(format!("cannot start the writer thread: {e}")))?;
+        let (writer, checkpointer) = opened;
+        let (written, commits) = std::sync::mpsc::sync_channel(1);
+        spawn_thread("sqlite-checkpoint", move || {
+            checkpoint_loop(checkpointer, commits)
+        })?;
+        spawn_thread("sqlite-writer", move || write_loop(writer, queue, written))?;
         Ok(SqliteStore {
             jobs,
             readers: Arc::new(Readers {
@@ -128,6 +150,14 @@ impl SqliteStore {
             cache: Arc::new(Cache::new(true)),
         })
     }
+}
+
+fn spawn_thread(name: &str, run: impl FnOnce() + Send + 'static) -> Result<(), StoreError> {
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(run)
+        .map(drop)
+        .map_err(|e| StoreError::Database(format!("cannot start the {name} thread: {e}")))
 }
 
 /// `sqlite://PATH` or `sqlite:PATH` (a `?…` suffix is ignored) → `PATH`.
@@ -166,6 +196,8 @@ fn open(path: &Path, read_only: bool, synchronous: Synchronous) -> Result<Sqlite
         if !read_only {
             conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get::<_, String>(0))?;
             conn.pragma_update(None, "synchronous", synchronous.as_str())?;
+            // Only the writer checkpoints by itself, and only as a backstop.
+            conn.pragma_update(None, "wal_autocheckpoint", WRITER_CHECKPOINT_PAGES)?;
         }
         conn.set_prepared_statement_cache_capacity(128);
         Ok(())
@@ -174,12 +206,41 @@ fn open(path: &Path, read_only: bool, synchronous: Synchronous) -> Result<Sqlite
     Ok(SqliteConn(conn))
 }
 
+/// The background checkpointer: after commits, at most every
+/// [`CHECKPOINT_EVERY`], copies what it can of the WAL into the database file
+/// (`PASSIVE`: it never waits for, nor blocks, the writer or readers). Ends
+/// with the writer.
+fn checkpoint_loop(conn: SqliteConn, commits: std::sync::mpsc::Receiver<()>) {
+    // Its own checkpoints are the ones below.
+    if let Err(e) = conn.0.pragma_update(None, "wal_autocheckpoint", 0) {
+        tracing::warn!(error = %e, "the checkpoint connection cannot be set up; the writer checkpoints alone");
+        return;
+    }
+    while commits.recv().is_ok() {
+        if let Err(e) = conn
+            .0
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+        {
+            tracing::warn!(error = %e, "a WAL checkpoint failed");
+        }
+        std::thread::sleep(CHECKPOINT_EVERY);
+    }
+}
+
 /// The writer thread: takes the first waiting unit, then every unit that
 /// arrives while it works (up to [`MAX_GROUP`]), commits them together and
 /// answers them all. Ends when the store is dropped.
-fn write_loop(mut conn: SqliteConn, mut queue: mpsc::Receiver<Job>) {
+fn write_loop(
+    mut conn: SqliteConn,
+    mut queue: mpsc::Receiver<Job>,
+    written: std::sync::mpsc::SyncSender<()>,
+) {
     let mut answers: Vec<Answer> = Vec::with_capacity(MAX_GROUP);
+    let mut last_group = 0;
     while let Some(first) = queue.blocking_recv() {
+        if last_group > 1 && queue.len() < LINGER_BELOW {
+            std::thread::sleep(LINGER);
+        }
         if let Err(e) = conn.exec_now("BEGIN IMMEDIATE", &[]) {
             // The unit is dropped unanswered: its caller is told the writer failed.
             tracing::error!(error = %e, "cannot begin a write transaction");
@@ -207,7 +268,12 @@ fn write_loop(mut conn: SqliteConn, mut queue: mpsc::Receiver<Job>) {
             Some("the transaction was rolled back".to_owned())
         } else {
             match conn.exec_now("COMMIT", &[]) {
-                Ok(_) => None,
+                Ok(_) => {
+                    // The checkpointer is told there is something to copy;
+                    // when it already knows, nothing is sent.
+                    let _ = written.try_send(());
+                    None
+                }
                 Err(e) => {
                     tracing::error!(error = %e, units = answers.len(), "a group commit failed");
                     let _ = conn.exec_now("ROLLBACK", &[]);
@@ -215,6 +281,7 @@ fn write_loop(mut conn: SqliteConn, mut queue: mpsc::Receiver<Job>) {
                 }
             }
         };
+        last_group = answers.len();
         for answer in answers.drain(..) {
             answer(failed.as_deref());
         }
@@ -459,7 +526,7 @@ impl crate::Store for SqliteStore {
 
 #[cfg(test)]
 mod tests {
-    use super::path_of;
+    use super::*;
 
     #[test]
     fn urls_name_files() {
@@ -470,5 +537,43 @@ mod tests {
         );
         assert!(path_of("sqlite::memory:").is_err());
         assert!(path_of("sqlite://").is_err());
+    }
+
+    /// The database file alone, without its WAL, holds a commit once the
+    /// background checkpointer copied it: nothing else checkpoints a WAL this
+    /// small (the writer's own threshold is far above it).
+    #[tokio::test(flavor = "multi_thread")]
+    async fn the_checkpoint_thread_copies_commits_into_the_database_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("flowhook.db");
+        let url = format!("sqlite://{}", path.display());
+        let store = SqliteStore::connect(&url, Synchronous::Normal)
+            .await
+            .unwrap();
+        store
+            .write(|c: &mut SqliteConn| {
+                Box::pin(async move {
+                    c.batch("CREATE TABLE probe (v TEXT); INSERT INTO probe VALUES ('kept');")
+                        .await
+                })
+            })
+            .await
+            .unwrap();
+        let copy = dir.path().join("copy.db");
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            std::fs::copy(&path, &copy).unwrap();
+            let seen = rusqlite::Connection::open(&copy)
+                .and_then(|c| c.query_row("SELECT v FROM probe", [], |r| r.get::<_, String>(0)));
+            if seen.as_deref() == Ok("kept") {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the commit never reached the database file: {seen:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        drop(store);
     }
 }

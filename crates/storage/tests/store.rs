@@ -331,14 +331,14 @@ on_both!(
             recordings: json!([]),
             variables: json!({}),
             persisted: json!({}),
-            trace: json!([]),
+            trace: json!([]).into(),
             started_at: 1_000,
             finished_at: None,
         };
         store.insert_execution(&exec).await.expect("insert");
         exec.status = "completed".into();
         exec.variables = json!({"$flow.key.x": "1"});
-        exec.trace = json!([{"widget": "a"}]);
+        exec.trace = json!([{"widget": "a"}]).into();
         exec.finished_at = Some(2_000);
         store.finish_execution(&exec, None).await.expect("finish");
         assert_eq!(

@@ -163,6 +163,11 @@ fn stat_fields(pid: u32) -> Option<Vec<f64>> {
     )
 }
 
+/// CPU seconds this harness process (load generator and receivers) has used.
+pub fn harness_cpu() -> f64 {
+    process_cpu(std::process::id()).unwrap_or(0.0)
+}
+
 fn process_cpu(pid: u32) -> Option<f64> {
     let f = stat_fields(pid)?;
     Some((f.get(11)? + f.get(12)?) / TICKS)

@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use flowhook_core::contact::ContactNumber;
 use flowhook_core::flow_end::Recording;
 use flowhook_core::ids::{ExecutionId, FlowId};
+use flowhook_core::json_text::JsonText;
 use flowhook_core::vars::{CALL_NAMES, Namespace, VarName, Variables, known_call_name};
 use flowhook_engine::executions::{ExecutionError, StartRequest};
 use flowhook_storage::{ExecutionFilter, ExecutionRecord};
@@ -79,7 +80,7 @@ pub struct ExecutionView {
     /// Every step; left out of lists.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Vec<Object>>)]
-    pub trace: Option<serde_json::Value>,
+    pub trace: Option<JsonText>,
     pub started_at: Timestamp,
     pub finished_at: Option<Timestamp>,
 }

@@ -5,6 +5,7 @@
 
 use axum::extract::{Path, Query, State};
 use axum::response::Html;
+use flowhook_core::json_text::JsonText;
 use serde::{Deserialize, Serialize};
 
 use super::session::SignedIn;
@@ -109,7 +110,11 @@ pub async fn show(
     let run = api::get_execution(State(state.clone()), AccountCaller(me.clone()), Path(uuid))
         .await?
         .0;
-    let trace = run.trace.clone().unwrap_or_default();
+    let trace = run
+        .trace
+        .as_ref()
+        .map(JsonText::to_value)
+        .unwrap_or_default();
     // The flow as it is now; the page says when the execution ran another version.
     let flow = flows::get_flow(
         State(state.clone()),
