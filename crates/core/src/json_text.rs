@@ -8,7 +8,9 @@
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-/// Valid JSON text; serialized as the JSON it holds, not as a string.
+/// Valid JSON text; serialized as the JSON it holds, not as a string — by
+/// serde_json's serializers only (others, such as minijinja's, see a
+/// one-entry map: give them [`JsonText::to_value`]).
 #[derive(Clone)]
 pub struct JsonText(Box<RawValue>);
 

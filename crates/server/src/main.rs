@@ -146,6 +146,8 @@ fn serve(file: Option<PathBuf>, settings: RawSettings) -> ExitCode {
             }
         }
     });
+    // What the runtime's last tasks log goes out too.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     flowhook::telemetry::flush();
     code
 }

@@ -93,8 +93,8 @@ impl std::io::Write for BufferedStderr {
         if pending.len() + line.len() > MAX_BUFFERED {
             // The same lock order as `flush`: the buffer, then standard error.
             let mut out = std::io::stderr().lock();
-            out.write_all(&pending)?;
-            pending.clear();
+            let batch = std::mem::take(&mut *pending);
+            out.write_all(&batch)?;
             out.write_all(line)?;
             return Ok(line.len());
         }

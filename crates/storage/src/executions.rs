@@ -450,10 +450,7 @@ impl<D: Database> ExecutionStore for D {
         now: i64,
     ) -> Result<u64, StoreError> {
         let owner = owner.to_owned();
-        let mut ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
-        // In id order, as the batched ends of executions usually lock their
-        // rows on PostgreSQL: fewer deadlocks between the two.
-        ids.sort_unstable();
+        let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
         self.write(move |c| {
             Box::pin(async move {
                 // In chunks: both databases cap the parameters of one statement.

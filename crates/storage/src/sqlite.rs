@@ -9,16 +9,20 @@
 //! every caller. A caller is answered only after the commit that holds its writes.
 //!
 //! Under load the writer **lingers**: when its last group held more than one
-//! unit and few are waiting, it waits [`LINGER`] for more before committing, so
-//! that each commit (and each page it writes to the WAL) serves more callers.
-//! A lone write at low load never waits.
+//! unit, it committed less than [`BUSY_WITHIN`] ago and few units are waiting,
+//! it waits [`LINGER`] for more before the next group, so that each commit
+//! (and each page it writes to the WAL) serves more callers. A write after a
+//! pause never waits.
 //!
 //! **Checkpoints** (copying the WAL back into the database file, with its
-//! fsync) run on their own thread and connection, so the writer and the
-//! callers it answers do not wait for them. The writer still checkpoints by
-//! itself when the WAL reaches [`WRITER_CHECKPOINT_PAGES`]: under constant
-//! writes, the WAL is only restarted from its beginning after a checkpoint
-//! that no commit overtook, which only the writer can run.
+//! fsyncs) run on their own thread and connection, so the writer and the
+//! callers it answers do not wait for them: the writer's WAL hook tells that
+//! thread once the WAL holds [`CHECKPOINT_PAGES`] (SQLite's own default
+//! threshold). The writer still checkpoints by itself when the WAL reaches
+//! [`WRITER_CHECKPOINT_PAGES`]: under constant writes, the WAL restarts from
+//! its beginning only after a checkpoint that no commit overtook, which only
+//! the writer can run. So the WAL file grows to about 32 MiB under constant
+//! writes and keeps that size.
 //!
 //! Reads run on a small pool of read-only connections on blocking threads; WAL
 //! lets them run while the writer writes, and they see every committed write.
@@ -75,12 +79,16 @@ const QUEUE: usize = 4096;
 const READERS: usize = 4;
 /// How long the writer waits for more units under load (see the module doc).
 const LINGER: Duration = Duration::from_micros(500);
-/// The writer lingers only while fewer units than this are already waiting.
+/// The writer lingers only while fewer units than this are already waiting…
 const LINGER_BELOW: usize = 16;
+/// … and only if its previous commit was this recent.
+const BUSY_WITHIN: Duration = Duration::from_millis(2);
+/// WAL size (in pages) at which the checkpoint thread is told to run.
+const CHECKPOINT_PAGES: i32 = 1000;
 /// Least time between two background checkpoints.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 /// WAL size (in pages) at which the writer checkpoints by itself.
-const WRITER_CHECKPOINT_PAGES: i64 = 8192;
+const WRITER_CHECKPOINT_PAGES: i32 = 8192;
 
 /// A connection and the statements it ran before (rusqlite's statement cache).
 pub struct SqliteConn(Connection);
@@ -113,6 +121,7 @@ impl SqliteStore {
         let path = path_of(url)?;
         let (jobs, queue) = mpsc::channel(QUEUE);
         let writer_path = path.clone();
+        let (grown, wal_grown) = std::sync::mpsc::sync_channel(1);
         let opened = tokio::task::spawn_blocking(move || -> Result<_, StoreError> {
             if let Some(dir) = writer_path.parent()
                 && !dir.as_os_str().is_empty()
@@ -130,16 +139,29 @@ impl SqliteStore {
                     return Err(e);
                 }
             };
+            // After each commit; it replaces SQLite's own auto-checkpoint.
+            conn.0
+                .wal_hook(Some(move |wal: &mut rusqlite::hooks::Wal, pages| {
+                    if pages >= WRITER_CHECKPOINT_PAGES {
+                        // Busy when the checkpoint thread is at it: then the
+                        // next commit tries again. An error here would fail
+                        // the commit's statement although it committed.
+                        let _ = wal.checkpoint();
+                    } else if pages >= CHECKPOINT_PAGES {
+                        let _ = grown.try_send(());
+                    }
+                    Ok(())
+                }))
+                .map_err(db_error)?;
             Ok((conn, open(&writer_path, false, synchronous)?))
         })
         .await
         .map_err(|e| StoreError::Database(format!("opening the database failed: {e}")))??;
         let (writer, checkpointer) = opened;
-        let (written, commits) = std::sync::mpsc::sync_channel(1);
         spawn_thread("sqlite-checkpoint", move || {
-            checkpoint_loop(checkpointer, commits)
+            checkpoint_loop(checkpointer, wal_grown)
         })?;
-        spawn_thread("sqlite-writer", move || write_loop(writer, queue, written))?;
+        spawn_thread("sqlite-writer", move || write_loop(writer, queue))?;
         Ok(SqliteStore {
             jobs,
             readers: Arc::new(Readers {
@@ -196,8 +218,6 @@ fn open(path: &Path, read_only: bool, synchronous: Synchronous) -> Result<Sqlite
         if !read_only {
             conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get::<_, String>(0))?;
             conn.pragma_update(None, "synchronous", synchronous.as_str())?;
-            // Only the writer checkpoints by itself, and only as a backstop.
-            conn.pragma_update(None, "wal_autocheckpoint", WRITER_CHECKPOINT_PAGES)?;
         }
         conn.set_prepared_statement_cache_capacity(128);
         Ok(())
@@ -206,17 +226,12 @@ fn open(path: &Path, read_only: bool, synchronous: Synchronous) -> Result<Sqlite
     Ok(SqliteConn(conn))
 }
 
-/// The background checkpointer: after commits, at most every
-/// [`CHECKPOINT_EVERY`], copies what it can of the WAL into the database file
-/// (`PASSIVE`: it never waits for, nor blocks, the writer or readers). Ends
-/// with the writer.
-fn checkpoint_loop(conn: SqliteConn, commits: std::sync::mpsc::Receiver<()>) {
-    // Its own checkpoints are the ones below.
-    if let Err(e) = conn.0.pragma_update(None, "wal_autocheckpoint", 0) {
-        tracing::warn!(error = %e, "the checkpoint connection cannot be set up; the writer checkpoints alone");
-        return;
-    }
-    while commits.recv().is_ok() {
+/// The background checkpointer: when the writer's WAL hook says the WAL grew
+/// past [`CHECKPOINT_PAGES`], at most every [`CHECKPOINT_EVERY`], copies what
+/// it can of the WAL into the database file (`PASSIVE`: it never waits for,
+/// nor blocks, the writer or readers). Ends with the writer.
+fn checkpoint_loop(conn: SqliteConn, wal_grown: std::sync::mpsc::Receiver<()>) {
+    while wal_grown.recv().is_ok() {
         if let Err(e) = conn
             .0
             .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
@@ -230,15 +245,12 @@ fn checkpoint_loop(conn: SqliteConn, commits: std::sync::mpsc::Receiver<()>) {
 /// The writer thread: takes the first waiting unit, then every unit that
 /// arrives while it works (up to [`MAX_GROUP`]), commits them together and
 /// answers them all. Ends when the store is dropped.
-fn write_loop(
-    mut conn: SqliteConn,
-    mut queue: mpsc::Receiver<Job>,
-    written: std::sync::mpsc::SyncSender<()>,
-) {
+fn write_loop(mut conn: SqliteConn, mut queue: mpsc::Receiver<Job>) {
     let mut answers: Vec<Answer> = Vec::with_capacity(MAX_GROUP);
     let mut last_group = 0;
+    let mut last_commit = std::time::Instant::now();
     while let Some(first) = queue.blocking_recv() {
-        if last_group > 1 && queue.len() < LINGER_BELOW {
+        if last_group > 1 && last_commit.elapsed() < BUSY_WITHIN && queue.len() < LINGER_BELOW {
             std::thread::sleep(LINGER);
         }
         if let Err(e) = conn.exec_now("BEGIN IMMEDIATE", &[]) {
@@ -268,12 +280,7 @@ fn write_loop(
             Some("the transaction was rolled back".to_owned())
         } else {
             match conn.exec_now("COMMIT", &[]) {
-                Ok(_) => {
-                    // The checkpointer is told there is something to copy;
-                    // when it already knows, nothing is sent.
-                    let _ = written.try_send(());
-                    None
-                }
+                Ok(_) => None,
                 Err(e) => {
                     tracing::error!(error = %e, units = answers.len(), "a group commit failed");
                     let _ = conn.exec_now("ROLLBACK", &[]);
@@ -282,6 +289,7 @@ fn write_loop(
             }
         };
         last_group = answers.len();
+        last_commit = std::time::Instant::now();
         for answer in answers.drain(..) {
             answer(failed.as_deref());
         }
@@ -540,8 +548,8 @@ mod tests {
     }
 
     /// The database file alone, without its WAL, holds a commit once the
-    /// background checkpointer copied it: nothing else checkpoints a WAL this
-    /// small (the writer's own threshold is far above it).
+    /// checkpoint thread copied it: the commit grows the WAL past
+    /// `CHECKPOINT_PAGES` and stays far below the writer's own threshold.
     #[tokio::test(flavor = "multi_thread")]
     async fn the_checkpoint_thread_copies_commits_into_the_database_file() {
         let dir = tempfile::tempdir().unwrap();
@@ -553,8 +561,13 @@ mod tests {
         store
             .write(|c: &mut SqliteConn| {
                 Box::pin(async move {
-                    c.batch("CREATE TABLE probe (v TEXT); INSERT INTO probe VALUES ('kept');")
-                        .await
+                    // About 2,000 pages of 4 KiB.
+                    c.batch(
+                        "CREATE TABLE probe (v TEXT);
+                         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000)
+                         INSERT INTO probe SELECT hex(randomblob(2500)) FROM n;",
+                    )
+                    .await
                 })
             })
             .await
@@ -563,9 +576,10 @@ mod tests {
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
         loop {
             std::fs::copy(&path, &copy).unwrap();
-            let seen = rusqlite::Connection::open(&copy)
-                .and_then(|c| c.query_row("SELECT v FROM probe", [], |r| r.get::<_, String>(0)));
-            if seen.as_deref() == Ok("kept") {
+            let seen = rusqlite::Connection::open(&copy).and_then(|c| {
+                c.query_row("SELECT count(*) FROM probe", [], |r| r.get::<_, i64>(0))
+            });
+            if seen.as_ref().ok() == Some(&1000) {
                 break;
             }
             assert!(

@@ -107,11 +107,13 @@ pub async fn show(
     Path(uuid): Path<String>,
 ) -> Result<Html<String>, UiError> {
     let me = signed.account()?.clone();
-    let run = api::get_execution(State(state.clone()), AccountCaller(me.clone()), Path(uuid))
+    let mut run = api::get_execution(State(state.clone()), AccountCaller(me.clone()), Path(uuid))
         .await?
         .0;
+    // The page reads the trace's values; minijinja cannot read its raw text.
     let trace = run
         .trace
+        .take()
         .as_ref()
         .map(JsonText::to_value)
         .unwrap_or_default();
