@@ -1,10 +1,11 @@
-//! Group commit on PostgreSQL: the hot single-row writes (an execution's
-//! start, its end with its outbox row, a delivery attempt with its record)
-//! of concurrent callers are written together, as one statement over arrays
-//! (one commit), the way SQLite's writer thread commits a group.
+//! Group commit on PostgreSQL: the hot single-row writes ([`RowWrite`]: an
+//! execution's start, progress and end with its outbox row, a delivery
+//! attempt with its record) of concurrent callers are written together, as
+//! one statement over arrays (one commit), the way SQLite's writer thread
+//! commits a group.
 //!
-//! A [`Batched`] statement reads its rows from `unnest($1, $2, …) WITH
-//! ORDINALITY`: `$i` holds the i-th value of every row, so one prepared
+//! The statement ([`RowWrite::batch_sql`]) reads its rows from `unnest($1,
+//! $2, …) WITH ORDINALITY`: `$i` holds the i-th value of every row, so one
 //! statement serves a batch of any size. Each kind of statement has one
 //! batcher task per store: it takes the first waiting row, then every row
 //! that arrived while the previous batch was being written (up to
@@ -22,57 +23,19 @@
 //!   so each caller learns whether *its* row changed the record.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::{LazyLock, Mutex};
+use std::sync::Mutex;
 
 use sqlx::postgres::{PgArguments, PgPool, Postgres};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::StoreError;
 use crate::db::Value;
+use crate::row_write::RowWrite;
 
 /// Most rows written by one statement.
 pub(crate) const MAX_ROWS: usize = 512;
 /// Rows waiting for a batcher before callers wait too.
 const QUEUE: usize = 4096;
-
-/// A statement that writes many callers' rows at once (see the module docs).
-pub(crate) struct Batched {
-    /// Names the statement in logs and its batcher.
-    pub(crate) name: &'static str,
-    /// `$i` is the array of every row's i-th value.
-    pub(crate) sql: LazyLock<String>,
-    /// The parameter naming the record a row changes.
-    pub(crate) key: usize,
-    /// How the statement tells which rows changed something.
-    pub(crate) changes: Changes,
-}
-
-/// How a [`Batched`] statement reports what it changed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Changes {
-    /// Every row is written, or the statement fails (an `INSERT`).
-    EveryRow,
-    /// The statement returns the ordinal (1-based) of each row that changed
-    /// a record; the others changed nothing (a guarded `UPDATE`).
-    Returned,
-}
-
-/// `unnest($1::type[], …) WITH ORDINALITY AS alias(name, …, n)`: the rows of
-/// a batch, from `columns` — each column's name and SQL type, in parameter
-/// order.
-pub(crate) fn unnest(alias: &str, columns: &[(&str, &str)]) -> String {
-    let arrays: Vec<String> = columns
-        .iter()
-        .enumerate()
-        .map(|(i, (_, ty))| format!("${}::{ty}[]", i + 1))
-        .collect();
-    let names: Vec<&str> = columns.iter().map(|(name, _)| *name).collect();
-    format!(
-        "unnest({}) WITH ORDINALITY AS {alias}({}, n)",
-        arrays.join(", "),
-        names.join(", ")
-    )
-}
 
 /// A caller's row and where its answer goes.
 struct Pending {
@@ -98,7 +61,7 @@ impl Batchers {
     /// changed (0 or 1), once committed.
     pub(crate) async fn write(
         &self,
-        statement: &'static Batched,
+        statement: &'static RowWrite,
         row: Vec<Value>,
     ) -> Result<u64, StoreError> {
         let queue = {
@@ -127,7 +90,7 @@ impl Batchers {
 
 impl Batchers {
     /// Starts the batcher of `statement`; its queue.
-    fn start(&self, statement: &'static Batched) -> mpsc::Sender<Pending> {
+    fn start(&self, statement: &'static RowWrite) -> mpsc::Sender<Pending> {
         let (queue, rows) = mpsc::channel(QUEUE);
         tokio::spawn(run(self.pool.clone(), statement, rows));
         queue
@@ -136,7 +99,7 @@ impl Batchers {
 
 /// A batcher: writes the rows of `statement` in batches until the store is
 /// dropped (its queue closes).
-async fn run(pool: PgPool, statement: &'static Batched, mut queue: mpsc::Receiver<Pending>) {
+async fn run(pool: PgPool, statement: &'static RowWrite, mut queue: mpsc::Receiver<Pending>) {
     // Rows put off because a row with the same key was in the batch, in order.
     let mut held: VecDeque<Pending> = VecDeque::new();
     loop {
@@ -171,7 +134,7 @@ async fn run(pool: PgPool, statement: &'static Batched, mut queue: mpsc::Receive
 }
 
 /// Writes a batch and answers its callers.
-async fn write(pool: &PgPool, statement: &'static Batched, batch: Vec<Pending>) {
+async fn write(pool: &PgPool, statement: &'static RowWrite, batch: Vec<Pending>) {
     let rows: Vec<&[Value]> = batch.iter().map(|p| p.row.as_slice()).collect();
     match execute(pool, statement, &rows).await {
         Ok(changed) => {
@@ -248,9 +211,17 @@ fn same_error(e: &StoreError) -> StoreError {
 /// for each row, how many records it changed.
 async fn execute(
     pool: &PgPool,
-    statement: &'static Batched,
+    statement: &'static RowWrite,
     rows: &[&[Value]],
 ) -> Result<Vec<u64>, Failure> {
+    if let Some(row) = rows.iter().find(|r| r.len() != statement.width()) {
+        return Err(Failure::Lost(StoreError::Database(format!(
+            "{}: a row of {} values for a statement of {}",
+            statement.name,
+            row.len(),
+            statement.width()
+        ))));
+    }
     let arguments = columns(rows).map_err(Failure::Rejected)?;
     // Planned anew for each batch (an unnamed statement), never with a plan
     // cached when the tables were small: a plan chosen for an empty
@@ -258,33 +229,30 @@ async fn execute(
     // dead entries then grow with every execution until the table is
     // analyzed. Planning once per batch is cheap per row, and the planner
     // sees the batch's size.
-    let query =
-        sqlx::query_with::<Postgres, _>(statement.sql.as_str(), arguments).persistent(false);
-    match statement.changes {
-        Changes::EveryRow => {
-            let done = query.execute(pool).await.map_err(Failure::from_sqlx)?;
-            if done.rows_affected() != rows.len() as u64 {
-                return Err(Failure::Lost(StoreError::Database(format!(
-                    "{} wrote {} of {} rows",
-                    statement.name,
-                    done.rows_affected(),
-                    rows.len()
-                ))));
-            }
-            Ok(vec![1; rows.len()])
+    let query = sqlx::query_with::<Postgres, _>(statement.batch_sql(), arguments).persistent(false);
+    // An insert writes every row or fails; an update returns the ordinal of
+    // each row that changed a record.
+    if statement.is_insert() {
+        let done = query.execute(pool).await.map_err(Failure::from_sqlx)?;
+        if done.rows_affected() != rows.len() as u64 {
+            return Err(Failure::Lost(StoreError::Database(format!(
+                "{} wrote {} of {} rows",
+                statement.name,
+                done.rows_affected(),
+                rows.len()
+            ))));
         }
-        Changes::Returned => {
-            let returned = query.fetch_all(pool).await.map_err(Failure::from_sqlx)?;
-            let mut changed = vec![0; rows.len()];
-            for row in returned {
-                let n: i64 = sqlx::Row::try_get(&row, 0).map_err(Failure::from_sqlx)?;
-                if let Some(slot) = usize::try_from(n - 1).ok().and_then(|i| changed.get_mut(i)) {
-                    *slot = 1;
-                }
-            }
-            Ok(changed)
+        return Ok(vec![1; rows.len()]);
+    }
+    let returned = query.fetch_all(pool).await.map_err(Failure::from_sqlx)?;
+    let mut changed = vec![0; rows.len()];
+    for row in returned {
+        let n: i64 = sqlx::Row::try_get(&row, 0).map_err(Failure::from_sqlx)?;
+        if let Some(slot) = usize::try_from(n - 1).ok().and_then(|i| changed.get_mut(i)) {
+            *slot = 1;
         }
     }
+    Ok(changed)
 }
 
 /// The rows' values bound column by column: `$i` is an array of every row's

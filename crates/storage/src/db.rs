@@ -43,6 +43,13 @@ pub(crate) enum Value {
 }
 
 impl Value {
+    pub(crate) fn is_null(&self) -> bool {
+        matches!(
+            self,
+            Value::Int(None) | Value::Text(None) | Value::Bool(None)
+        )
+    }
+
     /// A NULL of the SQL type `ty` (`int8`, `text` or `bool`).
     pub(crate) fn null(ty: &str) -> Value {
         match ty {
@@ -372,22 +379,33 @@ pub(crate) trait Database: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<Written, StoreError>> + Send {
         self.write(move |c| Box::pin(async move { c.run(&sql, &params, returning).await }))
     }
-    /// Writes one row of a [`Batched`](crate::batched::Batched) statement
-    /// together with other callers' rows, committed before the answer; how
-    /// many records it changed (0 or 1). Only PostgreSQL batches this way
-    /// (SQLite's writer already commits in groups), so callers call it only
-    /// there.
+    /// Writes one row of a [`RowWrite`](crate::row_write::RowWrite), committed
+    /// before the answer; how many records it changed (0 or 1). By default
+    /// (SQLite, whose writer commits in groups already) the row's statement,
+    /// then its follow-up insert if the row changed a record; PostgreSQL
+    /// writes it together with other callers' rows.
     fn write_row(
         &self,
-        statement: &'static crate::batched::Batched,
+        statement: &'static crate::row_write::RowWrite,
         row: Vec<Value>,
     ) -> impl Future<Output = Result<u64, StoreError>> + Send {
-        let _ = row;
         async move {
-            Err(StoreError::Database(format!(
-                "{} is written in batches only on PostgreSQL",
-                statement.name
-            )))
+            let Some(then) = statement.then_for(&row) else {
+                return Ok(self
+                    .write_statement(statement.sql.clone(), row, false)
+                    .await?
+                    .changed);
+            };
+            self.write(move |c| {
+                Box::pin(async move {
+                    let changed = c.exec(&statement.sql, &row).await?;
+                    if changed > 0 {
+                        c.exec(then, &row).await?;
+                    }
+                    Ok(changed)
+                })
+            })
+            .await
         }
     }
 }

@@ -17,10 +17,10 @@ use std::sync::LazyLock;
 
 use flowhook_core::ids::{AccountId, DeliveryId, ExecutionId, WebhookId};
 
-use crate::batched::{Batched, Changes, unnest};
+use crate::row_write::{RowWrite, Then, placeholders_from};
 
 use crate::db::{Conn, Database, Row, Value, params, write_one};
-use crate::{Backend, StoreError, corrupt, leases, now_millis};
+use crate::{StoreError, corrupt, leases, now_millis};
 
 /// A stored delivery.
 #[derive(Debug, Clone, PartialEq)]
@@ -205,59 +205,34 @@ fn delivery_from_row(row: &Row) -> Result<DeliveryRecord, StoreError> {
 }
 
 /// Records an attempt's outcome on its delivery, only while `$2` holds its
-/// lease. SQLite's form; PostgreSQL's is [`RECORD_BATCH`].
-const RECORD_ATTEMPT: &str = "UPDATE deliveries SET status = $3, attempts = attempts + 1, round_attempts = round_attempts + 1,
-        next_attempt_at = $4, last_status = $5, last_error = $6, delivered_at = $7, updated_at = $8,
-        lease_owner = NULL, lease_until = NULL
-    WHERE id = $1 AND lease_owner = $2";
+/// lease, then the attempt's row (with its number `$9`, duration `$10` and
+/// response `$11`) if it was recorded.
+static RECORD: LazyLock<RowWrite> = LazyLock::new(|| {
+    RowWrite::new(
+        "delivery attempt",
+        "UPDATE deliveries SET status = $3, attempts = attempts + 1, round_attempts = round_attempts + 1,
+            next_attempt_at = $4, last_status = $5, last_error = $6, delivered_at = $7, updated_at = $8,
+            lease_owner = NULL, lease_until = NULL
+        WHERE id = $1 AND lease_owner = $2"
+            .into(),
+        Some(Then {
+            sql: "INSERT INTO delivery_attempts (delivery_id, attempt, at, status, duration_us, response, error)
+                VALUES ($1, $9, $8, $5, $10, $11, $6)"
+                .into(),
+            when_set: None,
+        }),
+        0,
+    )
+});
 
-/// [`RECORD_ATTEMPT`] and each attempt's row for a batch of attempts on
-/// PostgreSQL, with [`RECORD_ATTEMPT`]'s parameters then the attempt's
-/// number, duration and response: a row is inserted only if its lease still
-/// held. Returns the ordinal of each attempt recorded.
-static RECORD_BATCH: Batched = Batched {
-    name: "delivery attempt",
-    sql: LazyLock::new(|| {
-        let rows = unnest(
-            "b",
-            &[
-                ("id", "text"),
-                ("lease", "text"),
-                ("status", "text"),
-                ("next_attempt_at", "int8"),
-                ("last_status", "int8"),
-                ("last_error", "text"),
-                ("delivered_at", "int8"),
-                ("at", "int8"),
-                ("attempt", "int8"),
-                ("duration_us", "int8"),
-                ("response", "text"),
-            ],
-        );
-        format!(
-            "WITH held AS (
-                UPDATE deliveries d SET status = b.status, attempts = d.attempts + 1,
-                    round_attempts = d.round_attempts + 1, next_attempt_at = b.next_attempt_at,
-                    last_status = b.last_status, last_error = b.last_error,
-                    delivered_at = b.delivered_at, updated_at = b.at,
-                    lease_owner = NULL, lease_until = NULL
-                FROM {rows}
-                WHERE d.id = b.id AND d.lease_owner = b.lease
-                RETURNING b.*),
-            recorded AS (
-                INSERT INTO delivery_attempts (delivery_id, attempt, at, status, duration_us, response, error)
-                SELECT id, attempt, at, last_status, duration_us, response, last_error FROM held)
-            SELECT n FROM held"
-        )
-    }),
-    key: 0,
-    changes: Changes::Returned,
-};
-
-/// Inserts a delivery (`finish_execution` runs it in the execution's unit of
-/// work), with [`insert_params`].
-pub(crate) const INSERT: &str = "INSERT INTO deliveries (id, account_id, webhook_id, execution_id, msg_id, payload, status, attempts, round_attempts, next_attempt_at, last_status, last_error, created_at, updated_at, delivered_at)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)";
+/// Inserts a delivery (`finish_execution` runs it after the execution's end)
+/// with [`insert_params`] from `$first` on.
+pub(crate) fn insert_sql(first: usize) -> String {
+    format!(
+        "INSERT INTO deliveries ({COLUMNS}) VALUES ({})",
+        placeholders_from(first, COLUMNS.split(", ").count())
+    )
+}
 
 /// The columns [`insert_params`] fills, with their SQL types, in order.
 pub(crate) fn insert_columns() -> impl Iterator<Item = (&'static str, &'static str)> {
@@ -329,7 +304,7 @@ impl<D: Database> DeliveryStore for D {
             AttemptOutcome::Retry { at } => ("pending", at, None),
             AttemptOutcome::Failed => ("failed", a.at, None),
         };
-        let update = params![
+        let row = params![
             a.delivery_id.to_string(),
             lease,
             status,
@@ -337,37 +312,12 @@ impl<D: Database> DeliveryStore for D {
             a.status,
             &a.error,
             delivered_at,
-            a.at
-        ];
-        let insert = params![
-            a.delivery_id.to_string(),
-            a.attempt,
             a.at,
-            a.status,
+            a.attempt,
             a.duration_us,
-            &a.response,
-            &a.error
+            &a.response
         ];
-        if D::KIND == Backend::Postgres {
-            let mut row = update;
-            row.extend(params![a.attempt, a.duration_us, &a.response]);
-            return Ok(self.write_row(&RECORD_BATCH, row).await? == 1);
-        }
-        self.write(move |c| {
-            Box::pin(async move {
-                if c.exec(RECORD_ATTEMPT, &update).await? == 0 {
-                    return Ok(false);
-                }
-                c.exec(
-                    "INSERT INTO delivery_attempts (delivery_id, attempt, at, status, duration_us, response, error)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                    &insert,
-                )
-                .await?;
-                Ok(true)
-            })
-        })
-        .await
+        Ok(self.write_row(&RECORD, row).await? == 1)
     }
 
     async fn release_leases(&self, worker: Option<&str>) -> Result<u64, StoreError> {

@@ -9,11 +9,11 @@ use std::sync::LazyLock;
 use flowhook_core::ids::{AccountId, ExecutionId};
 use flowhook_core::json_text::JsonText;
 
-use crate::batched::{Batched, Changes, unnest};
+use crate::row_write::{RowWrite, Then, placeholders_from};
 
 use crate::db::{Conn, Database, Row, Value, conflict_means, params, write_one};
 use crate::deliveries::DeliveryRecord;
-use crate::{Backend, StoreError, corrupt, now_millis};
+use crate::{StoreError, corrupt, now_millis};
 
 /// A stored execution. JSON columns are kept as `serde_json::Value`s, the trace
 /// as its text (it is only stored and answered); the engine owns their shape.
@@ -167,68 +167,33 @@ pub trait ExecutionStore {
 }
 
 /// Ends a running execution (the status guard: only a `running` one ends;
-/// with `$9`, only one silent since then). SQLite's form; PostgreSQL's is
-/// [`END_BATCH`].
-const FINISH: &str =
-    "UPDATE executions SET status = $3, reason = $4, variables = $5, persisted = $6, trace = $7,
-    finished_at = $8 WHERE account_id = $1 AND id = $2 AND status = 'running'
-      AND ($9 IS NULL OR COALESCE(heartbeat_at, started_at) < $9)";
-
-/// The parameters of [`FINISH`], by name and SQL type.
-const FINISH_PARAMS: [(&str, &str); 9] = [
-    ("account_id", "text"),
-    ("id", "text"),
-    ("status", "text"),
-    ("reason", "text"),
-    ("variables", "text"),
-    ("persisted", "text"),
-    ("trace", "text"),
-    ("finished_at", "int8"),
-    ("silent_before", "int8"),
-];
-
-/// [`FINISH`] for a batch of executions on PostgreSQL, each with its outbox
-/// row (`d_…`, as `deliveries::insert_params`, all NULL when it has none),
-/// inserted only if its execution ended; returns the ordinal of each
-/// execution that ended.
-static END_BATCH: Batched = Batched {
-    name: "execution end",
-    sql: LazyLock::new(|| {
-        let delivery: Vec<(String, &str)> = crate::deliveries::insert_columns()
-            .map(|(name, ty)| (format!("d_{name}"), ty))
-            .collect();
-        let mut rows: Vec<(&str, &str)> = FINISH_PARAMS.to_vec();
-        rows.extend(delivery.iter().map(|(name, ty)| (name.as_str(), *ty)));
-        let queued: Vec<&str> = delivery.iter().map(|(name, _)| name.as_str()).collect();
-        format!(
-            "WITH ended AS (
-                UPDATE executions e SET status = b.status, reason = b.reason, variables = b.variables,
-                    persisted = b.persisted, trace = b.trace, finished_at = b.finished_at
-                FROM {rows}
-                WHERE e.account_id = b.account_id AND e.id = b.id AND e.status = 'running'
-                  AND (b.silent_before IS NULL OR COALESCE(e.heartbeat_at, e.started_at) < b.silent_before)
-                RETURNING b.*),
-            queued AS (
-                INSERT INTO deliveries ({columns}) SELECT {queued} FROM ended WHERE d_id IS NOT NULL)
-            SELECT n FROM ended",
-            rows = unnest("b", &rows),
-            columns = crate::deliveries::COLUMNS,
-            queued = queued.join(", "),
-        )
-    }),
-    key: 1,
-    changes: Changes::Returned,
-};
+/// with `$9`, only one silent since then), then inserts its flow-end message
+/// (`$10…`, as `deliveries::insert_params`; all NULL when it has none) if it
+/// ended.
+static END: LazyLock<RowWrite> = LazyLock::new(|| {
+    RowWrite::new(
+        "execution end",
+        "UPDATE executions SET status = $3, reason = $4, variables = $5, persisted = $6, trace = $7,
+            finished_at = $8 WHERE account_id = $1 AND id = $2 AND status = 'running'
+              AND ($9 IS NULL OR COALESCE(heartbeat_at, started_at) < $9)"
+            .into(),
+        Some(Then {
+            sql: crate::deliveries::insert_sql(10),
+            when_set: Some(9),
+        }),
+        1,
+    )
+});
 
 /// Ends an execution with its flow-end message, if any, in one unit of work;
-/// whether it ended (see [`FINISH`]).
+/// whether it ended (see [`END`]).
 async fn end<D: Database>(
     db: &D,
     e: &ExecutionRecord,
     delivery: Option<&DeliveryRecord>,
     silent_before: Option<i64>,
 ) -> Result<bool, StoreError> {
-    let update = params![
+    let mut row = params![
         e.account_id.to_string(),
         e.id.to_string(),
         &e.status,
@@ -239,84 +204,37 @@ async fn end<D: Database>(
         e.finished_at.unwrap_or_else(now_millis),
         silent_before
     ];
-    if D::KIND == Backend::Postgres {
-        let mut row = update;
-        match delivery {
-            Some(d) => row.extend(crate::deliveries::insert_params(d)),
-            None => row.extend(crate::deliveries::insert_columns().map(|(_, ty)| Value::null(ty))),
-        }
-        return Ok(db.write_row(&END_BATCH, row).await? == 1);
+    match delivery {
+        Some(d) => row.extend(crate::deliveries::insert_params(d)),
+        None => row.extend(crate::deliveries::insert_columns().map(|(_, ty)| Value::null(ty))),
     }
-    let Some(delivery) = delivery else {
-        return Ok(write_one(db, FINISH, update).await? == 1);
-    };
-    let insert = crate::deliveries::insert_params(delivery);
-    db.write(move |c| {
-        Box::pin(async move {
-            if c.exec(FINISH, &update).await? == 0 {
-                return Ok(false);
-            }
-            c.exec(crate::deliveries::INSERT, &insert).await?;
-            Ok(true)
-        })
-    })
-    .await
+    Ok(db.write_row(&END, row).await? == 1)
 }
 
-/// Stores the variables of a running execution. SQLite's form; PostgreSQL's
-/// is [`PROGRESS_BATCH`].
-const PROGRESS: &str =
-    "UPDATE executions SET variables = $3 WHERE account_id = $1 AND id = $2 AND status = 'running'";
-
-/// [`PROGRESS`] for a batch of executions on PostgreSQL.
-static PROGRESS_BATCH: Batched = Batched {
-    name: "execution progress",
-    sql: LazyLock::new(|| {
-        format!(
-            "UPDATE executions e SET variables = b.variables
-             FROM {}
-             WHERE e.account_id = b.account_id AND e.id = b.id AND e.status = 'running'
-             RETURNING b.n",
-            unnest(
-                "b",
-                &[
-                    ("account_id", "text"),
-                    ("id", "text"),
-                    ("variables", "text")
-                ]
-            )
-        )
-    }),
-    key: 1,
-    changes: Changes::Returned,
-};
+/// Stores the variables of a running execution.
+static PROGRESS: LazyLock<RowWrite> = LazyLock::new(|| {
+    RowWrite::new(
+        "execution progress",
+        "UPDATE executions SET variables = $3 WHERE account_id = $1 AND id = $2 AND status = 'running'"
+            .into(),
+        None,
+        1,
+    )
+});
 
 const COLUMNS: &str = "id, account_id, flow_id, flow_version, contact, status, reason, call, recordings, variables, persisted, trace, started_at, finished_at";
-/// The SQL type of each of [`COLUMNS`], in order.
-const TYPES: [&str; 14] = [
-    "text", "text", "text", "int8", "text", "text", "text", "text", "text", "text", "text", "text",
-    "int8", "int8",
-];
-
-/// New executions, a batch at a time, on PostgreSQL (with the parameters of
-/// [`insert_statement`]).
-static START_BATCH: Batched = Batched {
-    name: "execution start",
-    sql: LazyLock::new(|| {
-        assert_eq!(
-            COLUMNS.split(", ").count(),
-            TYPES.len(),
-            "a type for every column"
-        );
-        let columns: Vec<(&str, &str)> = COLUMNS.split(", ").zip(TYPES).collect();
+/// Stores a new execution, with the parameters of [`insert_params`].
+static START: LazyLock<RowWrite> = LazyLock::new(|| {
+    RowWrite::new(
+        "execution start",
         format!(
-            "INSERT INTO executions ({COLUMNS}) SELECT {COLUMNS} FROM {}",
-            unnest("b", &columns)
-        )
-    }),
-    key: 0,
-    changes: Changes::EveryRow,
-};
+            "INSERT INTO executions ({COLUMNS}) VALUES ({})",
+            placeholders_from(1, COLUMNS.split(", ").count())
+        ),
+        None,
+        0,
+    )
+});
 
 fn execution_from_row(row: &Row) -> Result<ExecutionRecord, StoreError> {
     let id: String = row.get("id")?;
@@ -342,10 +260,10 @@ fn execution_from_row(row: &Row) -> Result<ExecutionRecord, StoreError> {
     })
 }
 
-/// The statement storing a new execution, and its parameters; serialized on
-/// the caller's thread, so the writer only writes.
-pub(crate) fn insert_statement(e: &ExecutionRecord) -> (String, Vec<Value>) {
-    let insert = params![
+/// The parameters of a new execution's row ([`COLUMNS`]), serialized on the
+/// caller's thread, so the writer only writes.
+pub(crate) fn insert_params(e: &ExecutionRecord) -> Vec<Value> {
+    params![
         e.id.to_string(),
         e.account_id.to_string(),
         &e.flow_id,
@@ -360,23 +278,21 @@ pub(crate) fn insert_statement(e: &ExecutionRecord) -> (String, Vec<Value>) {
         e.trace.as_str(),
         e.started_at,
         e.finished_at
-    ];
-    let sql = format!(
-        "INSERT INTO executions ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
-    );
-    (sql, insert)
+    ]
+}
+
+/// [`START`]'s statement, for a unit of work that stores an execution with
+/// other writes.
+pub(crate) fn insert_sql() -> &'static str {
+    &START.sql
 }
 
 #[async_trait::async_trait]
 impl<D: Database> ExecutionStore for D {
     async fn insert_execution(&self, e: &ExecutionRecord) -> Result<(), StoreError> {
-        let (sql, insert) = insert_statement(e);
-        let written = if D::KIND == Backend::Postgres {
-            self.write_row(&START_BATCH, insert).await
-        } else {
-            write_one(self, sql, insert).await
-        };
-        written.map_err(conflict_means("an execution with this id exists"))?;
+        self.write_row(&START, insert_params(e))
+            .await
+            .map_err(conflict_means("an execution with this id exists"))?;
         Ok(())
     }
 
@@ -503,11 +419,7 @@ impl<D: Database> ExecutionStore for D {
         variables: &serde_json::Value,
     ) -> Result<(), StoreError> {
         let row = params![account.to_string(), id.to_string(), variables.to_string()];
-        if D::KIND == Backend::Postgres {
-            self.write_row(&PROGRESS_BATCH, row).await?;
-        } else {
-            write_one(self, PROGRESS, row).await?;
-        }
+        self.write_row(&PROGRESS, row).await?;
         Ok(())
     }
 

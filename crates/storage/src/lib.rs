@@ -36,6 +36,7 @@ mod migrate;
 pub mod outbound;
 mod postgres;
 pub mod reports;
+mod row_write;
 pub mod sealed;
 pub mod sessions;
 mod sqlite;

@@ -18,7 +18,7 @@
 use flowhook_core::ids::{AccountId, ExecutionId, OutboundCallId, OutboundRequestId};
 
 use crate::db::{Conn, Database, Row, params};
-use crate::executions::{ExecutionRecord, insert_statement};
+use crate::executions::{ExecutionRecord, insert_params, insert_sql};
 use crate::{Backend, StoreError, corrupt, leases, now_millis};
 
 /// A stored request.
@@ -464,7 +464,7 @@ impl<D: Database> OutboundStore for D {
         execution: &ExecutionRecord,
     ) -> Result<bool, StoreError> {
         let start = params![id.to_string(), lease, execution.started_at];
-        let (insert, values) = insert_statement(execution);
+        let values = insert_params(execution);
         self.write(move |c| {
             Box::pin(async move {
                 let started = c
@@ -478,7 +478,7 @@ impl<D: Database> OutboundStore for D {
                 if started == 0 {
                     return Ok(false);
                 }
-                c.exec(&insert, &values).await?;
+                c.exec(insert_sql(), &values).await?;
                 Ok(true)
             })
         })

@@ -10,9 +10,10 @@ use sqlx::postgres::{PgConnection, PgListener, PgPool, PgPoolOptions, PgRow, Pos
 use sqlx::{Column as _, Row as _, TypeInfo as _};
 use tokio::sync::oneshot;
 
-use crate::batched::{Batched, Batchers};
+use crate::batched::Batchers;
 use crate::cache::Cache;
 use crate::db::{Conn, Database, Row, Value, Work, Written};
+use crate::row_write::RowWrite;
 use crate::{Backend, StoreError};
 
 /// The PostgreSQL implementation of [`crate::Store`].
@@ -280,7 +281,7 @@ impl Database for PgStore {
 
     async fn write_row(
         &self,
-        statement: &'static Batched,
+        statement: &'static RowWrite,
         row: Vec<Value>,
     ) -> Result<u64, StoreError> {
         self.batchers.write(statement, row).await
