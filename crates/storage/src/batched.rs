@@ -4,7 +4,7 @@
 //! one statement over arrays (one commit), the way SQLite's writer thread
 //! commits a group.
 //!
-//! The statement ([`RowWrite::batch_sql`]) reads its rows from `unnest($1,
+//! The statement ([`RowWrite::batch`]) reads its rows from `unnest($1,
 //! $2, …) WITH ORDINALITY`: `$i` holds the i-th value of every row, so one
 //! statement serves a batch of any size. Each kind of statement has one
 //! batcher task per store: it takes the first waiting row, then every row
@@ -78,6 +78,14 @@ impl Batchers {
             }
             queue.clone()
         };
+        if row.len() != statement.width {
+            return Err(StoreError::Database(format!(
+                "{}: a row of {} values for a statement of {}",
+                statement.name,
+                row.len(),
+                statement.width
+            )));
+        }
         let (answer, answered) = oneshot::channel();
         let stopped = || StoreError::Database(format!("the {} batcher stopped", statement.name));
         queue
@@ -214,14 +222,6 @@ async fn execute(
     statement: &'static RowWrite,
     rows: &[&[Value]],
 ) -> Result<Vec<u64>, Failure> {
-    if let Some(row) = rows.iter().find(|r| r.len() != statement.width()) {
-        return Err(Failure::Lost(StoreError::Database(format!(
-            "{}: a row of {} values for a statement of {}",
-            statement.name,
-            row.len(),
-            statement.width()
-        ))));
-    }
     let arguments = columns(rows).map_err(Failure::Rejected)?;
     // Planned anew for each batch (an unnamed statement), never with a plan
     // cached when the tables were small: a plan chosen for an empty
@@ -229,10 +229,10 @@ async fn execute(
     // dead entries then grow with every execution until the table is
     // analyzed. Planning once per batch is cheap per row, and the planner
     // sees the batch's size.
-    let query = sqlx::query_with::<Postgres, _>(statement.batch_sql(), arguments).persistent(false);
+    let query = sqlx::query_with::<Postgres, _>(&statement.batch, arguments).persistent(false);
     // An insert writes every row or fails; an update returns the ordinal of
     // each row that changed a record.
-    if statement.is_insert() {
+    if statement.is_insert {
         let done = query.execute(pool).await.map_err(Failure::from_sqlx)?;
         if done.rows_affected() != rows.len() as u64 {
             return Err(Failure::Lost(StoreError::Database(format!(

@@ -50,12 +50,12 @@ impl Value {
         )
     }
 
-    /// A NULL of the SQL type `ty` (`int8`, `text` or `bool`).
-    pub(crate) fn null(ty: &str) -> Value {
-        match ty {
-            "int8" => Value::Int(None),
-            "bool" => Value::Bool(None),
-            _ => Value::Text(None),
+    /// A NULL of the same type as `self`.
+    pub(crate) fn null_like(&self) -> Value {
+        match self {
+            Value::Int(_) => Value::Int(None),
+            Value::Text(_) => Value::Text(None),
+            Value::Bool(_) => Value::Bool(None),
         }
     }
 }

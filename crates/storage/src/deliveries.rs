@@ -208,44 +208,59 @@ fn delivery_from_row(row: &Row) -> Result<DeliveryRecord, StoreError> {
 /// lease, then the attempt's row (with its number `$9`, duration `$10` and
 /// response `$11`) if it was recorded.
 static RECORD: LazyLock<RowWrite> = LazyLock::new(|| {
-    RowWrite::new(
+    RowWrite::update(
         "delivery attempt",
         "UPDATE deliveries SET status = $3, attempts = attempts + 1, round_attempts = round_attempts + 1,
             next_attempt_at = $4, last_status = $5, last_error = $6, delivered_at = $7, updated_at = $8,
-            lease_owner = NULL, lease_until = NULL
-        WHERE id = $1 AND lease_owner = $2"
-            .into(),
+            lease_owner = NULL, lease_until = NULL",
+        "id = $1 AND lease_owner = $2",
         Some(Then {
-            sql: "INSERT INTO delivery_attempts (delivery_id, attempt, at, status, duration_us, response, error)
-                VALUES ($1, $9, $8, $5, $10, $11, $6)"
-                .into(),
+            into: "INSERT INTO delivery_attempts (delivery_id, attempt, at, status, duration_us, response, error)".into(),
+            values: "$1, $9, $8, $5, $10, $11, $6".into(),
             when_set: None,
         }),
         0,
     )
 });
 
-/// Inserts a delivery (`finish_execution` runs it after the execution's end)
-/// with [`insert_params`] from `$first` on.
-pub(crate) fn insert_sql(first: usize) -> String {
-    format!(
-        "INSERT INTO deliveries ({COLUMNS}) VALUES ({})",
-        placeholders_from(first, COLUMNS.split(", ").count())
-    )
+/// `INSERT INTO deliveries (…)`, the columns [`insert_params`] fills.
+pub(crate) fn insert_into() -> String {
+    format!("INSERT INTO deliveries ({COLUMNS})")
 }
 
-/// The columns [`insert_params`] fills, with their SQL types, in order.
-pub(crate) fn insert_columns() -> impl Iterator<Item = (&'static str, &'static str)> {
-    const TYPES: [&str; 15] = [
-        "text", "text", "text", "text", "text", "text", "text", "int8", "int8", "int8", "int8",
-        "text", "int8", "int8", "int8",
-    ];
-    debug_assert_eq!(
-        COLUMNS.split(", ").count(),
-        TYPES.len(),
-        "a type for every column"
-    );
-    COLUMNS.split(", ").zip(TYPES)
+/// Inserts a delivery with [`insert_params`] (a finished report's message;
+/// an execution's end inserts its own with the end's `RowWrite`).
+pub(crate) static INSERT: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "{} VALUES ({})",
+        insert_into(),
+        placeholders_from(1, COLUMNS.split(", ").count())
+    )
+});
+
+/// [`insert_params`] all NULL, each of its own type (a row of a PostgreSQL
+/// batch types its columns by its values).
+pub(crate) fn insert_nulls() -> Vec<Value> {
+    insert_params(&DeliveryRecord {
+        id: DeliveryId::nil(),
+        account_id: AccountId::nil(),
+        webhook_id: WebhookId::nil(),
+        execution_id: ExecutionId::nil(),
+        msg_id: String::new(),
+        payload: String::new(),
+        status: String::new(),
+        attempts: 0,
+        round_attempts: 0,
+        next_attempt_at: 0,
+        last_status: None,
+        last_error: None,
+        created_at: 0,
+        updated_at: 0,
+        delivered_at: None,
+    })
+    .iter()
+    .map(Value::null_like)
+    .collect()
 }
 
 pub(crate) fn insert_params(d: &DeliveryRecord) -> Vec<Value> {
@@ -461,4 +476,32 @@ async fn attempts_of<C: Conn>(
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::row_write::tests::squeezed;
+
+    /// PostgreSQL's batch of attempts, as made from the one statement: each
+    /// attempt's row is inserted only for deliveries whose lease held.
+    #[test]
+    fn the_attempt_batch_is_the_statement_over_the_rows() {
+        assert_eq!(RECORD.width, 11);
+        assert_eq!(
+            squeezed(&RECORD.batch),
+            squeezed(
+                "WITH w AS (UPDATE deliveries SET status = b.p3, attempts = attempts + 1,
+                    round_attempts = round_attempts + 1, next_attempt_at = b.p4, last_status = b.p5,
+                    last_error = b.p6, delivered_at = b.p7, updated_at = b.p8,
+                    lease_owner = NULL, lease_until = NULL
+                 FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                   WITH ORDINALITY AS b(p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11, n)
+                 WHERE id = b.p1 AND lease_owner = b.p2 RETURNING b.*),
+                 then_insert AS (INSERT INTO delivery_attempts (delivery_id, attempt, at, status, duration_us, response, error)
+                   SELECT w.p1, w.p9, w.p8, w.p5, w.p10, w.p11, w.p6 FROM w)
+                 SELECT n FROM w"
+            )
+        );
+    }
 }

@@ -171,15 +171,16 @@ pub trait ExecutionStore {
 /// (`$10…`, as `deliveries::insert_params`; all NULL when it has none) if it
 /// ended.
 static END: LazyLock<RowWrite> = LazyLock::new(|| {
-    RowWrite::new(
+    RowWrite::update(
         "execution end",
         "UPDATE executions SET status = $3, reason = $4, variables = $5, persisted = $6, trace = $7,
-            finished_at = $8 WHERE account_id = $1 AND id = $2 AND status = 'running'
-              AND ($9 IS NULL OR COALESCE(heartbeat_at, started_at) < $9)"
-            .into(),
+            finished_at = $8",
+        "account_id = $1 AND id = $2 AND status = 'running'
+              AND ($9 IS NULL OR COALESCE(heartbeat_at, started_at) < $9)",
         Some(Then {
-            sql: crate::deliveries::insert_sql(10),
-            when_set: Some(9),
+            into: crate::deliveries::insert_into(),
+            values: placeholders_from(10, crate::deliveries::COLUMNS.split(", ").count()),
+            when_set: Some(10),
         }),
         1,
     )
@@ -206,17 +207,17 @@ async fn end<D: Database>(
     ];
     match delivery {
         Some(d) => row.extend(crate::deliveries::insert_params(d)),
-        None => row.extend(crate::deliveries::insert_columns().map(|(_, ty)| Value::null(ty))),
+        None => row.extend(crate::deliveries::insert_nulls()),
     }
     Ok(db.write_row(&END, row).await? == 1)
 }
 
 /// Stores the variables of a running execution.
 static PROGRESS: LazyLock<RowWrite> = LazyLock::new(|| {
-    RowWrite::new(
+    RowWrite::update(
         "execution progress",
-        "UPDATE executions SET variables = $3 WHERE account_id = $1 AND id = $2 AND status = 'running'"
-            .into(),
+        "UPDATE executions SET variables = $3",
+        "account_id = $1 AND id = $2 AND status = 'running'",
         None,
         1,
     )
@@ -225,13 +226,10 @@ static PROGRESS: LazyLock<RowWrite> = LazyLock::new(|| {
 const COLUMNS: &str = "id, account_id, flow_id, flow_version, contact, status, reason, call, recordings, variables, persisted, trace, started_at, finished_at";
 /// Stores a new execution, with the parameters of [`insert_params`].
 static START: LazyLock<RowWrite> = LazyLock::new(|| {
-    RowWrite::new(
+    RowWrite::insert(
         "execution start",
-        format!(
-            "INSERT INTO executions ({COLUMNS}) VALUES ({})",
-            placeholders_from(1, COLUMNS.split(", ").count())
-        ),
-        None,
+        &format!("INSERT INTO executions ({COLUMNS})"),
+        &placeholders_from(1, COLUMNS.split(", ").count()),
         0,
     )
 });
@@ -528,5 +526,41 @@ impl<D: Database> ExecutionStore for D {
             })
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::row_write::tests::squeezed;
+
+    /// PostgreSQL's batch of ends, as made from the one statement: the end
+    /// guarded as on SQLite, the outbox row inserted only for ended rows that
+    /// have one.
+    #[test]
+    fn the_end_batch_is_the_statement_over_the_rows() {
+        let delivery_columns = crate::deliveries::COLUMNS;
+        let rows: Vec<String> = (10..=24).map(|k| format!("w.p{k}")).collect();
+        assert_eq!(END.width, 24);
+        assert_eq!(
+            squeezed(&END.batch),
+            squeezed(&format!(
+                "WITH w AS (UPDATE executions SET status = b.p3, reason = b.p4, variables = b.p5,
+                    persisted = b.p6, trace = b.p7, finished_at = b.p8
+                 FROM unnest({}) WITH ORDINALITY AS b({}, n)
+                 WHERE account_id = b.p1 AND id = b.p2 AND status = 'running'
+                   AND (b.p9 IS NULL OR COALESCE(heartbeat_at, started_at) < b.p9) RETURNING b.*),
+                 then_insert AS (INSERT INTO deliveries ({delivery_columns}) SELECT {} FROM w WHERE w.p10 IS NOT NULL)
+                 SELECT n FROM w",
+                placeholders_from(1, 24),
+                (1..=24).map(|k| format!("p{k}")).collect::<Vec<_>>().join(", "),
+                rows.join(", ")
+            ))
+        );
+        assert_eq!(START.width, 14);
+        assert!(START.batch.starts_with(&format!(
+            "INSERT INTO executions ({COLUMNS}) SELECT b.p1, b.p2,"
+        )));
+        assert_eq!(PROGRESS.width, 3);
     }
 }

@@ -479,7 +479,7 @@ impl<D: Database> ReportStore for D {
                     return Ok(false);
                 }
                 if let Some(insert) = insert {
-                    c.exec(&crate::deliveries::insert_sql(1), &insert).await?;
+                    c.exec(&crate::deliveries::INSERT, &insert).await?;
                 }
                 Ok(true)
             })

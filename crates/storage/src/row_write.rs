@@ -4,117 +4,125 @@
 //!
 //! SQLite's writer runs a [`RowWrite`] row by row inside its group commit.
 //! PostgreSQL runs the rows of concurrent callers as one statement over
-//! arrays (`batched.rs`), made from the same text by [`RowWrite::batch_sql`]:
+//! arrays (`batched.rs`), made from the same pieces ([`RowWrite::batch`]):
 //! the rows come from `unnest($1, …, $n) WITH ORDINALITY AS b(p1, …, pn, n)`,
 //! and `$k` becomes `b.pk` (the `p` keeps a row's values apart from the
 //! table's columns of the same name).
 
-use std::sync::OnceLock;
-
 use crate::db::Value;
 
-/// A single-row `INSERT … VALUES (…)`, or a guarded `UPDATE … SET … WHERE …`
-/// that may be followed by an insert of the same row.
+/// A single-row `INSERT`, or a guarded `UPDATE` that may be followed by an
+/// insert of the same row; given in pieces, so that neither database's form
+/// is read back out of the other's text.
 pub(crate) struct RowWrite {
     /// Names the statement in logs and its batcher.
     pub(crate) name: &'static str,
+    /// SQLite's statement (and the shape of a single row on PostgreSQL).
     pub(crate) sql: String,
-    /// An `INSERT … VALUES (…)` of the same row, run only after an `UPDATE`
-    /// changed its record.
-    pub(crate) then: Option<Then>,
+    /// The insert that follows an update which changed its record, and the
+    /// placeholder that must be set for it to run.
+    then: Option<(String, Option<usize>)>,
     /// The parameter (0-based) naming the record a row writes: two rows with
     /// the same key are never in one PostgreSQL batch.
     pub(crate) key: usize,
-    batch: OnceLock<String>,
+    /// Values per row: the highest placeholder used.
+    pub(crate) width: usize,
+    /// An insert writes every row or fails; an update's batch returns the
+    /// ordinal of each row that changed a record.
+    pub(crate) is_insert: bool,
+    /// PostgreSQL's statement for a batch of rows (see the module doc).
+    pub(crate) batch: String,
 }
 
-/// What a [`RowWrite`] inserts after its update.
+/// An insert that follows an update: `into` is `INSERT INTO t (…)`, `values`
+/// what goes in `VALUES (…)`; it runs only when placeholder `when_set` (if
+/// any) holds a value.
 pub(crate) struct Then {
-    pub(crate) sql: String,
-    /// Only when this parameter (0-based) is set.
+    pub(crate) into: String,
+    pub(crate) values: String,
     pub(crate) when_set: Option<usize>,
 }
 
 impl RowWrite {
-    pub(crate) fn new(name: &'static str, sql: String, then: Option<Then>, key: usize) -> RowWrite {
+    /// `{into} VALUES ({values})`, `into` being `INSERT INTO t (…)`.
+    pub(crate) fn insert(name: &'static str, into: &str, values: &str, key: usize) -> RowWrite {
+        let width = placeholders(values).max().unwrap_or(0);
+        let rows = rows(width);
         RowWrite {
             name,
-            sql,
-            then,
+            sql: format!("{into} VALUES ({values})"),
+            then: None,
             key,
-            batch: OnceLock::new(),
+            width,
+            is_insert: true,
+            batch: format!("{into} SELECT {} FROM {rows}", from_rows(values, "b")),
         }
     }
 
-    /// An insert: every row is written, or the statement fails. Otherwise an
-    /// update, whose batch returns the ordinal of each row that changed a record.
-    pub(crate) fn is_insert(&self) -> bool {
-        self.sql.starts_with("INSERT")
-    }
-
-    /// The insert that follows this row's update, if it has one.
-    pub(crate) fn then_for(&self, row: &[Value]) -> Option<&str> {
-        let then = self.then.as_ref()?;
-        let set = then
-            .when_set
-            .is_none_or(|i| row.get(i).is_some_and(|v| !v.is_null()));
-        set.then_some(then.sql.as_str())
-    }
-
-    /// How many values each row has: the highest placeholder used.
-    pub(crate) fn width(&self) -> usize {
-        let then = self.then.as_ref().map(|t| t.sql.as_str()).unwrap_or("");
-        placeholders(&self.sql)
-            .chain(placeholders(then))
+    /// `{update} WHERE {guard}`, `update` being `UPDATE t SET …`; then `then`.
+    pub(crate) fn update(
+        name: &'static str,
+        update: &str,
+        guard: &str,
+        then: Option<Then>,
+        key: usize,
+    ) -> RowWrite {
+        let then_values = then.as_ref().map_or("", |t| t.values.as_str());
+        let width = placeholders(update)
+            .chain(placeholders(guard))
+            .chain(placeholders(then_values))
             .max()
-            .unwrap_or(0)
+            .unwrap_or(0);
+        let batched = format!(
+            "{} FROM {} WHERE {}",
+            from_rows(update, "b"),
+            rows(width),
+            from_rows(guard, "b")
+        );
+        let batch = match &then {
+            None => format!("{batched} RETURNING b.n"),
+            Some(then) => {
+                let when = then.when_set.map_or(String::new(), |k| {
+                    assert!(k >= 1 && k <= width, "{name}: no placeholder ${k}");
+                    format!(" WHERE w.p{k} IS NOT NULL")
+                });
+                format!(
+                    "WITH w AS ({batched} RETURNING b.*), \
+                     then_insert AS ({} SELECT {} FROM w{when}) \
+                     SELECT n FROM w",
+                    then.into,
+                    from_rows(&then.values, "w")
+                )
+            }
+        };
+        RowWrite {
+            name,
+            sql: format!("{update} WHERE {guard}"),
+            then: then.map(|t| (format!("{} VALUES ({})", t.into, t.values), t.when_set)),
+            key,
+            width,
+            is_insert: false,
+            batch,
+        }
     }
 
-    /// PostgreSQL's statement for a batch of rows (see the module doc).
-    pub(crate) fn batch_sql(&self) -> &str {
-        self.batch.get_or_init(|| {
-            let width = self.width();
-            let arrays: Vec<String> = (1..=width).map(|i| format!("${i}")).collect();
-            let names: Vec<String> = (1..=width).map(|i| format!("p{i}")).collect();
-            let rows = format!(
-                "unnest({}) WITH ORDINALITY AS b({}, n)",
-                arrays.join(", "),
-                names.join(", ")
-            );
-            if self.is_insert() {
-                assert!(
-                    self.then.is_none(),
-                    "{}: an insert has no follow-up",
-                    self.name
-                );
-                let (into, values) = split_insert(&self.sql);
-                return format!("{into} SELECT {} FROM {rows}", from_rows(values, "b"));
-            }
-            let (set, guard) = self
-                .sql
-                .split_once(" WHERE ")
-                .unwrap_or_else(|| panic!("{}: an update has a WHERE", self.name));
-            let update = format!(
-                "{} FROM {rows} WHERE {}",
-                from_rows(set, "b"),
-                from_rows(guard, "b")
-            );
-            let Some(then) = &self.then else {
-                return format!("{update} RETURNING b.n");
-            };
-            let (into, values) = split_insert(&then.sql);
-            let when = then
-                .when_set
-                .map(|i| format!(" WHERE w.p{} IS NOT NULL", i + 1))
-                .unwrap_or_default();
-            format!(
-                "WITH w AS ({update} RETURNING b.*),
-                 then_insert AS ({into} SELECT {} FROM w{when})
-                 SELECT n FROM w",
-                from_rows(values, "w")
-            )
-        })
+    /// The insert that follows this row's update, if it has one and its row
+    /// has the value it needs.
+    pub(crate) fn then_for(&self, row: &[Value]) -> Option<&str> {
+        let (sql, when_set) = self.then.as_ref()?;
+        let set = when_set.is_none_or(|k| row.get(k - 1).is_some_and(|v| !v.is_null()));
+        set.then_some(sql.as_str())
     }
+}
+
+/// `unnest($1, …, $width) WITH ORDINALITY AS b(p1, …, pwidth, n)`.
+fn rows(width: usize) -> String {
+    let names: Vec<String> = (1..=width).map(|i| format!("p{i}")).collect();
+    format!(
+        "unnest({}) WITH ORDINALITY AS b({}, n)",
+        placeholders_from(1, width),
+        names.join(", ")
+    )
 }
 
 /// `$first, $first+1, …`: `count` placeholders.
@@ -123,18 +131,6 @@ pub(crate) fn placeholders_from(first: usize, count: usize) -> String {
         .map(|i| format!("${i}"))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// `INSERT INTO t (…) VALUES (v, …)` → (`INSERT INTO t (…)`, `v, …`).
-fn split_insert(sql: &str) -> (&str, &str) {
-    let (into, values) = sql
-        .split_once(" VALUES (")
-        .unwrap_or_else(|| panic!("not an INSERT … VALUES (…): {sql}"));
-    let values = values
-        .trim_end()
-        .strip_suffix(')')
-        .unwrap_or_else(|| panic!("VALUES (…) ends the insert: {sql}"));
-    (into, values)
 }
 
 /// The numbers of the `$n` placeholders in `sql`.
@@ -160,39 +156,46 @@ fn from_rows(sql: &str, alias: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// `sql` with its whitespace runs as single spaces.
+    pub(crate) fn squeezed(sql: &str) -> String {
+        sql.split_whitespace().collect::<Vec<_>>().join(" ")
+    }
 
     #[test]
     fn an_insert_selects_its_values_from_the_rows() {
-        let w = RowWrite::new("t", "INSERT INTO t (a, b) VALUES ($1, $2)".into(), None, 0);
+        let w = RowWrite::insert("t", "INSERT INTO t (a, b)", "$1, $2", 0);
+        assert_eq!(w.sql, "INSERT INTO t (a, b) VALUES ($1, $2)");
         assert_eq!(
-            w.batch_sql(),
+            w.batch,
             "INSERT INTO t (a, b) SELECT b.p1, b.p2 FROM unnest($1, $2) WITH ORDINALITY AS b(p1, p2, n)"
         );
-        assert!(w.is_insert());
+        assert!(w.is_insert);
     }
 
     #[test]
     fn an_update_returns_the_rows_it_changed_and_inserts_after_them() {
         let then = Then {
-            sql: "INSERT INTO log (id, at) VALUES ($1, $3)".into(),
-            when_set: Some(2),
+            into: "INSERT INTO log (id, at)".into(),
+            values: "$1, $3".into(),
+            when_set: Some(3),
         };
-        let w = RowWrite::new(
+        let w = RowWrite::update(
             "t",
-            "UPDATE t SET v = $2, n2 = n2 + 1 WHERE id = $1 AND ($3 IS NULL OR v < $3)".into(),
+            "UPDATE t SET v = $2, n2 = n2 + 1",
+            "id = $1 AND ($3 IS NULL OR v < $3)",
             Some(then),
             0,
         );
-        assert_eq!(w.width(), 3);
-        let sql: String = w
-            .batch_sql()
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ");
+        assert_eq!(w.width, 3);
         assert_eq!(
-            sql,
+            w.sql,
+            "UPDATE t SET v = $2, n2 = n2 + 1 WHERE id = $1 AND ($3 IS NULL OR v < $3)"
+        );
+        assert_eq!(
+            squeezed(&w.batch),
             "WITH w AS (UPDATE t SET v = b.p2, n2 = n2 + 1 FROM unnest($1, $2, $3) WITH ORDINALITY AS b(p1, p2, p3, n) \
              WHERE id = b.p1 AND (b.p3 IS NULL OR v < b.p3) RETURNING b.*), \
              then_insert AS (INSERT INTO log (id, at) SELECT w.p1, w.p3 FROM w WHERE w.p3 IS NOT NULL) SELECT n FROM w"
