@@ -109,13 +109,12 @@ const COLUMNS: &str = "id, name, client_id, allow_http, timezone, whitelist, cal
 
 /// Reads an `AccountRecord` from a row of `COLUMNS`.
 fn account_from_row(row: &Row) -> Result<AccountRecord, StoreError> {
-    let id: String = row.get("id")?;
     let tz: String = row.get("timezone")?;
     let json = |col: &str| -> Result<serde_json::Value, StoreError> {
         serde_json::from_str(&row.get::<String>(col)?).map_err(|e| corrupt(col, e))
     };
     Ok(AccountRecord {
-        id: AccountId::parse(&id).ok_or_else(|| corrupt("account id", &id))?,
+        id: row.get("id")?,
         name: row.get("name")?,
         client_id: row.get("client_id")?,
         allow_http: row.get("allow_http")?,
@@ -331,10 +330,7 @@ impl<D: Database> AccountStore for D {
                 )
                 .await?
                 .iter()
-                .map(|r| {
-                    let id: String = r.at(0)?;
-                    AccountId::parse(&id).ok_or_else(|| corrupt("account id", &id))
-                })
+                .map(|r| r.at(0))
                 .collect()
             })
         })

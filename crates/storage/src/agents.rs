@@ -106,10 +106,9 @@ fn agent_id(text: &str) -> Result<AgentId, StoreError> {
 }
 
 fn agent_from_row(row: &Row) -> Result<AgentRecord, StoreError> {
-    let account: String = row.get("account_id")?;
     Ok(AgentRecord {
         id: agent_id(&row.get::<String>("id")?)?,
-        account_id: AccountId::parse(&account).ok_or_else(|| corrupt("account id", &account))?,
+        account_id: row.get("account_id")?,
         name: row.get("name")?,
         number: number_from_row(row)?,
         paused_since: row.get("paused_since")?,

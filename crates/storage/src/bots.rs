@@ -51,12 +51,10 @@ pub trait BotStore {
 const COLUMNS: &str = "account_id, id, name, base_url, token, created_at, updated_at";
 
 fn bot_from_row(row: &Row) -> Result<BotRecord, StoreError> {
-    let account: String = row.get("account_id")?;
-    let id: String = row.get("id")?;
     let base: String = row.get("base_url")?;
     Ok(BotRecord {
-        account_id: AccountId::parse(&account).ok_or_else(|| corrupt("account id", &account))?,
-        id: BotId::parse(&id).ok_or_else(|| corrupt("bot id", &id))?,
+        account_id: row.get("account_id")?,
+        id: row.get("id")?,
         name: row.get("name")?,
         base_url: parse_base(&base).map_err(|e| corrupt("bot base url", e))?,
         token: Sealed(row.get("token")?),

@@ -205,6 +205,46 @@ impl FromValue for String {
     }
 }
 
+/// What is kept as text and parsed on the way out — ids, names, codes: a
+/// value that does not parse is `Corrupt`, naming its column.
+macro_rules! parsed_from_text {
+    ($($t:ty),* $(,)?) => {$(
+        impl FromValue for $t {
+            fn from_value(v: &Value) -> Option<Self> {
+                match v {
+                    Value::Text(Some(t)) => <$t>::parse(t),
+                    _ => None,
+                }
+            }
+        }
+        impl FromValue for Option<$t> {
+            fn from_value(v: &Value) -> Option<Self> {
+                match v {
+                    Value::Text(Some(t)) => <$t>::parse(t).map(Some),
+                    other => other.is_null().then_some(None),
+                }
+            }
+        }
+    )*};
+}
+
+parsed_from_text!(
+    flowhook_core::ids::AccountId,
+    flowhook_core::ids::AgentId,
+    flowhook_core::ids::DeliveryId,
+    flowhook_core::ids::ExecutionId,
+    flowhook_core::ids::FlowId,
+    flowhook_core::ids::OutboundCallId,
+    flowhook_core::ids::OutboundRequestId,
+    flowhook_core::ids::ReportId,
+    flowhook_core::ids::WebhookId,
+    flowhook_core::bots::BotId,
+    flowhook_core::http::BodyType,
+    flowhook_core::http::HttpMethod,
+    flowhook_core::intents::IntentName,
+    flowhook_core::links::ShortCode,
+);
+
 /// Statements on one connection. Placeholders are `$1`, `$2`, …; a unique
 /// violation is reported as [`StoreError::Conflict`] with the database's text,
 /// which callers replace with their own (see [`conflict_means`]).
@@ -407,5 +447,36 @@ pub(crate) trait Database: Clone + Send + Sync + 'static {
             })
             .await
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flowhook_core::ids::{AccountId, WebhookId};
+
+    #[test]
+    fn ids_are_parsed_out_of_their_columns() {
+        let id = AccountId::generate();
+        let row = Row {
+            columns: ["account_id", "webhook_id", "broken_id"]
+                .map(str::to_owned)
+                .into(),
+            values: vec![
+                Value::from(id.to_string()),
+                Value::Text(None),
+                Value::from("not-an-id"),
+            ],
+        };
+        assert_eq!(row.get::<AccountId>("account_id").unwrap(), id);
+        assert_eq!(row.get::<Option<WebhookId>>("webhook_id").unwrap(), None);
+        assert!(
+            row.get::<WebhookId>("webhook_id").is_err(),
+            "NULL is not an id"
+        );
+        let Err(StoreError::Corrupt(e)) = row.get::<AccountId>("broken_id") else {
+            panic!("a value that is not an id is corrupt");
+        };
+        assert!(e.contains("broken_id"), "{e}");
     }
 }

@@ -180,16 +180,11 @@ pub trait DeliveryStore {
 pub(crate) const COLUMNS: &str = "id, account_id, webhook_id, execution_id, msg_id, payload, status, attempts, round_attempts, next_attempt_at, last_status, last_error, created_at, updated_at, delivered_at";
 
 fn delivery_from_row(row: &Row) -> Result<DeliveryRecord, StoreError> {
-    let id: String = row.get("id")?;
-    let account: String = row.get("account_id")?;
-    let webhook: String = row.get("webhook_id")?;
-    let execution: String = row.get("execution_id")?;
     Ok(DeliveryRecord {
-        id: DeliveryId::parse(&id).ok_or_else(|| corrupt("delivery id", &id))?,
-        account_id: AccountId::parse(&account).ok_or_else(|| corrupt("account id", &account))?,
-        webhook_id: WebhookId::parse(&webhook).ok_or_else(|| corrupt("webhook id", &webhook))?,
-        execution_id: ExecutionId::parse(&execution)
-            .ok_or_else(|| corrupt("execution id", &execution))?,
+        id: row.get("id")?,
+        account_id: row.get("account_id")?,
+        webhook_id: row.get("webhook_id")?,
+        execution_id: row.get("execution_id")?,
         msg_id: row.get("msg_id")?,
         payload: row.get("payload")?,
         status: row.get("status")?,
@@ -464,9 +459,8 @@ async fn attempts_of<C: Conn>(
         .await?
         .iter()
         .map(|r| {
-            let id: String = r.get("delivery_id")?;
             Ok(AttemptRecord {
-                delivery_id: DeliveryId::parse(&id).ok_or_else(|| corrupt("delivery id", &id))?,
+                delivery_id: r.get("delivery_id")?,
                 attempt: r.get("attempt")?,
                 at: r.get("at")?,
                 status: r.get("status")?,

@@ -235,14 +235,12 @@ static START: LazyLock<RowWrite> = LazyLock::new(|| {
 });
 
 fn execution_from_row(row: &Row) -> Result<ExecutionRecord, StoreError> {
-    let id: String = row.get("id")?;
-    let account: String = row.get("account_id")?;
     let json = |col: &str| -> Result<serde_json::Value, StoreError> {
         serde_json::from_str(&row.get::<String>(col)?).map_err(|e| corrupt(col, e))
     };
     Ok(ExecutionRecord {
-        id: ExecutionId::parse(&id).ok_or_else(|| corrupt("execution id", &id))?,
-        account_id: AccountId::parse(&account).ok_or_else(|| corrupt("account id", &account))?,
+        id: row.get("id")?,
+        account_id: row.get("account_id")?,
         flow_id: row.get("flow_id")?,
         flow_version: row.get("flow_version")?,
         contact: row.get("contact")?,

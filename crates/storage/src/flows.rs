@@ -4,7 +4,7 @@
 use flowhook_core::ids::{AccountId, FlowId};
 
 use crate::db::{Conn, Database, Row, conflict_means, params, write_config};
-use crate::{StoreError, corrupt, now_millis};
+use crate::{StoreError, now_millis};
 
 /// One version of a flow.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,11 +58,9 @@ const SELECT: &str =
     FROM flows f JOIN flow_versions v ON v.flow_id = f.id";
 
 fn flow_from_row(row: &Row) -> Result<FlowRecord, StoreError> {
-    let id: String = row.get("id")?;
-    let account: String = row.get("account_id")?;
     Ok(FlowRecord {
-        id: FlowId::parse(&id).ok_or_else(|| corrupt("flow id", &id))?,
-        account_id: AccountId::parse(&account).ok_or_else(|| corrupt("account id", &account))?,
+        id: row.get("id")?,
+        account_id: row.get("account_id")?,
         name: row.get("name")?,
         version: row.get("version")?,
         document: row.get("document")?,

@@ -64,12 +64,10 @@ fn list(row: &Row, column: &str) -> Result<Vec<String>, StoreError> {
 }
 
 fn intent_from_row(row: &Row) -> Result<IntentRecord, StoreError> {
-    let account: String = row.get("account_id")?;
-    let name: String = row.get("name")?;
     Ok(IntentRecord {
-        account_id: AccountId::parse(&account).ok_or_else(|| corrupt("account id", &account))?,
+        account_id: row.get("account_id")?,
         rule: IntentRule {
-            name: IntentName::parse(&name).ok_or_else(|| corrupt("intent name", &name))?,
+            name: row.get("name")?,
             phrases: list(row, "phrases")?,
             keywords: list(row, "keywords")?,
             regex: row.get("regex")?,

@@ -12,7 +12,7 @@ use flowhook_core::ids::AccountId;
 use flowhook_core::links::ShortCode;
 
 use crate::db::{Conn, Database, Row, conflict_means, params, write_one};
-use crate::{StoreError, corrupt, now_millis};
+use crate::{StoreError, now_millis};
 
 /// A link to store.
 #[derive(Debug, Clone)]
@@ -64,11 +64,9 @@ pub trait LinkStore {
 const COLUMNS: &str = "code, account_id, long_url, short_url, clicks, last_click_at, created_at";
 
 fn link_from_row(row: &Row) -> Result<LinkRecord, StoreError> {
-    let code: String = row.get("code")?;
-    let account: String = row.get("account_id")?;
     Ok(LinkRecord {
-        code: ShortCode::parse(&code).ok_or_else(|| corrupt("short code", &code))?,
-        account_id: AccountId::parse(&account).ok_or_else(|| corrupt("account id", &account))?,
+        code: row.get("code")?,
+        account_id: row.get("account_id")?,
         long_url: row.get("long_url")?,
         short_url: row.get("short_url")?,
         clicks: row.get("clicks")?,

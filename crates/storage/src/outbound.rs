@@ -193,11 +193,9 @@ fn json(row: &Row, name: &str) -> Result<serde_json::Value, StoreError> {
 }
 
 fn request_from_row(row: &Row) -> Result<OutboundRequestRecord, StoreError> {
-    let id: String = row.get("id")?;
-    let account: String = row.get("account_id")?;
     Ok(OutboundRequestRecord {
-        id: OutboundRequestId::parse(&id).ok_or_else(|| corrupt("outbound request id", &id))?,
-        account_id: AccountId::parse(&account).ok_or_else(|| corrupt("account id", &account))?,
+        id: row.get("id")?,
+        account_id: row.get("account_id")?,
         flow_id: row.get("flow_id")?,
         flow_version: row.get("flow_version")?,
         source: row.get("source")?,
@@ -209,22 +207,16 @@ fn request_from_row(row: &Row) -> Result<OutboundRequestRecord, StoreError> {
 }
 
 fn call_from_row(row: &Row) -> Result<OutboundCallRecord, StoreError> {
-    let id: String = row.get("id")?;
-    let request: String = row.get("request_id")?;
-    let account: String = row.get("account_id")?;
-    let execution: String = row.get("execution_id")?;
     Ok(OutboundCallRecord {
-        id: OutboundCallId::parse(&id).ok_or_else(|| corrupt("outbound call id", &id))?,
-        request_id: OutboundRequestId::parse(&request)
-            .ok_or_else(|| corrupt("outbound request id", &request))?,
-        account_id: AccountId::parse(&account).ok_or_else(|| corrupt("account id", &account))?,
+        id: row.get("id")?,
+        request_id: row.get("request_id")?,
+        account_id: row.get("account_id")?,
         flow_id: row.get("flow_id")?,
         flow_version: row.get("flow_version")?,
         contact: row.get("contact")?,
         client_id: row.get("client_id")?,
         keys: json(row, "keys")?,
-        execution_id: ExecutionId::parse(&execution)
-            .ok_or_else(|| corrupt("execution id", &execution))?,
+        execution_id: row.get("execution_id")?,
         status: row.get("status")?,
         error: row.get("error")?,
         due_at: row.get("due_at")?,

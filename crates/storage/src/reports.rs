@@ -212,29 +212,21 @@ const COLUMNS: &str = "id, account_id, flow_id, from_ms, to_ms, time_zone, forma
 const CLAIMABLE: &str = "status IN ('queued', 'building')";
 
 fn report_from_row(row: &Row) -> Result<ReportRecord, StoreError> {
-    let id: String = row.get("id")?;
-    let account: String = row.get("account_id")?;
-    let deliver_to: Option<String> = row.get("deliver_to")?;
-    let delivery: Option<String> = row.get("delivery_id")?;
     Ok(ReportRecord {
-        id: ReportId::parse(&id).ok_or_else(|| corrupt("report id", &id))?,
-        account_id: AccountId::parse(&account).ok_or_else(|| corrupt("account id", &account))?,
+        id: row.get("id")?,
+        account_id: row.get("account_id")?,
         flow_id: row.get("flow_id")?,
         from: row.get("from_ms")?,
         to: row.get("to_ms")?,
         time_zone: row.get("time_zone")?,
         format: row.get("format")?,
-        deliver_to: deliver_to
-            .map(|w| WebhookId::parse(&w).ok_or_else(|| corrupt("webhook id", &w)))
-            .transpose()?,
+        deliver_to: row.get("deliver_to")?,
         status: row.get("status")?,
         rows_done: row.get("rows_done")?,
         rows_total: row.get("rows_total")?,
         size_bytes: row.get("size_bytes")?,
         error: row.get("error")?,
-        delivery_id: delivery
-            .map(|d| DeliveryId::parse(&d).ok_or_else(|| corrupt("delivery id", &d)))
-            .transpose()?,
+        delivery_id: row.get("delivery_id")?,
         created_at: row.get("created_at")?,
         updated_at: row.get("updated_at")?,
         finished_at: row.get("finished_at")?,
@@ -242,9 +234,8 @@ fn report_from_row(row: &Row) -> Result<ReportRecord, StoreError> {
 }
 
 fn report_row_from_row(row: &Row) -> Result<ReportRow, StoreError> {
-    let id: String = row.get("id")?;
     Ok(ReportRow {
-        id: ExecutionId::parse(&id).ok_or_else(|| corrupt("execution id", &id))?,
+        id: row.get("id")?,
         contact: row.get("contact")?,
         status: row.get("status")?,
         started_at: row.get("started_at")?,

@@ -79,12 +79,8 @@ pub trait WebhookStore {
 const COLUMNS: &str = "id, account_id, name, method, url, auth_type, auth_username, auth_password, body_type, headers, is_default, signing_secret, previous_secret, previous_until, last_check, created_at, updated_at";
 
 fn webhook_from_row(row: &Row) -> Result<WebhookRecord, StoreError> {
-    let id: String = row.get("id")?;
-    let account: String = row.get("account_id")?;
-    let method: String = row.get("method")?;
     let url: String = row.get("url")?;
     let auth_type: String = row.get("auth_type")?;
-    let body_type: String = row.get("body_type")?;
     let headers: String = row.get("headers")?;
     let last_check: Option<String> = row.get("last_check")?;
     let auth = match auth_type.as_str() {
@@ -101,13 +97,13 @@ fn webhook_from_row(row: &Row) -> Result<WebhookRecord, StoreError> {
         other => return Err(corrupt("webhook auth type", other)),
     };
     Ok(WebhookRecord {
-        id: WebhookId::parse(&id).ok_or_else(|| corrupt("webhook id", &id))?,
-        account_id: AccountId::parse(&account).ok_or_else(|| corrupt("account id", &account))?,
+        id: row.get("id")?,
+        account_id: row.get("account_id")?,
         name: row.get("name")?,
-        method: HttpMethod::parse(&method).ok_or_else(|| corrupt("webhook method", &method))?,
+        method: row.get("method")?,
         url: WebhookUrl::parse(&url).map_err(|e| corrupt("webhook url", e))?,
         auth,
-        body_type: BodyType::parse(&body_type).ok_or_else(|| corrupt("body type", &body_type))?,
+        body_type: row.get("body_type")?,
         headers: serde_json::from_str(&headers).map_err(|e| corrupt("webhook headers", e))?,
         is_default: row.get("is_default")?,
         signing_secret: Sealed(row.get("signing_secret")?),
