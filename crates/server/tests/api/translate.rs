@@ -107,32 +107,23 @@ fn google_error(code: u16, message: &str, reason: &str, status: &str) -> String 
 /// `{q, target, source?, format}`.
 fn google(seen: &Seen) -> (u16, String, Duration) {
     let none = Duration::ZERO;
+    let err = |status: u16, message: &str, reason: &str, code: &str| {
+        (status, google_error(status, message, reason, code), none)
+    };
     let Some(query) = seen.target.strip_prefix("/language/translate/v2?") else {
-        return (
-            404,
-            google_error(404, "Not Found", "notFound", "NOT_FOUND"),
-            none,
-        );
+        return err(404, "Not Found", "notFound", "NOT_FOUND");
     };
     if query != format!("key={GOOGLE_KEY}") {
         let m = "API key not valid. Please pass a valid API key.";
-        return (
-            400,
-            google_error(400, m, "badRequest", "INVALID_ARGUMENT"),
-            none,
-        );
+        return err(400, m, "badRequest", "INVALID_ARGUMENT");
     }
     let b = &seen.body;
     let (Some(q), Some(target)) = (b["q"].as_str(), b["target"].as_str()) else {
-        return (
+        return err(
             400,
-            google_error(
-                400,
-                "Missing required field target",
-                "required",
-                "INVALID_ARGUMENT",
-            ),
-            none,
+            "Missing required field target",
+            "required",
+            "INVALID_ARGUMENT",
         );
     };
     if q == "slow" {
@@ -142,11 +133,7 @@ fn google(seen: &Seen) -> (u16, String, Duration) {
         ("Hello", "hi") => "नमस्ते",
         ("Hello", "ta") => "வணக்கம்",
         (_, "xx") => {
-            return (
-                400,
-                google_error(400, "Invalid Value", "invalid", "INVALID_ARGUMENT"),
-                none,
-            );
+            return err(400, "Invalid Value", "invalid", "INVALID_ARGUMENT");
         }
         _ => "?",
     };
@@ -201,6 +188,28 @@ pub async fn set_providers(app: &TestApp, acct: &Account, providers: Value) {
     assert_eq!(status, 200, "{body}");
 }
 
+/// Stores `settings` as `acct`'s `providers.translate`.
+async fn use_translator(app: &TestApp, acct: &Account, settings: Value) {
+    set_providers(app, acct, json!({ "translate": settings })).await;
+}
+
+/// `translateText` of `text` into `target` (from `source`, if given).
+async fn translate(
+    app: &TestApp,
+    acct: &Account,
+    text: &str,
+    source: Option<&str>,
+    target: &str,
+) -> Value {
+    internal(
+        app,
+        acct,
+        "translateText",
+        translate_keys(text, source, target),
+    )
+    .await
+}
+
 fn translate_keys(text: &str, source: Option<&str>, target: &str) -> Value {
     let mut keys = vec![
         json!({"name": "$flow.key.inputText", "value": text}),
@@ -222,21 +231,15 @@ async fn google_through(db: Db) {
         return;
     };
     let acct = app.create_account(true).await;
-    set_providers(
+    use_translator(
         &app,
         &acct,
-        json!({"translate": {"provider": "google", "url": google.url(""), "api_key": GOOGLE_KEY}}),
+        json!({"provider": "google", "url": google.url(""), "api_key": GOOGLE_KEY}),
     )
     .await;
 
     // Names become codes; the key is the `key` query parameter.
-    let answer = internal(
-        &app,
-        &acct,
-        "translateText",
-        translate_keys("Hello", Some("English"), "Hindi"),
-    )
-    .await;
+    let answer = translate(&app, &acct, "Hello", Some("English"), "Hindi").await;
     assert_eq!(answer["status"], "SUCCESS", "{answer}");
     assert_eq!(answered(&answer, "$flow.key.status"), Some("SUCCESS"));
     assert_eq!(answered(&answer, "$flow.key.translatedText"), Some("नमस्ते"));
@@ -258,13 +261,7 @@ async fn google_through(db: Db) {
     );
 
     // Codes pass through; without a source Google detects it.
-    let answer = internal(
-        &app,
-        &acct,
-        "translateText",
-        translate_keys("Hello", None, "ta"),
-    )
-    .await;
+    let answer = translate(&app, &acct, "Hello", None, "ta").await;
     assert_eq!(
         answered(&answer, "$flow.key.translatedText"),
         Some("வணக்கம்"),
@@ -325,19 +322,13 @@ async fn google_errors_are_failed_with_googles_message_and_never_the_key() {
     let app = crate::helpers::spawn_allowing("127.0.0.1/32").await;
     let acct = app.create_account(true).await;
     let wrong = "AIzaWRONG-key+/=?&";
-    set_providers(
+    use_translator(
         &app,
         &acct,
-        json!({"translate": {"url": google.url(""), "api_key": wrong}}),
+        json!({"url": google.url(""), "api_key": wrong}),
     )
     .await;
-    let answer = internal(
-        &app,
-        &acct,
-        "translateText",
-        translate_keys("Hello", None, "hi"),
-    )
-    .await;
+    let answer = translate(&app, &acct, "Hello", None, "hi").await;
     assert_failed(
         &answer,
         "Google answered HTTP 400: INVALID_ARGUMENT: API key not valid",
@@ -359,19 +350,13 @@ async fn google_errors_are_failed_with_googles_message_and_never_the_key() {
     );
 
     // Google's own refusal of a target language.
-    set_providers(
+    use_translator(
         &app,
         &acct,
-        json!({"translate": {"url": google.url(""), "api_key": GOOGLE_KEY}}),
+        json!({"url": google.url(""), "api_key": GOOGLE_KEY}),
     )
     .await;
-    let answer = internal(
-        &app,
-        &acct,
-        "translateText",
-        translate_keys("Hello", None, "xx"),
-    )
-    .await;
+    let answer = translate(&app, &acct, "Hello", None, "xx").await;
     assert_failed(
         &answer,
         "Google answered HTTP 400: INVALID_ARGUMENT: Invalid Value",
@@ -379,24 +364,12 @@ async fn google_errors_are_failed_with_googles_message_and_never_the_key() {
 
     // A language that is neither a known name nor a code: nothing is sent.
     let before = google.seen().len();
-    let answer = internal(
-        &app,
-        &acct,
-        "translateText",
-        translate_keys("Hello", Some("Elvish"), "Hindi"),
-    )
-    .await;
+    let answer = translate(&app, &acct, "Hello", Some("Elvish"), "Hindi").await;
     assert_failed(
         &answer,
         "sourceLang: \"Elvish\" is not a language name or code",
     );
-    let answer = internal(
-        &app,
-        &acct,
-        "translateText",
-        translate_keys("Hello", None, "Hindi-ish"),
-    )
-    .await;
+    let answer = translate(&app, &acct, "Hello", None, "Hindi-ish").await;
     assert_failed(&answer, "targetLang:");
     assert_eq!(answered(&answer, "$flow.key.status"), Some("FAILED"));
     let answer = internal(
@@ -415,7 +388,7 @@ async fn the_envelopes_api_key_serves_only_an_account_without_one() {
     let google = Fake::start(google).await;
     let app = crate::helpers::spawn_allowing("127.0.0.1/32").await;
     let acct = app.create_account(true).await;
-    set_providers(&app, &acct, json!({"translate": {"url": google.url("")}})).await;
+    use_translator(&app, &acct, json!({"url": google.url("")})).await;
     let mut keys = translate_keys("Hello", None, "hi");
     keys.as_array_mut()
         .expect("keys")
@@ -425,10 +398,10 @@ async fn the_envelopes_api_key_serves_only_an_account_without_one() {
     assert!(!answer.to_string().contains(GOOGLE_KEY));
 
     // With a stored key, the flow's is not used.
-    set_providers(
+    use_translator(
         &app,
         &acct,
-        json!({"translate": {"url": google.url(""), "api_key": "stored-wrong"}}),
+        json!({"url": google.url(""), "api_key": "stored-wrong"}),
     )
     .await;
     let answer = internal(&app, &acct, "translateText", keys).await;
@@ -443,15 +416,9 @@ async fn the_envelopes_api_key_serves_only_an_account_without_one() {
     );
 
     // No key anywhere: refused before sending.
-    set_providers(&app, &acct, json!({"translate": {"url": google.url("")}})).await;
+    use_translator(&app, &acct, json!({"url": google.url("")})).await;
     let before = google.seen().len();
-    let answer = internal(
-        &app,
-        &acct,
-        "translateText",
-        translate_keys("Hello", None, "hi"),
-    )
-    .await;
+    let answer = translate(&app, &acct, "Hello", None, "hi").await;
     assert_failed(&answer, "apiKey: no API key");
     assert_eq!(google.seen().len(), before);
 }
@@ -461,19 +428,13 @@ async fn libretranslate_translates_detects_and_reports_its_errors_without_the_ke
     let libre = Fake::start(libre).await;
     let app = crate::helpers::spawn_allowing("127.0.0.1/32").await;
     let acct = app.create_account(true).await;
-    set_providers(
+    use_translator(
         &app,
         &acct,
-        json!({"translate": {"provider": "libretranslate", "url": libre.url("/"), "api_key": LIBRE_KEY}}),
+        json!({"provider": "libretranslate", "url": libre.url("/"), "api_key": LIBRE_KEY}),
     )
     .await;
-    let answer = internal(
-        &app,
-        &acct,
-        "translateText",
-        translate_keys("Bonjour", Some("auto"), "English"),
-    )
-    .await;
+    let answer = translate(&app, &acct, "Bonjour", Some("auto"), "English").await;
     assert_eq!(answer["status"], "SUCCESS", "{answer}");
     assert_eq!(answered(&answer, "$flow.key.translatedText"), Some("Hello"));
     assert_eq!(
@@ -494,32 +455,20 @@ async fn libretranslate_translates_detects_and_reports_its_errors_without_the_ke
         json!({"q": "Bonjour", "source": "auto", "target": "en", "format": "text", "api_key": LIBRE_KEY})
     );
 
-    let answer = internal(
-        &app,
-        &acct,
-        "translateText",
-        translate_keys("Bonjour", Some("French"), "xx"),
-    )
-    .await;
+    let answer = translate(&app, &acct, "Bonjour", Some("French"), "xx").await;
     assert_failed(
         &answer,
         "LibreTranslate answered HTTP 400: xx is not supported",
     );
     assert_eq!(libre.seen()[1].body["source"], "fr");
 
-    set_providers(
+    use_translator(
         &app,
         &acct,
-        json!({"translate": {"provider": "libretranslate", "url": libre.url(""), "api_key": "lt-wrong-secret"}}),
+        json!({"provider": "libretranslate", "url": libre.url(""), "api_key": "lt-wrong-secret"}),
     )
     .await;
-    let answer = internal(
-        &app,
-        &acct,
-        "translateText",
-        translate_keys("Bonjour", None, "en"),
-    )
-    .await;
+    let answer = translate(&app, &acct, "Bonjour", None, "en").await;
     assert_failed(&answer, "LibreTranslate answered HTTP 403: Invalid API key");
     assert_eq!(answered(&answer, "$flow.key.status"), Some("FAILED"));
     assert!(!answer.to_string().contains("lt-wrong-secret"), "{answer}");
@@ -533,19 +482,13 @@ async fn unreachable_slow_and_blocked_providers_fail_without_the_key() {
 
     // Nothing listening: the egress error names no key (Google's is in the URL).
     let port = refused_port().await;
-    set_providers(
+    use_translator(
         &app,
         &acct,
-        json!({"translate": {"url": format!("http://127.0.0.1:{port}"), "api_key": GOOGLE_KEY}}),
+        json!({"url": format!("http://127.0.0.1:{port}"), "api_key": GOOGLE_KEY}),
     )
     .await;
-    let answer = internal(
-        &app,
-        &acct,
-        "translateText",
-        translate_keys("Hello", None, "hi"),
-    )
-    .await;
+    let answer = translate(&app, &acct, "Hello", None, "hi").await;
     assert_failed(
         &answer,
         "the translation provider (google) could not be reached: connection refused",
@@ -553,39 +496,27 @@ async fn unreachable_slow_and_blocked_providers_fail_without_the_key() {
     assert!(!answer.to_string().contains(GOOGLE_KEY), "{answer}");
 
     // Slower than the settings' timeout.
-    set_providers(
+    use_translator(
         &app,
         &acct,
-        json!({"translate": {"url": google.url(""), "api_key": GOOGLE_KEY, "timeout_seconds": 1}}),
+        json!({"url": google.url(""), "api_key": GOOGLE_KEY, "timeout_seconds": 1}),
     )
     .await;
     let started = std::time::Instant::now();
-    let answer = internal(
-        &app,
-        &acct,
-        "translateText",
-        translate_keys("slow", None, "hi"),
-    )
-    .await;
+    let answer = translate(&app, &acct, "slow", None, "hi").await;
     assert_failed(&answer, "no complete response within 1 s");
     assert!(started.elapsed() < Duration::from_secs(3));
     assert!(!answer.to_string().contains(GOOGLE_KEY));
 
     // An https-only account may not name an http provider.
     let strict = app.create_account(false).await;
-    set_providers(
+    use_translator(
         &app,
         &strict,
-        json!({"translate": {"url": google.url(""), "api_key": GOOGLE_KEY}}),
+        json!({"url": google.url(""), "api_key": GOOGLE_KEY}),
     )
     .await;
-    let answer = internal(
-        &app,
-        &strict,
-        "translateText",
-        translate_keys("Hello", None, "hi"),
-    )
-    .await;
+    let answer = translate(&app, &strict, "Hello", None, "hi").await;
     assert_failed(
         &answer,
         "providers.translate.url: this account only allows https://",
@@ -594,20 +525,14 @@ async fn unreachable_slow_and_blocked_providers_fail_without_the_key() {
     // The egress guard: a server that does not allow loopback does not call it.
     let guarded = spawn_app().await;
     let acct = guarded.create_account(true).await;
-    set_providers(
+    use_translator(
         &guarded,
         &acct,
-        json!({"translate": {"url": google.url(""), "api_key": GOOGLE_KEY}}),
+        json!({"url": google.url(""), "api_key": GOOGLE_KEY}),
     )
     .await;
     let before = google.seen().len();
-    let answer = internal(
-        &guarded,
-        &acct,
-        "translateText",
-        translate_keys("Hello", None, "hi"),
-    )
-    .await;
+    let answer = translate(&guarded, &acct, "Hello", None, "hi").await;
     assert_failed(&answer, "destination blocked");
     assert_eq!(google.seen().len(), before);
 }
