@@ -234,8 +234,9 @@ pub(crate) static INSERT: LazyLock<String> = LazyLock::new(|| {
 });
 
 /// [`insert_params`] all NULL, each of its own type (a row of a PostgreSQL
-/// batch types its columns by its values).
-pub(crate) fn insert_nulls() -> Vec<Value> {
+/// batch types its columns by its values); worked out once, as every
+/// execution without a flow-end message needs them.
+pub(crate) static INSERT_NULLS: LazyLock<Vec<Value>> = LazyLock::new(|| {
     insert_params(&DeliveryRecord {
         id: DeliveryId::nil(),
         account_id: AccountId::nil(),
@@ -256,7 +257,7 @@ pub(crate) fn insert_nulls() -> Vec<Value> {
     .iter()
     .map(Value::null_like)
     .collect()
-}
+});
 
 pub(crate) fn insert_params(d: &DeliveryRecord) -> Vec<Value> {
     params![

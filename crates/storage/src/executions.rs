@@ -207,7 +207,7 @@ async fn end<D: Database>(
     ];
     match delivery {
         Some(d) => row.extend(crate::deliveries::insert_params(d)),
-        None => row.extend(crate::deliveries::insert_nulls()),
+        None => row.extend_from_slice(&crate::deliveries::INSERT_NULLS),
     }
     Ok(db.write_row(&END, row).await? == 1)
 }
